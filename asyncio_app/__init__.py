@@ -1,0 +1,35 @@
+"""The async/await app: POST /contact awaits SMTP, so other requests run while it waits."""
+
+from __future__ import annotations
+
+import aiosmtplib
+from quart import Quart, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from contact_form.contact_email import compose_contact_email
+from contact_form.delivery import describe_failure, failure_status, send_email_async
+from contact_form.quart_site import bound_contact_form, configure_site
+from contact_form.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    settings = settings or Settings.from_env()
+    app = Quart(__name__)
+    configure_site(app, settings)
+
+    @app.post("/contact")
+    async def contact_submit() -> Response | tuple[str, int]:
+        form = await bound_contact_form()
+        if not form.validate():
+            return await render_template("contact.html", form=form), 400
+        message = compose_contact_email(form.submission(), settings)
+        try:
+            await send_email_async(message, settings)  # the hand-off: await the provider's answer
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
+            page = await render_template("contact.html", form=form,
+                                         delivery_error=describe_failure(exc))
+            return page, failure_status(exc)
+        return redirect(url_for("site.contact_thanks"))
+
+    return app

@@ -1,0 +1,82 @@
+"""The Celery app: POST /contact only puts the email on a Redis queue; a worker sends it.
+
+Celery is set up the way Flask's docs describe ("Background Tasks with Celery"): one Celery app
+made from the Flask app's config, and every task run inside the Flask app context.
+"""
+
+from __future__ import annotations
+
+import redis
+from celery import Celery, Task
+from flask import Flask, redirect, render_template, url_for
+from kombu.exceptions import OperationalError
+from werkzeug.wrappers import Response
+
+from celery_app.tasks import SentLedger, send_contact_email
+from contact_form.contact_email import compose_contact_email
+from contact_form.flask_site import bound_contact_form, configure_site
+from contact_form.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    url = settings.effective_redis_url
+    return {
+        "broker_url": url,
+        "result_backend": url,
+        "task_serializer": "json",
+        "result_expires": 24 * 3600,
+        "task_track_started": True,
+        # Acknowledge a task only once it has finished, and one task at a time per process, so
+        # a worker that dies mid-task leaves the task on the queue for another worker.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # With Redis, an unacknowledged task goes back on the queue after this long; it must be
+        # longer than any task runs or waits for its retry, or the task runs twice.
+        "broker_transport_options": {
+            "visibility_timeout": settings.celery_visibility_timeout_s,
+            "socket_connect_timeout": 2,
+        },
+        # If Redis is down, tell the visitor within a second instead of hanging the request.
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0,
+                                      "interval_step": 0.2, "interval_max": 0.5},
+        "broker_connection_retry_on_startup": True,
+    }
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.config_from_object(celery_config(settings))
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    configure_site(app, settings)
+    celery_init_app(app, settings)
+    app.extensions["sent_emails"] = SentLedger(redis.Redis.from_url(settings.effective_redis_url))
+
+    @app.post("/contact")
+    def contact_submit() -> Response | tuple[str, int]:
+        form = bound_contact_form()
+        if not form.validate():
+            return render_template("contact.html", form=form), 400
+        message = compose_contact_email(form.submission(), settings)
+        try:
+            send_contact_email.delay(message.as_string())  # the hand-off: queue it and move on
+        except OperationalError as exc:
+            app.logger.error("contact email %s not queued: %r", message["Message-ID"], exc)
+            page = render_template("contact.html", form=form,
+                                   delivery_error="our message queue is unavailable")
+            return page, 503
+        return redirect(url_for("site.contact_thanks"))
+
+    return app

@@ -1,0 +1,68 @@
+"""The Celery app's task: send one contact email, retrying transient failures with backoff."""
+
+from __future__ import annotations
+
+import logging
+from email import message_from_string, policy
+
+import redis
+from celery import Task, shared_task
+from flask import current_app
+
+from contact_form.delivery import describe_failure, is_transient, retry_countdown, send_email
+from contact_form.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class SentLedger:
+    """Message-IDs already accepted by the provider, so a task that runs again sends nothing.
+
+    A task runs twice when its worker dies after the provider accepted the email but before
+    the task was acknowledged; the ledger narrows that window to the instant between the two.
+    """
+
+    TTL_S = 7 * 24 * 3600
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def contains(self, message_id: str) -> bool:
+        return bool(self.client.exists(self._key(message_id)))
+
+    def add(self, message_id: str) -> None:
+        self.client.set(self._key(message_id), 1, ex=self.TTL_S)
+
+    @staticmethod
+    def _key(message_id: str) -> str:
+        return f"sent-email:{message_id}"
+
+
+# max_retries=None: the retry limit is the lab setting RETRY_MAX, checked below.
+@shared_task(bind=True, ignore_result=False, max_retries=None)
+def send_contact_email(self: Task, raw_message: str) -> str:
+    settings: Settings = current_app.extensions["lab_settings"]
+    ledger: SentLedger = current_app.extensions["sent_emails"]
+    message = message_from_string(raw_message, policy=policy.default)
+    message_id = message["Message-ID"]
+    if ledger.contains(message_id):
+        return f"{message_id} was already sent"
+    try:
+        send_email(message, settings)
+    except OSError as exc:
+        attempt = self.request.retries + 1
+        if not is_transient(exc):
+            logger.error("%s failed for good on try %d: %s", message_id, attempt,
+                         describe_failure(exc))
+            raise
+        if self.request.retries >= settings.retry_max:
+            logger.error("%s gave up after %d tries: %s", message_id, attempt,
+                         describe_failure(exc))
+            raise
+        countdown = retry_countdown(self.request.retries, settings.retry_base_s,
+                                    settings.retry_jitter)
+        logger.warning("%s try %d failed (%s); retrying in %.1f s", message_id, attempt,
+                       describe_failure(exc), countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    ledger.add(message_id)
+    return f"{message_id} sent"

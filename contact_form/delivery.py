@@ -1,0 +1,73 @@
+"""Handing an email to the provider over SMTP: blocking (sync and Celery apps) or awaited (async app).
+
+Also the one place that decides which failures are worth retrying and how long to wait.
+"""
+
+from __future__ import annotations
+
+import random
+import smtplib
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from contact_form.settings import Settings
+
+
+def send_email(message: EmailMessage, settings: Settings) -> None:
+    """Blocks until the provider has accepted the message, or raises."""
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port,
+                      timeout=settings.smtp_timeout_s) as smtp:
+        smtp.send_message(message)
+
+
+async def send_email_async(message: EmailMessage, settings: Settings) -> None:
+    """Awaits the provider's acceptance without blocking the event loop, or raises."""
+    await aiosmtplib.send(message, hostname=settings.smtp_host, port=settings.smtp_port,
+                          timeout=settings.smtp_timeout_s)
+
+
+def smtp_code(exc: BaseException) -> int | None:
+    """The SMTP reply code behind a failure, if the provider answered with one."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return max(codes) if codes else None
+    code = getattr(exc, "smtp_code", None) or getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth trying again later: a 4xx answer, a refused or dropped connection, a timeout.
+
+    A 5xx answer is permanent: the same message will be refused again, so it is never retried.
+    """
+    code = smtp_code(exc)
+    if code is not None:
+        return 400 <= code < 500
+    return isinstance(exc, (smtplib.SMTPServerDisconnected, aiosmtplib.SMTPException, OSError))
+
+
+def retry_countdown(retries_done: int, base_s: float, jitter: bool = False) -> float:
+    """Exponential backoff: base, 2x base, 4x base... (4, 8, 16, 32, 64 s for base 4).
+
+    With jitter, a random delay up to that bound ("full jitter"), so that many tasks failing
+    together do not all come back at the same instant.
+    """
+    bound = base_s * 2**retries_done
+    return random.uniform(0, bound) if jitter else bound
+
+
+def describe_failure(exc: BaseException) -> str:
+    code = smtp_code(exc)
+    if code is not None:
+        return f"the provider answered {code}"
+    if isinstance(exc, TimeoutError):
+        return "the provider did not answer in time"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the provider refused the connection"
+    return f"the provider could not be reached ({type(exc).__name__})"
+
+
+def failure_status(exc: BaseException) -> int:
+    """The HTTP status that tells the visitor the provider failed: 504 for a timeout, else 502."""
+    return 504 if isinstance(exc, TimeoutError) else 502

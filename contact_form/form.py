@@ -1,0 +1,96 @@
+"""The contact form every app shows: fields, limits, CSRF, and the header-injection guard.
+
+Plain WTForms with session-based CSRF, so the same class works with Flask's and Quart's session.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from wtforms import EmailField, Form, StringField, TextAreaField
+from wtforms.csrf.session import SessionCSRF
+from wtforms.validators import DataRequired, Length, ValidationError
+
+NAME_MAX = 100
+EMAIL_MAX = 254
+MESSAGE_MAX = 5000
+
+# Anything that could end a header line or smuggle one in: every C0 control (CR, LF, NUL among
+# them), DEL, and the Unicode line breaks that str.splitlines() also honours.
+HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+# The message body may span lines, but carries no other control characters.
+BODY_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ContactSubmission:
+    """What a visitor sent, validated."""
+
+    name: str
+    email: str
+    message: str
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _no_header_breaks(form: Form, field: StringField) -> None:
+    if HEADER_UNSAFE.search(field.data or ""):
+        raise ValidationError("Line breaks and control characters are not allowed here.")
+
+
+def _no_control_characters(form: Form, field: StringField) -> None:
+    if BODY_UNSAFE.search(field.data or ""):
+        raise ValidationError("The message contains control characters that cannot be sent.")
+
+
+def _deliverable_address(form: Form, field: StringField) -> None:
+    """Accept only addresses an ASCII SMTP provider can take, stored in normalised form."""
+    try:
+        result = validate_email(field.data or "", check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"Please enter a valid email address ({exc}).") from exc
+    field.data = result.ascii_email
+
+
+class ContactForm(Form):
+    class Meta:
+        csrf = True
+        csrf_class = SessionCSRF
+
+    name = StringField(
+        "Your name",
+        filters=[_strip],
+        validators=[DataRequired("Please tell us your name."), Length(max=NAME_MAX),
+                    _no_header_breaks],
+    )
+    email = EmailField(
+        "Your email",
+        filters=[_strip],
+        validators=[DataRequired("Please enter your email address."), Length(max=EMAIL_MAX),
+                    _no_header_breaks, _deliverable_address],
+    )
+    message = TextAreaField(
+        "Message",
+        validators=[DataRequired("Please write a message."), Length(max=MESSAGE_MAX),
+                    _no_control_characters],
+    )
+
+    def submission(self) -> ContactSubmission:
+        return ContactSubmission(self.name.data, self.email.data, self.message.data)
+
+    @property
+    def csrf_failed(self) -> bool:
+        return "csrf_token" in self.errors
+
+
+def build_contact_form(formdata: object, session: MutableMapping, secret_key: str) -> ContactForm:
+    """The form bound to this request's data, with its CSRF token kept in the visitor's session."""
+    return ContactForm(
+        formdata=formdata,
+        meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
+    )

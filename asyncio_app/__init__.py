@@ -27,8 +27,9 @@ def create_app(settings: Settings | None = None) -> Quart:
             await send_email_async(message, settings)  # the hand-off: await the provider's answer
         except (OSError, aiosmtplib.SMTPException) as exc:
             app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
-            page = await render_template("contact.html", form=form,
-                                         delivery_error=describe_failure(exc))
+            page = await render_template(
+                "contact.html", form=form, delivery_error=describe_failure(exc)
+            )
             return page, failure_status(exc)
         return redirect(url_for("site.contact_thanks"))
 

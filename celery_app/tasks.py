@@ -39,7 +39,7 @@ class SentLedger:
 
 
 # max_retries=None: the retry limit is the lab setting RETRY_MAX, checked below.
-@shared_task(bind=True, ignore_result=False, max_retries=None)
+@shared_task(bind=True, ignore_result=True, max_retries=None)
 def send_contact_email(self: Task, raw_message: str) -> str:
     settings: Settings = current_app.extensions["lab_settings"]
     ledger: SentLedger = current_app.extensions["sent_emails"]
@@ -52,17 +52,25 @@ def send_contact_email(self: Task, raw_message: str) -> str:
     except OSError as exc:
         attempt = self.request.retries + 1
         if not is_transient(exc):
-            logger.error("%s failed for good on try %d: %s", message_id, attempt,
-                         describe_failure(exc))
+            logger.error(
+                "%s failed for good on try %d: %s", message_id, attempt, describe_failure(exc)
+            )
             raise
         if self.request.retries >= settings.retry_max:
-            logger.error("%s gave up after %d tries: %s", message_id, attempt,
-                         describe_failure(exc))
+            logger.error(
+                "%s gave up after %d tries: %s", message_id, attempt, describe_failure(exc)
+            )
             raise
-        countdown = retry_countdown(self.request.retries, settings.retry_base_s,
-                                    settings.retry_jitter)
-        logger.warning("%s try %d failed (%s); retrying in %.1f s", message_id, attempt,
-                       describe_failure(exc), countdown)
+        countdown = retry_countdown(
+            self.request.retries, settings.retry_base_s, settings.retry_jitter
+        )
+        logger.warning(
+            "%s try %d failed (%s); retrying in %.1f s",
+            message_id,
+            attempt,
+            describe_failure(exc),
+            countdown,
+        )
         raise self.retry(exc=exc, countdown=countdown) from exc
     ledger.add(message_id)
     return f"{message_id} sent"

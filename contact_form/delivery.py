@@ -1,4 +1,4 @@
-"""Handing an email to the provider over SMTP: blocking (sync and Celery apps) or awaited (async app).
+"""Handing an email to the provider over SMTP: blocking (sync, Celery) or awaited (async app).
 
 Also the one place that decides which failures are worth retrying and how long to wait.
 """
@@ -16,15 +16,20 @@ from contact_form.settings import Settings
 
 def send_email(message: EmailMessage, settings: Settings) -> None:
     """Blocks until the provider has accepted the message, or raises."""
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port,
-                      timeout=settings.smtp_timeout_s) as smtp:
+    with smtplib.SMTP(
+        settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
+    ) as smtp:
         smtp.send_message(message)
 
 
 async def send_email_async(message: EmailMessage, settings: Settings) -> None:
     """Awaits the provider's acceptance without blocking the event loop, or raises."""
-    await aiosmtplib.send(message, hostname=settings.smtp_host, port=settings.smtp_port,
-                          timeout=settings.smtp_timeout_s)
+    await aiosmtplib.send(
+        message,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        timeout=settings.smtp_timeout_s,
+    )
 
 
 def smtp_code(exc: BaseException) -> int | None:
@@ -61,7 +66,7 @@ def describe_failure(exc: BaseException) -> str:
     code = smtp_code(exc)
     if code is not None:
         return f"the provider answered {code}"
-    if isinstance(exc, TimeoutError):
+    if timed_out(exc):
         return "the provider did not answer in time"
     if isinstance(exc, ConnectionRefusedError):
         return "the provider refused the connection"
@@ -70,4 +75,9 @@ def describe_failure(exc: BaseException) -> str:
 
 def failure_status(exc: BaseException) -> int:
     """The HTTP status that tells the visitor the provider failed: 504 for a timeout, else 502."""
-    return 504 if isinstance(exc, TimeoutError) else 502
+    return 504 if timed_out(exc) else 502
+
+
+def timed_out(exc: BaseException) -> bool:
+    # smtplib reports a read timeout as SMTPServerDisconnected raised while handling it.
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)

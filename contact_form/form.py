@@ -65,19 +65,29 @@ class ContactForm(Form):
     name = StringField(
         "Your name",
         filters=[_strip],
-        validators=[DataRequired("Please tell us your name."), Length(max=NAME_MAX),
-                    _no_header_breaks],
+        validators=[
+            DataRequired("Please tell us your name."),
+            Length(max=NAME_MAX),
+            _no_header_breaks,
+        ],
     )
     email = EmailField(
         "Your email",
         filters=[_strip],
-        validators=[DataRequired("Please enter your email address."), Length(max=EMAIL_MAX),
-                    _no_header_breaks, _deliverable_address],
+        validators=[
+            DataRequired("Please enter your email address."),
+            Length(max=EMAIL_MAX),
+            _no_header_breaks,
+            _deliverable_address,
+        ],
     )
     message = TextAreaField(
         "Message",
-        validators=[DataRequired("Please write a message."), Length(max=MESSAGE_MAX),
-                    _no_control_characters],
+        validators=[
+            DataRequired("Please write a message."),
+            Length(max=MESSAGE_MAX),
+            _no_control_characters,
+        ],
     )
 
     def submission(self) -> ContactSubmission:

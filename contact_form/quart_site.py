@@ -60,5 +60,8 @@ async def healthz() -> dict[str, str]:
 async def problem_page(exc: HTTPException) -> tuple[str, int, list[tuple[str, str]]]:
     title, explanation = problem_text(exc.code or 500, exc.name, exc.description or "")
     headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
-    return (await render_template("problem.html", title=title, explanation=explanation),
-            exc.code, headers)
+    return (
+        await render_template("problem.html", title=title, explanation=explanation),
+        exc.code,
+        headers,
+    )

@@ -26,58 +26,87 @@ def _env(name: str, *, doc: str, default: object) -> object:
 @dataclass(frozen=True)
 class Settings:
     # The site and its email
-    lab_env: str = _env("LAB_ENV", default="development",
-                        doc="`development` allows the built-in secret key; anything else requires SECRET_KEY")
-    secret_key: str = _env("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY,
-                           doc="signs the session cookie that carries the CSRF token")
+    lab_env: str = _env(
+        "LAB_ENV",
+        default="development",
+        doc="`development` allows the built-in secret key; anything else requires SECRET_KEY",
+    )
+    secret_key: str = _env(
+        "SECRET_KEY",
+        default=DEVELOPMENT_SECRET_KEY,
+        doc="signs the session cookie that carries the CSRF token",
+    )
     site_name: str = _env("SITE_NAME", default="Offload Lab Bakery", doc="shown on every page")
-    site_email: str = _env("SITE_EMAIL", default="website@lab.example",
-                           doc="From: address of the contact email")
-    owner_email: str = _env("OWNER_EMAIL", default="owner@lab.example",
-                            doc="To: address of the contact email (the site owner)")
+    site_email: str = _env(
+        "SITE_EMAIL", default="website@lab.example", doc="From: address of the contact email"
+    )
+    owner_email: str = _env(
+        "OWNER_EMAIL",
+        default="owner@lab.example",
+        doc="To: address of the contact email (the site owner)",
+    )
 
     # The email provider, as the apps see it
     smtp_host: str = _env("SMTP_HOST", default="127.0.0.1", doc="email provider host")
     smtp_port: int = _env("SMTP_PORT", default=8025, doc="email provider SMTP port")
-    smtp_timeout_s: float = _env("SMTP_TIMEOUT_S", default=30.0,
-                                 doc="give up on the provider after this many seconds")
+    smtp_timeout_s: float = _env(
+        "SMTP_TIMEOUT_S", default=30.0, doc="give up on the provider after this many seconds"
+    )
 
     # The slow provider itself (started by the stack runner)
-    provider_control_port: int = _env("PROVIDER_CONTROL_PORT", default=8026,
-                                      doc="HTTP port to read the provider's log and change its settings")
-    provider_delay_s: float = _env("PROVIDER_DELAY_S", default=2.0,
-                                   doc="seconds the provider waits before answering DATA")
+    provider_control_port: int = _env(
+        "PROVIDER_CONTROL_PORT",
+        default=8026,
+        doc="HTTP port to read the provider's log and change its settings",
+    )
+    provider_delay_s: float = _env(
+        "PROVIDER_DELAY_S", default=2.0, doc="seconds the provider waits before answering DATA"
+    )
     provider_delay_distribution: str = _env(
-        "PROVIDER_DELAY_DISTRIBUTION", default="fixed",
-        doc="`fixed`, `uniform` (0 to 2x the delay) or `exponential` (mean = the delay)")
+        "PROVIDER_DELAY_DISTRIBUTION",
+        default="fixed",
+        doc="`fixed`, `uniform` (0 to 2x the delay) or `exponential` (mean = the delay)",
+    )
     provider_transient_failure_rate: float = _env(
-        "PROVIDER_TRANSIENT_FAILURE_RATE", default=0.0,
-        doc="fraction of messages answered with 451 (try again later)")
+        "PROVIDER_TRANSIENT_FAILURE_RATE",
+        default=0.0,
+        doc="fraction of messages answered with 451 (try again later)",
+    )
     provider_seed: int = _env("PROVIDER_SEED", default=1, doc="seed of the provider's random draws")
 
     # Redis and Celery
-    redis_url: str = _env("REDIS_URL", default="",
-                          doc="an existing Redis; empty starts the embedded redis-server on REDIS_PORT")
+    redis_url: str = _env(
+        "REDIS_URL",
+        default="",
+        doc="an existing Redis; empty starts the embedded redis-server on REDIS_PORT",
+    )
     redis_port: int = _env("REDIS_PORT", default=6390, doc="port of the embedded redis-server")
-    celery_concurrency: int = _env("CELERY_CONCURRENCY", default=4,
-                                   doc="Celery worker processes that send emails")
+    celery_concurrency: int = _env(
+        "CELERY_CONCURRENCY", default=4, doc="Celery worker processes that send emails"
+    )
     celery_visibility_timeout_s: int = _env(
-        "CELERY_VISIBILITY_TIMEOUT_S", default=3600,
-        doc="an unacknowledged task is handed out again after this long (worker died)")
-    retry_base_s: float = _env("RETRY_BASE_S", default=4.0,
-                               doc="first retry delay; doubles each try (4, 8, 16, 32, 64 s)")
+        "CELERY_VISIBILITY_TIMEOUT_S",
+        default=3600,
+        doc="an unacknowledged task is handed out again after this long (worker died)",
+    )
+    retry_base_s: float = _env(
+        "RETRY_BASE_S", default=4.0, doc="first retry delay; doubles each try (4, 8, 16, 32, 64 s)"
+    )
     retry_max: int = _env("RETRY_MAX", default=5, doc="retries before a task is marked failed")
-    retry_jitter: bool = _env("RETRY_JITTER", default=False,
-                              doc="randomise retry delays (spreads retries of many tasks)")
+    retry_jitter: bool = _env(
+        "RETRY_JITTER", default=False, doc="randomise retry delays (spreads retries of many tasks)"
+    )
 
     # The web tier: identical for all three apps
     web_host: str = _env("WEB_HOST", default="127.0.0.1", doc="address the web app listens on")
     web_port: int = _env("WEB_PORT", default=8000, doc="port the web app listens on")
     web_workers: int = _env("WEB_CONCURRENCY", default=1, doc="gunicorn worker processes")
-    web_threads: int = _env("WEB_THREADS", default=1,
-                            doc="threads per gunicorn worker (sync and Celery apps)")
-    web_timeout_s: int = _env("WEB_TIMEOUT_S", default=120,
-                              doc="gunicorn kills a worker stuck on one request this long")
+    web_threads: int = _env(
+        "WEB_THREADS", default=1, doc="threads per gunicorn worker (sync and Celery apps)"
+    )
+    web_timeout_s: int = _env(
+        "WEB_TIMEOUT_S", default=120, doc="gunicorn kills a worker stuck on one request this long"
+    )
 
     # Where the lab keeps its runtime files (Redis data, provider log, pid files)
     data_dir: str = _env("LAB_DATA_DIR", default="var", doc="folder for runtime data")
@@ -89,7 +118,7 @@ class Settings:
         for f in fields(cls):
             raw = environ.get(f.metadata["env"])
             if raw is not None:
-                values[f.name] = _parse(f.name, raw, type(f.default))
+                values[f.name] = _parse(f.metadata["env"], raw, type(f.default))
         settings = cls(**values)
         settings.check()
         return settings
@@ -152,3 +181,14 @@ def _format(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def settings_markdown() -> str:
+    """The settings table in Markdown, for the README: `python -m contact_form.settings`."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    rows += [f"| `{name}` | `{default}` | {doc} |" for name, default, doc in settings_table()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_markdown())

@@ -14,8 +14,10 @@ LOAVES = ["Country sourdough", "Seeded rye", "Olive fougasse", "Brioche", "Bague
 PROBLEMS = {
     404: ("Page not found", "There is no page at this address."),
     405: ("Method not allowed", "This page cannot be used that way."),
-    413: ("Message too large",
-          f"The form sent more than {MAX_BODY_BYTES // 1024} KiB; nothing was sent."),
+    413: (
+        "Message too large",
+        f"The form sent more than {MAX_BODY_BYTES // 1024} KiB; nothing was sent.",
+    ),
     429: ("Please wait a moment", "You have sent a message very recently; please try again soon."),
 }
 

@@ -45,8 +45,9 @@ def up(app: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m lab_stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start a stack").add_argument("--app", choices=APPS,
-                                                                 required=True)
+    commands.add_parser("up", help="start a stack").add_argument(
+        "--app", choices=APPS, required=True
+    )
     commands.add_parser("down", help="stop stacks left behind by a killed runner")
     args = parser.parse_args()
     if args.command == "up":

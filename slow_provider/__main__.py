@@ -23,9 +23,12 @@ def main() -> None:
     args = parser.parse_args()
 
     args.db.parent.mkdir(parents=True, exist_ok=True)
-    behaviour = ProviderBehaviour(delay_s=args.delay, distribution=args.distribution,
-                                  transient_failure_rate=args.transient_failure_rate,
-                                  seed=args.seed)
+    behaviour = ProviderBehaviour(
+        delay_s=args.delay,
+        distribution=args.distribution,
+        transient_failure_rate=args.transient_failure_rate,
+        seed=args.seed,
+    )
     provider = SlowSmtpProvider(args.host, args.smtp_port, args.control_port, args.db, behaviour)
 
     def stop(signum: int, frame: object) -> None:
@@ -34,8 +37,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"slow provider: smtp://{args.host}:{args.smtp_port}, "
-          f"control http://{args.host}:{args.control_port}, delay {args.delay}s", flush=True)
+    print(
+        f"slow provider: smtp://{args.host}:{args.smtp_port}, "
+        f"control http://{args.host}:{args.control_port}, delay {args.delay}s",
+        flush=True,
+    )
     provider.serve_forever()
 
 

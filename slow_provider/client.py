@@ -15,8 +15,9 @@ class ProviderClient:
 
     def _call(self, path: str, body: dict[str, object] | None = None) -> object:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.control_url + path, data=data,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.control_url + path, data=data, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             return json.load(response)
 

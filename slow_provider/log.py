@@ -44,8 +44,9 @@ class DeliveryLog:
             self._local.db = db
         return db
 
-    def record_attempt(self, message_id: str | None, started_at: float, finished_at: float,
-                       outcome: str) -> None:
+    def record_attempt(
+        self, message_id: str | None, started_at: float, finished_at: float, outcome: str
+    ) -> None:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO attempts (message_id, started_at, finished_at, outcome)"
@@ -53,9 +54,15 @@ class DeliveryLog:
                 (message_id, started_at, finished_at, outcome),
             )
 
-    def record_delivery(self, message_id: str | None, submitted_at: str | None,
-                        arrived_at: float, mail_from: str, recipients: list[str],
-                        raw: str) -> None:
+    def record_delivery(
+        self,
+        message_id: str | None,
+        submitted_at: str | None,
+        arrived_at: float,
+        mail_from: str,
+        recipients: list[str],
+        raw: str,
+    ) -> None:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO deliveries"
@@ -67,11 +74,17 @@ class DeliveryLog:
     def stats(self) -> dict[str, int]:
         db = self._connect()
         delivered, distinct = db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM deliveries").fetchone()
+            "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM deliveries"
+        ).fetchone()
         attempts, refused = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(outcome != '250'), 0) FROM attempts").fetchone()
-        return {"delivered": delivered, "distinct_message_ids": distinct,
-                "attempts": attempts, "failed_attempts": refused}
+            "SELECT COUNT(*), COALESCE(SUM(outcome != '250'), 0) FROM attempts"
+        ).fetchone()
+        return {
+            "delivered": delivered,
+            "distinct_message_ids": distinct,
+            "attempts": attempts,
+            "failed_attempts": refused,
+        }
 
     def deliveries(self, include_raw: bool = False) -> list[dict[str, object]]:
         columns = "message_id, submitted_at, arrived_at, mail_from, recipients"
@@ -82,7 +95,8 @@ class DeliveryLog:
 
     def attempts(self) -> list[dict[str, object]]:
         rows = self._connect().execute(
-            "SELECT message_id, started_at, finished_at, outcome FROM attempts ORDER BY id")
+            "SELECT message_id, started_at, finished_at, outcome FROM attempts ORDER BY id"
+        )
         return [dict(row) for row in rows]
 
     def clear(self) -> None:

@@ -123,8 +123,12 @@ class SlowSmtpHandler:
             return failure
         self.log.record_attempt(message_id, started, finished, "250")
         self.log.record_delivery(
-            message_id, message.get(SUBMITTED_AT_HEADER), finished, envelope.mail_from,
-            list(envelope.rcpt_tos), envelope.content.decode("utf-8", "replace"),
+            message_id,
+            message.get(SUBMITTED_AT_HEADER),
+            finished,
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            envelope.content.decode("utf-8", "replace"),
         )
         return "250 2.0.0 OK: queued"
 
@@ -132,8 +136,14 @@ class SlowSmtpHandler:
 class SlowSmtpProvider:
     """The SMTP server plus its control API; `serve_forever()` blocks until `shutdown()`."""
 
-    def __init__(self, host: str, smtp_port: int, control_port: int, db_path: Path,
-                 behaviour: ProviderBehaviour) -> None:
+    def __init__(
+        self,
+        host: str,
+        smtp_port: int,
+        control_port: int,
+        db_path: Path,
+        behaviour: ProviderBehaviour,
+    ) -> None:
         behaviour.check()
         self.log = DeliveryLog(db_path)
         self.handler = SlowSmtpHandler(behaviour, self.log)

@@ -1,0 +1,8 @@
+# One image for every part of the lab (apps, worker, provider); docker-compose.yml picks the command.
+FROM python:3.11-slim
+WORKDIR /lab
+COPY requirements.txt pyproject.toml ./
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN pip install --no-cache-dir --no-deps --editable .
+ENV PYTHONUNBUFFERED=1 WEB_HOST=0.0.0.0 SMTP_HOST=provider REDIS_URL=redis://redis:6379/0

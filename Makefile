@@ -1,0 +1,66 @@
+# Flask Offload Lab: every command starts here. `make help` lists them.
+# Each target installs what it needs first (.venv with the pinned requirements.txt).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+APP    ?= sync
+
+.PHONY: help setup test test-fast lint format up down bench bench-quick demo notebooks \
+        flower lock clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --editable .
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv with the pinned dependencies
+
+test: setup  ## run the whole test suite (real Redis, provider, gunicorn, Locust, Chromium)
+	$(BIN)/pytest
+
+test-fast: setup  ## the tests that need no browser and no benchmark run
+	$(BIN)/pytest -m "not browser and not bench"
+
+lint: setup  ## ruff: lint and formatting check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup  ## ruff: fix imports and format
+	$(BIN)/ruff check --fix --select I .
+	$(BIN)/ruff format .
+
+up: setup  ## start one app's stack until Ctrl-C: make up APP=sync|celery|asyncio
+	$(BIN)/python -m lab_stack up --app $(APP)
+
+down: setup  ## stop processes left behind by a stack runner that was killed
+	$(BIN)/python -m lab_stack down
+
+bench: setup  ## the full sweep: results/, plots and the claims report (about 6 minutes)
+	$(BIN)/python -m loadtests.sweep
+
+bench-quick: setup  ## a one-minute sweep into results/quick/ (short delay, few points)
+	$(BIN)/python -m loadtests.sweep --quick
+
+demo: setup  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
+	$(BIN)/python -m loadtests.demo --app $(APP)
+
+notebooks: setup  ## open the notebooks in Jupyter Lab
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
+	$(BIN)/jupyter lab notebooks/
+
+flower: setup  ## Celery Flower against the lab's Redis (start `make up APP=celery` first)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
+	$(BIN)/celery -A celery_app.worker flower --address=127.0.0.1 --port=5555
+
+lock:  ## re-pin requirements.txt from requirements.in in a scratch venv
+	rm -rf /tmp/offload-lab-lock && $(PYTHON) -m venv /tmp/offload-lab-lock
+	/tmp/offload-lab-lock/bin/pip install --quiet -r requirements.in
+	/tmp/offload-lab-lock/bin/pip freeze > requirements.txt
+
+clean:  ## remove the venv and runtime data (results/ stays)
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Load tests and the benchmark: Locust scenario, sweep, summaries, plots and report."""

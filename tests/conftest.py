@@ -1,0 +1,88 @@
+"""Shared fixtures: real stacks (Redis, provider, gunicorn, Celery worker) on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+
+from contact_form.settings import Settings
+from lab_stack.stack import APPS, Stack, with_free_ports
+from loadtests.journey import contact_fields, csrf_token_from
+
+# Fast enough for a test suite, slow enough that "waiting for the provider" is visible.
+TEST_SETTINGS = {
+    "provider_delay_s": 0.05,
+    "smtp_timeout_s": 3.0,
+    "retry_base_s": 0.3,
+    "celery_concurrency": 2,
+    "data_dir": "var/test",
+}
+
+
+def settings_for_tests(**changes: object) -> Settings:
+    return with_free_ports(Settings.from_env().replace(**{**TEST_SETTINGS, **changes}))
+
+
+@pytest.fixture(scope="session")
+def start_stack() -> Iterator[Callable[..., Stack]]:
+    """Start a stack for an app with test settings; every stack started is stopped at the end."""
+    started: list[Stack] = []
+
+    def start(app: str, **changes: object) -> Stack:
+        stack = Stack(app, settings_for_tests(**changes))
+        started.append(stack)
+        return stack.start()
+
+    yield start
+    for stack in started:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_stacks(start_stack: Callable[..., Stack]) -> dict[str, Stack]:
+    """One stack per app, shared by the tests that leave the provider as they found it."""
+    return {app: start_stack(app) for app in APPS}
+
+
+@pytest.fixture(params=APPS)
+def stack(request: pytest.FixtureRequest, shared_stacks: dict[str, Stack]) -> Stack:
+    stack = shared_stacks[request.param]
+    stack.provider.configure(
+        delay_s=TEST_SETTINGS["provider_delay_s"],
+        mode="normal",
+        fail_next=0,
+        transient_failure_rate=0.0,
+        permanent_failure_rate=0.0,
+    )
+    stack.provider.reset()
+    return stack
+
+
+class Visitor:
+    """A person with a browser session: opens the form, then sends it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def open_form(self) -> str:
+        response = self.session.get(f"{self.base_url}/contact", timeout=10)
+        response.raise_for_status()
+        return csrf_token_from(response.text)
+
+    def submit(
+        self, fields: dict[str, str] | None = None, *, with_token: bool = True, **kwargs: object
+    ) -> requests.Response:
+        data = dict(fields if fields is not None else contact_fields(1, 1))
+        if with_token:
+            data.setdefault("csrf_token", self.open_form())
+        return self.session.post(
+            f"{self.base_url}/contact", data=data, allow_redirects=False, timeout=30, **kwargs
+        )
+
+
+@pytest.fixture
+def visitor(stack: Stack) -> Visitor:
+    return Visitor(stack.url)

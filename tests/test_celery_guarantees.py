@@ -1,0 +1,87 @@
+"""What the Celery app promises beyond speed: retries by policy, and no email lost to a crash."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from loadtests.journey import contact_fields
+from tests.conftest import TEST_SETTINGS, Visitor
+
+
+@pytest.fixture
+def celery_stack(shared_stacks):
+    stack = shared_stacks["celery"]
+    stack.provider.configure(
+        delay_s=TEST_SETTINGS["provider_delay_s"],
+        mode="normal",
+        fail_next=0,
+        permanent_failure_rate=0.0,
+    )
+    stack.provider.reset()
+    return stack
+
+
+def test_task_is_retried_on_451_with_exponential_backoff_then_delivered(celery_stack):
+    base = celery_stack.settings.retry_base_s
+    celery_stack.provider.configure(fail_next=3)
+
+    response = Visitor(celery_stack.url).submit(contact_fields(1, 1))
+    stats = celery_stack.provider.wait_for("delivered", 1, timeout_s=30)
+
+    assert response.status_code == 302
+    assert stats["delivered"] == 1
+    attempts = celery_stack.provider.attempts()
+    assert [a["outcome"] for a in attempts] == ["451", "451", "451", "250"]
+    assert len({a["message_id"] for a in attempts}) == 1
+    gaps = [b["started_at"] - a["finished_at"] for a, b in itertools.pairwise(attempts)]
+    for retry, gap in enumerate(gaps):
+        expected = base * 2**retry  # 1x, 2x, 4x the base: 4, 8, 16 s at the default base
+        assert expected <= gap < expected + 1.0, f"retry {retry + 1} came after {gap:.2f} s"
+
+
+def test_permanent_rejection_is_not_retried(celery_stack):
+    celery_stack.provider.configure(permanent_failure_rate=1.0)
+
+    Visitor(celery_stack.url).submit(contact_fields(1, 1))
+    celery_stack.provider.wait_for("attempts", 1, timeout_s=15)
+    time.sleep(celery_stack.settings.retry_base_s * 3)  # long past when a retry would come
+
+    assert [a["outcome"] for a in celery_stack.provider.attempts()] == ["554"]
+    assert celery_stack.provider.stats()["delivered"] == 0
+
+
+def test_visitor_is_told_when_the_queue_is_down_and_keeps_the_message(start_stack):
+    stack = start_stack("celery")
+    stack.processes["redis"].kill()
+    fields = {**contact_fields(1, 1), "message": "Queue me if you can"}
+    visitor = Visitor(stack.url)
+    token = visitor.open_form()  # the form page itself needs no Redis
+
+    started = time.monotonic()
+    response = visitor.submit({**fields, "csrf_token": token}, with_token=False)
+
+    assert response.status_code == 503
+    assert time.monotonic() - started < 5
+    assert "our message queue is unavailable" in response.text
+    assert "Queue me if you can</textarea>" in response.text
+
+
+def test_worker_killed_mid_task_loses_no_email(start_stack):
+    # A short visibility timeout, so the killed worker's task is handed out again in seconds.
+    stack = start_stack("celery", provider_delay_s=2.0, celery_visibility_timeout_s=4)
+
+    response = Visitor(stack.url).submit(contact_fields(1, 1))
+    in_flight = stack.provider.wait_for("in_flight", 1, timeout_s=15)
+    stack.processes["worker"].kill()  # SIGKILL to the worker and its pool: no clean-up at all
+    stack.restart("worker")
+    stats = stack.provider.wait_for("delivered", 1, timeout_s=45)
+
+    assert response.status_code == 302
+    assert in_flight["in_flight"] == 1
+    assert stats["delivered"] == 1
+    assert stats["distinct_message_ids"] == 1
+    outcomes = [a["outcome"] for a in stack.provider.attempts()]
+    assert outcomes == ["dropped", "250"]

@@ -60,7 +60,7 @@ flower: setup  ## Celery Flower against the lab's Redis (start `make up APP=cele
 lock:  ## re-pin requirements.txt from requirements.in in a scratch venv
 	rm -rf /tmp/offload-lab-lock && $(PYTHON) -m venv /tmp/offload-lab-lock
 	/tmp/offload-lab-lock/bin/pip install --quiet -r requirements.in
-	/tmp/offload-lab-lock/bin/pip freeze > requirements.txt
+	/tmp/offload-lab-lock/bin/pip freeze --exclude-editable > requirements.txt
 
 clean:  ## remove the venv and runtime data (results/ stays)
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

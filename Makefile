@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 APP    ?= sync
 
-.PHONY: help setup test test-fast lint format up down bench bench-quick demo notebooks \
+.PHONY: help setup test test-fast lint format up down bench bench-quick bench-web-tier \
+        bench-celery-pool demo notebooks \
         flower lock clean
 
 help:  ## list the commands
@@ -45,6 +46,14 @@ bench: setup  ## the full sweep: results/, plots and the claims report (about 6 
 
 bench-quick: setup  ## a one-minute sweep into results/quick/ (short delay, few points)
 	$(BIN)/python -m loadtests.sweep --quick
+
+bench-web-tier: setup  ## the sync app under more gunicorn workers and threads (notebook 2)
+	$(BIN)/python -m loadtests.sweep --apps sync --web-workers 1 4 --web-threads 1 4 \
+		--visitors 0 2 4 6 8 12 --no-throughput --out results/web-tier
+
+bench-celery-pool: setup  ## the Celery app with 1, 4 and 16 worker processes (notebook 3)
+	$(BIN)/python -m loadtests.sweep --apps celery --celery-concurrency 1 4 16 \
+		--visitors 2 4 8 --no-throughput --out results/celery-pool
 
 demo: setup  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
 	$(BIN)/python -m loadtests.demo --app $(APP)

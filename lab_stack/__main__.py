@@ -6,24 +6,19 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
 
 from contact_form.settings import Settings
+from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, PROJECT_ROOT, Stack, StartupError, stop_leftovers
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM (kill, a closing terminal) stops the stack just like Ctrl-C does."""
-    raise KeyboardInterrupt
 
 
 def up(app: str) -> int:
     settings = Settings.from_env()
     stack = Stack(app, settings)
-    signal.signal(signal.SIGTERM, _interrupt)
+    sigterm_like_ctrl_c()
     try:
         print(f"starting the {app} stack...", flush=True)
         stack.start()

@@ -117,3 +117,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm_like_ctrl_c() -> None:
+    """Make SIGTERM (kill, a closing terminal) unwind like Ctrl-C, so every `finally` runs and
+    the stacks this process started are stopped."""
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

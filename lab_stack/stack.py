@@ -236,7 +236,7 @@ class Stack:
 def stop_leftovers(data_dir: Path) -> list[str]:
     """Stop the processes of stacks whose runner died without cleaning up, from their pid files."""
     stopped = []
-    for pid_file in sorted(data_dir.glob("*/pids/*.pid")):
+    for pid_file in sorted(data_dir.rglob("pids/*.pid")):  # var/*, var/bench/*, var/test/*
         pgid = int(pid_file.read_text())
         signal_group(pgid, signal.SIGKILL)
         pid_file.unlink()

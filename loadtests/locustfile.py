@@ -1,0 +1,287 @@
+"""The load: contact-form visitors plus an open-model homepage probe (and two throughput floods).
+
+Run by `loadtests.sweep` (headless, one Locust process per point) and by `make demo` (web UI).
+User classes:
+
+- `Visitor`: the article's journey in a loop: GET /contact (read the CSRF token), POST it, follow
+  the redirect to the thank-you page, think for LAB_THINK_S seconds on average.
+- `HomepageProbe`: GET / every 1/LAB_PROBE_RATE seconds *on schedule*, each probe in its own
+  greenlet, whether or not the earlier probes have returned: a stalled server cannot make the
+  probe wait before asking (coordinated omission), so its stall shows up as latency.
+- `ContactPoster` and `HomepageReader`: no think time, for the throughput points.
+
+In a benchmark run (LAB_WINDOW_S set) every request is written to LAB_RAW_CSV, and a small JSON
+next to it says when the measured window was and whether Locust's CPU warning fired. The run
+ends by itself once every request started in the window has returned (or LAB_DRAIN_MAX_S passed).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import gevent
+import locust.runners
+from gevent.pool import Group
+from locust import FastHttpUser, between, constant, events, task
+from locust.exception import StopUser
+
+from loadtests.journey import contact_fields, csrf_token_from
+
+# Locust samples its own CPU every 10 s; a benchmark window is about that long, so sample often
+# enough that a saturated load generator is noticed within the run.
+locust.runners.CPU_MONITOR_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    probe_rate: float
+    think_s: float
+    warmup_s: float
+    window_s: float | None  # None: run until stopped (the live demo)
+    drain_max_s: float
+    raw_csv: Path | None
+
+    @classmethod
+    def from_env(cls) -> LoadConfig:
+        window = os.environ.get("LAB_WINDOW_S")
+        raw = os.environ.get("LAB_RAW_CSV")
+        return cls(
+            probe_rate=float(os.environ.get("LAB_PROBE_RATE", "4")),
+            think_s=float(os.environ.get("LAB_THINK_S", "1")),
+            warmup_s=float(os.environ.get("LAB_WARMUP_S", "0")),
+            window_s=float(window) if window else None,
+            drain_max_s=float(os.environ.get("LAB_DRAIN_MAX_S", "60")),
+            raw_csv=Path(raw) if raw else None,
+        )
+
+
+CONFIG = LoadConfig.from_env()
+RAW_COLUMNS = ("endpoint", "user", "start", "latency_ms", "status", "error")
+
+
+class Recorder:
+    """Every request of the run, and which ones are still waiting for an answer."""
+
+    def __init__(self) -> None:
+        self.t0 = time.time()
+        self.rows: list[tuple[object, ...]] = []
+        self.waiting: dict[int, float] = {}
+        self.ids = itertools.count()
+        self.cpu_warnings: list[float] = []
+
+    @property
+    def window_start(self) -> float:
+        return self.t0 + CONFIG.warmup_s
+
+    @property
+    def window_end(self) -> float:
+        return self.window_start + (CONFIG.window_s or float("inf"))
+
+    def measuring(self) -> bool:
+        return time.time() < self.window_end
+
+    @contextmanager
+    def request(self, endpoint: str, user: int):
+        """Time one request; the body sets `outcome["status"]` (and `["error"]` on failure)."""
+        key = next(self.ids)
+        start = time.time()
+        began = time.perf_counter()
+        outcome: dict[str, object] = {"status": 0, "error": ""}
+        self.waiting[key] = start
+        try:
+            yield outcome
+        except Exception as error:
+            outcome["error"] = outcome["error"] or f"{type(error).__name__}: {error}"
+        finally:
+            latency_ms = (time.perf_counter() - began) * 1000
+            del self.waiting[key]
+            if CONFIG.raw_csv is not None:
+                self.rows.append(
+                    (
+                        endpoint,
+                        user,
+                        f"{start:.6f}",
+                        f"{latency_ms:.3f}",
+                        outcome["status"],
+                        outcome["error"],
+                    )
+                )
+
+    def window_drained(self) -> bool:
+        return not any(start < self.window_end for start in self.waiting.values())
+
+    def write(self, still_waiting: dict[int, float]) -> None:
+        assert CONFIG.raw_csv is not None
+        now = time.time()
+        rows = list(self.rows)
+        for start in still_waiting.values():  # never answered: at least this long, counted apart
+            rows.append(
+                (
+                    "pending",
+                    -1,
+                    f"{start:.6f}",
+                    f"{(now - start) * 1000:.3f}",
+                    0,
+                    "still waiting when the run ended",
+                )
+            )
+        with CONFIG.raw_csv.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(RAW_COLUMNS)
+            writer.writerows(rows)
+        meta = {
+            "t0": self.t0,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "still_waiting": len(still_waiting),
+            "cpu_warnings": self.cpu_warnings,
+            "locust_version": locust.__version__,
+        }
+        CONFIG.raw_csv.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+
+
+RECORDER = Recorder()
+USER_IDS = itertools.count(1)
+
+
+@events.test_start.add_listener
+def _start_clock(environment, **_kwargs) -> None:
+    RECORDER.t0 = time.time()
+    if CONFIG.window_s is not None:
+        gevent.spawn(_end_run_when_drained, environment)
+
+
+@events.cpu_warning.add_listener
+def _note_cpu_warning(environment, cpu_usage, **_kwargs) -> None:
+    RECORDER.cpu_warnings.append(round(cpu_usage, 1))
+
+
+def _end_run_when_drained(environment) -> None:
+    gevent.sleep(max(0.0, RECORDER.window_end - time.time()))
+    deadline = time.time() + CONFIG.drain_max_s
+    while not RECORDER.window_drained() and time.time() < deadline:
+        gevent.sleep(0.05)
+    RECORDER.write({k: s for k, s in RECORDER.waiting.items() if s < RECORDER.window_end})
+    environment.runner.quit()
+
+
+class LabUser(FastHttpUser):
+    abstract = True
+    # The sync app can hold a request for tens of seconds; that is the measurement, not an error.
+    network_timeout = 180.0
+    connection_timeout = 180.0
+
+    def on_start(self) -> None:
+        self.user_id = next(USER_IDS)
+
+    def finish_if_window_over(self) -> None:
+        if not RECORDER.measuring():
+            # The window is over: stop making new requests and let the queue drain.
+            while True:
+                gevent.sleep(3600)
+
+    def fetch(self, endpoint: str, path: str, expect: int, **kwargs: object) -> object | None:
+        """One recorded request; the response if it had the expected status, else None."""
+        method = kwargs.pop("method", "GET")
+        with (
+            RECORDER.request(endpoint, self.user_id) as outcome,
+            self.client.request(
+                method, path, name=endpoint, catch_response=True, **kwargs
+            ) as response,
+        ):
+            outcome["status"] = response.status_code
+            if response.status_code == expect:
+                return response
+            reason = getattr(response, "error", None) or f"HTTP {response.status_code}"
+            outcome["error"] = str(reason)
+            response.failure(f"expected {expect}: {reason}")
+        return None
+
+
+class Visitor(LabUser):
+    """Opens the contact form, sends it, reads the thank-you page, thinks, and again."""
+
+    # Spread around the mean, as people are: visitors who all pressed 'send' at the same moment
+    # drift apart instead of queueing in lockstep forever.
+    wait_time = between(0.5 * CONFIG.think_s, 1.5 * CONFIG.think_s)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.sent = 0
+
+    @task
+    def contact_journey(self) -> None:
+        self.finish_if_window_over()
+        form = self.fetch("contact_form", "/contact", 200)
+        if form is None:
+            return  # recorded as an error; the visitor tries again after thinking
+        self.sent += 1
+        fields = {
+            **contact_fields(self.user_id, self.sent),
+            "csrf_token": csrf_token_from(form.text),
+        }
+        posted = self.fetch(
+            "contact_post", "/contact", 302, method="POST", data=fields, allow_redirects=False
+        )
+        if posted is not None:
+            self.fetch("thanks", posted.headers["Location"], 200)
+
+
+class HomepageProbe(LabUser):
+    """GET / on a fixed schedule, each probe on its own greenlet: an open-model probe."""
+
+    fixed_count = 1
+    concurrency = 1000  # the client's connection pool must never hold a probe back
+    wait_time = constant(0)
+
+    @task
+    def probe_on_schedule(self) -> None:
+        probes = Group()
+        interval = 1.0 / CONFIG.probe_rate
+        for k in itertools.count():
+            due = RECORDER.t0 + k * interval
+            if due >= RECORDER.window_end:
+                break
+            gevent.sleep(max(0.0, due - time.time()))
+            probes.spawn(self.fetch, "home", "/", 200)
+        probes.join()
+        raise StopUser()
+
+
+class ContactPoster(LabUser):
+    """Throughput: one form token, then POST /contact as fast as the app answers."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        super().on_start()
+        form = self.client.get("/contact", name="contact_form")
+        self.token = csrf_token_from(form.text or "")
+        self.sent = 0
+
+    @task
+    def post(self) -> None:
+        self.finish_if_window_over()
+        self.sent += 1
+        fields = {**contact_fields(self.user_id, self.sent), "csrf_token": self.token}
+        self.fetch(
+            "contact_post", "/contact", 302, method="POST", data=fields, allow_redirects=False
+        )
+
+
+class HomepageReader(LabUser):
+    """Throughput: GET / as fast as the app answers."""
+
+    wait_time = constant(0)
+
+    @task
+    def read(self) -> None:
+        self.finish_if_window_over()
+        self.fetch("home", "/", 200)

@@ -1,0 +1,125 @@
+"""The queueing model: what the homepage probe should see if the web tier is a plain FIFO queue.
+
+A blocking app (the sync app) is `servers` request slots (gunicorn workers x threads) in front of
+one FIFO queue. Each visitor runs the journey of `loadtests/locustfile.py` in a loop: GET the
+form, POST it (the slot is held for the provider's delay), GET the thank-you page, think. The
+homepage probe arrives on a fixed schedule. The probe's latency is its wait in the queue plus
+its own service time.
+
+The article's rule of thumb, "a request waits behind visitors x delay / workers", assumes every
+visitor has a POST queued when the probe arrives. In the journey a visitor spends part of each
+cycle queued with a cheap GET, and the probe lands at a random point of the cycle, so fewer slow
+POSTs stand ahead of it; `simulate` replays the exact schedule the benchmark runs instead of
+assuming that.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import statistics
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The load the benchmark runs, in the terms of the model (all times in seconds)."""
+
+    visitors: int
+    delay_s: float
+    servers: int = 1
+    think_s: float = 1.0
+    probe_rate: float = 4.0
+    warmup_s: float = 0.0
+    window_s: float = 10.0
+    spawn_s: float = 0.0  # 0: every visitor starts at once, as in the article
+    service_s: float = 0.003  # a cheap request: the homepage, the form, the thank-you page
+
+
+JITTER_S = 0.002  # seconds; a visitor's request takes its nominal time plus up to this
+# Locust starts "all at once" visitors a fraction of a millisecond apart: every first GET is
+# queued before the first answer comes back.
+SPAWN_GAP_S = 0.00001
+
+
+def article_wait_s(visitors: int, delay_s: float, servers: int = 1) -> float:
+    """The article's estimate: every visitor's POST is ahead of you."""
+    return visitors * delay_s / servers
+
+
+def simulate(scenario: Scenario, seed: int = 0) -> list[float]:
+    """Latencies (s) of the homepage probes that arrive during the measured window.
+
+    Visitors start spread over `spawn_s` (0: all at once, as Locust does with a high spawn
+    rate), probes arrive every
+    1/probe_rate seconds from t=0, the queue is first come, first served. A real server's service
+    times wobble by a few milliseconds, which keeps visitors from moving in lockstep; a seeded
+    jitter on the visitors' requests does the same here.
+    """
+    s = scenario
+    rng = random.Random(seed)
+    end = s.warmup_s + s.window_s
+    # Events: (time, order, kind, visitor, step). The queue holds (arrival, kind, visitor, step).
+    order = itertools.count()
+    events: list[tuple[float, int, str, int, int]] = []
+    for k in range(int(end * s.probe_rate) + 1):
+        heapq.heappush(events, (k / s.probe_rate, next(order), "arrive", -1, 0))
+    for v in range(s.visitors):
+        start = (v + rng.random()) * max(s.spawn_s, SPAWN_GAP_S * s.visitors) / s.visitors
+        heapq.heappush(events, (start, next(order), "arrive", v, 0))
+
+    journey = (s.service_s, s.delay_s + s.service_s, s.service_s)  # form, POST, thank-you page
+    free = s.servers
+    queue: list[tuple[float, int, int]] = []
+    queue_head = 0
+    probe_latencies: list[float] = []
+
+    def service(visitor: int, step: int) -> float:
+        if visitor < 0:
+            return s.service_s
+        return journey[step] + rng.uniform(0, JITTER_S)
+
+    while events:
+        now, _, kind, visitor, step = heapq.heappop(events)
+        if kind == "arrive":
+            if now > end and visitor >= 0:
+                continue  # visitors stop at the end; queued work still drains
+            queue.append((now, visitor, step))
+        elif kind == "done":
+            free += 1
+            if visitor >= 0:
+                if step + 1 < len(journey):
+                    heapq.heappush(events, (now, next(order), "arrive", visitor, step + 1))
+                else:
+                    think = s.think_s * rng.uniform(0.5, 1.5)  # as Locust's between()
+                    heapq.heappush(events, (now + think, next(order), "arrive", visitor, 0))
+        while free and queue_head < len(queue):
+            arrival, v, st = queue[queue_head]
+            queue_head += 1
+            free -= 1
+            finish = now + service(v, st)
+            if v < 0 and s.warmup_s <= arrival < end:
+                probe_latencies.append(finish - arrival)
+            heapq.heappush(events, (finish, next(order), "done", v, st))
+    return probe_latencies
+
+
+@dataclass(frozen=True)
+class Prediction:
+    p50_s: float
+    p95_s: float
+    article_s: float
+
+
+def predict(scenario: Scenario, replications: int = 20) -> Prediction:
+    """The probe's p50 and p95 over `replications` seeded runs of the schedule, pooled."""
+    latencies = sorted(
+        latency for seed in range(replications) for latency in simulate(scenario, seed)
+    )
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+    return Prediction(
+        p50_s=statistics.median(latencies),
+        p95_s=p95,
+        article_s=article_wait_s(scenario.visitors, scenario.delay_s, scenario.servers),
+    )

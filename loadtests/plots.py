@@ -1,0 +1,460 @@
+"""The lab's figures, one style for all: the same colour per app everywhere, big type for a
+projector, labelled axes with units, and titles that state the finding.
+
+The sweep writes them to `results/plots/`; the notebooks call the same functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+# Okabe-Ito colours: distinct for colour-blind readers and on a washed-out projector.
+APP_COLOURS = {"sync": "#D55E00", "celery": "#009E73", "asyncio": "#0072B2"}
+APP_LABELS = {
+    "sync": "sync (Flask)",
+    "celery": "Celery (Flask + worker)",
+    "asyncio": "async (Quart)",
+}
+MODEL_COLOUR = "#555555"
+ARTICLE_COLOUR = "#999999"
+ARTICLE_HOME_MS = (80, 8000)  # the article's homepage before and after the form is busy
+
+STYLE = {
+    "figure.figsize": (11, 7),
+    "figure.dpi": 100,
+    "savefig.dpi": 110,
+    "font.size": 14,
+    "axes.titlesize": 16,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 14,
+    "legend.fontsize": 12,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 2.6,
+    "lines.markersize": 8,
+}
+
+
+def apply_style() -> None:
+    plt.rcParams.update(STYLE)
+
+
+def _ms_label(value: float, _pos: object = None) -> str:
+    if value >= 1000:
+        return f"{value / 1000:g} s"
+    return f"{value:g} ms"
+
+
+def _log_ms_axis(ax: plt.Axes) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(_ms_label))
+
+
+def fmt_ms(value: float) -> str:
+    """A latency for a title or a table: 2.3 ms, 140 ms, 4.1 s."""
+    if value != value:  # NaN
+        return "n/a"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    return f"{value:.1f} ms"
+
+
+def _finish(fig: Figure, ax: plt.Axes, visitors: pd.Series | None = None) -> Figure:
+    """Integer visitor ticks, and the legend under the plot where it hides no data."""
+    if visitors is not None and len(visitors):
+        ax.set_xticks(sorted(set(int(v) for v in visitors)))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _endpoint(summary: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    return summary[summary["endpoint"] == endpoint].sort_values("visitors")
+
+
+def _annotate_article(ax: plt.Axes) -> None:
+    for value, text in zip(ARTICLE_HOME_MS, ("article: ~80 ms", "article: ~8 s"), strict=True):
+        ax.axhline(value, color=ARTICLE_COLOUR, linestyle=(0, (6, 4)), linewidth=1.4)
+        ax.annotate(
+            text,
+            (0.995, value),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            color=ARTICLE_COLOUR,
+            fontsize=12,
+        )
+
+
+PERCENTILE_STYLES = {"p50": ("o-", 1.0), "p95": ("s--", 0.7), "p99": ("^:", 0.55)}
+
+
+def homepage_latency(
+    summary: pd.DataFrame,
+    model: pd.DataFrame | None = None,
+    percentiles: tuple[str, ...] = ("p50", "p95"),
+) -> Figure:
+    """Homepage p50 (solid) and p95 (dashed) vs visitors, per app, log scale."""
+    apply_style()
+    home = _endpoint(summary, "home")
+    fig, ax = plt.subplots()
+    for app, rows in home.groupby("app", sort=False):
+        for pct in percentiles:
+            marker, alpha = PERCENTILE_STYLES[pct]
+            label = f"{APP_LABELS[app]} {pct}" if pct == "p50" else f"{app} {pct}"
+            ax.plot(rows["visitors"], rows[f"{pct}_ms"], marker, color=APP_COLOURS[app],
+                    alpha=alpha, label=label)  # fmt: skip
+    if model is not None and len(model):
+        ax.plot(
+            model["visitors"],
+            model["p50_ms"],
+            ":",
+            color=MODEL_COLOUR,
+            linewidth=2,
+            label="queueing model p50 (sync)",
+        )
+    _annotate_article(ax)
+    _log_ms_axis(ax)
+    ax.set_xlabel("visitors submitting the contact form at once")
+    ax.set_ylabel("homepage latency (log scale)")
+    ax.set_title(_homepage_finding(home))
+    return _finish(fig, ax, home["visitors"])
+
+
+def _homepage_finding(home: pd.DataFrame) -> str:
+    try:
+        sync = home[home["app"] == "sync"].set_index("visitors")["p50_ms"]
+        others = home[home["app"] != "sync"]["p50_ms"]
+        top = sync.index.max()
+        return (
+            f"Sync homepage: {fmt_ms(sync.iloc[0])} idle, {fmt_ms(sync[top])} with {top} "
+            f"visitors;\nCelery and async stay under {fmt_ms(others.max())} (p50)"
+        )
+    except (KeyError, IndexError, ValueError):
+        return "Homepage latency while visitors submit the contact form"
+
+
+def contact_post_latency(summary: pd.DataFrame) -> Figure:
+    apply_style()
+    post = _endpoint(summary, "contact_post")
+    fig, ax = plt.subplots()
+    for app, rows in post.groupby("app", sort=False):
+        ax.plot(
+            rows["visitors"],
+            rows["p50_ms"],
+            "o-",
+            color=APP_COLOURS[app],
+            label=f"{APP_LABELS[app]} p50",
+        )
+        ax.plot(
+            rows["visitors"],
+            rows["p95_ms"],
+            "s--",
+            color=APP_COLOURS[app],
+            alpha=0.7,
+            label=f"{app} p95",
+        )
+    delay_ms = 1000 * post["smtp_delay_s"].iloc[0]
+    ax.axhline(delay_ms, color=MODEL_COLOUR, linestyle=":", linewidth=1.6)
+    ax.annotate(
+        f"provider delay {fmt_ms(delay_ms)}",
+        (0.995, delay_ms),
+        xycoords=("axes fraction", "data"),
+        ha="right",
+        va="bottom",
+        color=MODEL_COLOUR,
+    )
+    ax.axhline(20, color=ARTICLE_COLOUR, linestyle=(0, (6, 4)), linewidth=1.4)
+    ax.annotate(
+        "article: ~20 ms with Celery",
+        (0.995, 20),
+        xycoords=("axes fraction", "data"),
+        ha="right",
+        va="bottom",
+        color=ARTICLE_COLOUR,
+    )
+    _log_ms_axis(ax)
+    ax.set_xlabel("visitors submitting the contact form at once")
+    ax.set_ylabel("POST /contact latency (log scale)")
+    celery = post[post["app"] == "celery"]["p50_ms"]
+    blocking = post[post["app"] != "celery"]["p50_ms"]
+    ax.set_title(
+        f"Pressing 'send': Celery answers in {fmt_ms(celery.max())} or less (p50),\n"
+        f"sync and async make the visitor wait {fmt_ms(blocking.min())} or more"
+        if len(celery) and len(blocking)
+        else "POST /contact latency"
+    )
+    return _finish(fig, ax, post["visitors"])
+
+
+def email_delivery(summary: pd.DataFrame) -> Figure:
+    """Submission to arrival at the provider: the delay the visitor never sees (C10)."""
+    apply_style()
+    delivery = _endpoint(summary, "email_delivery")
+    delivery = delivery[delivery["visitors"] > 0]
+    fig, ax = plt.subplots()
+    for app, rows in delivery.groupby("app", sort=False):
+        ax.plot(
+            rows["visitors"],
+            rows["p50_ms"],
+            "o-",
+            color=APP_COLOURS[app],
+            label=f"{APP_LABELS[app]} p50",
+        )
+        ax.plot(
+            rows["visitors"],
+            rows["max_ms"],
+            "^:",
+            color=APP_COLOURS[app],
+            alpha=0.7,
+            label=f"{app} slowest",
+        )
+    _log_ms_axis(ax)
+    ax.set_xlabel("visitors submitting the contact form at once")
+    ax.set_ylabel("form submitted -> email at provider (log scale)")
+    celery = delivery[delivery["app"] == "celery"]
+    if len(celery):
+        worst = celery.loc[celery["max_ms"].idxmax()]
+        ax.set_title(
+            f"The email's delay grows once the Celery workers fall behind:\n"
+            f"up to {fmt_ms(worst['max_ms'])} at {worst['visitors']} visitors, "
+            f"{int(worst['pending'])} still queued when the run ended"
+        )
+    else:
+        ax.set_title("Email delivery delay")
+    return _finish(fig, ax, delivery["visitors"])
+
+
+def throughput(table: pd.DataFrame) -> Figure:
+    """Requests per second one web process sustains, contact POST beside the bare homepage."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    labels = [f"{APP_LABELS[r.app]}\n{r.endpoint.replace('_', ' ')}" for r in table.itertuples()]
+    colours = [
+        to_rgba(APP_COLOURS[app], 0.95 if endpoint == "contact_post" else 0.5)
+        for app, endpoint in zip(table["app"], table["endpoint"], strict=True)
+    ]
+    bars = ax.bar(labels, table["rps"], color=colours)
+    ax.bar_label(bars, labels=[f"{v:.0f}/s" for v in table["rps"]], padding=4)
+    ax.axhline(50, color=ARTICLE_COLOUR, linestyle=(0, (6, 4)), linewidth=1.4)
+    ax.annotate(
+        "article: ~50/s per process",
+        (0.995, 50),
+        xycoords=("axes fraction", "data"),
+        ha="right",
+        va="bottom",
+        color=ARTICLE_COLOUR,
+    )
+    ax.set_ylabel("requests per second (one web process)")
+    post = table[table["endpoint"] == "contact_post"]["rps"]
+    ax.set_title(
+        f"One web process queues {post.max():.0f} contact emails per second"
+        if len(post)
+        else "Throughput of one web process"
+    )
+    ax.grid(axis="x", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# Figures for the notebooks: they read the raw data of single runs.
+
+
+def _point_of(frame: pd.DataFrame, app: str, visitors: int) -> pd.DataFrame:
+    return frame[(frame["app"] == app) & (frame["visitors"] == visitors)]
+
+
+def probe_timeline(requests: pd.DataFrame, visitors: int) -> Figure:
+    """Every homepage probe of one run per app: when it was sent, how long it waited."""
+    apply_style()
+    fig, ax = plt.subplots()
+    for app, colour in APP_COLOURS.items():
+        probes = _point_of(requests, app, visitors)
+        probes = probes[(probes["endpoint"] == "home") & probes["in_window"].astype(bool)]
+        if len(probes):
+            ax.plot(probes["t_s"], probes["latency_ms"], "o", color=colour, alpha=0.8,
+                    label=APP_LABELS[app])  # fmt: skip
+    sync = _point_of(requests, "sync", visitors)
+    posts = sync[sync["endpoint"] == "contact_post"]
+    for start, latency in zip(posts["t_s"], posts["latency_ms"], strict=True):
+        ax.axvline(start + latency / 1000, color=APP_COLOURS["sync"], alpha=0.25, linewidth=1)
+    _log_ms_axis(ax)
+    ax.set_xlabel("seconds since the visitors pressed 'send' (thin lines: a sync POST finished)")
+    ax.set_ylabel("homepage latency (log scale)")
+    ax.set_title(
+        f"{visitors} visitors at once: every sync probe waits for the POSTs ahead of it,\n"
+        "and the wait shrinks by one provider delay each time a POST finishes"
+    )
+    return _finish(fig, ax)
+
+
+def journey_timeline(requests: pd.DataFrame, deliveries: pd.DataFrame, visitors: int) -> Figure:
+    """One visitor's first journey in the sync and the Celery app: where the time goes."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    lanes = []
+    steps = {"contact_form": "open form", "contact_post": "POST /contact", "thanks": "thank-you"}
+    for app in ("sync", "celery"):
+        run = _point_of(requests, app, visitors)
+        journeys = run[run["endpoint"] == "contact_post"].sort_values("start")
+        if journeys.empty:
+            continue
+        # The visitor whose first POST was last in line: the one who waited longest.
+        user = int(journeys.groupby("user")["start"].min().sort_values().index[-1])
+        mine = run[run["user"] == user].sort_values("start")
+        origin = float(mine["start"].iloc[0])
+        first_thanks = mine[mine["endpoint"] == "thanks"]
+        end = (first_thanks["start"].iloc[0] + first_thanks["latency_ms"].iloc[0] / 1000
+               if len(first_thanks) else mine["start"].max())  # fmt: skip
+        lane = len(lanes)
+        lanes.append(f"{app}: visitor")
+        for row in mine[mine["start"] <= end].itertuples():
+            ax.broken_barh([(row.start - origin, row.latency_ms / 1000)], (lane - 0.35, 0.7),
+                           color=APP_COLOURS[app],
+                           alpha=0.9 if row.endpoint == "contact_post" else 0.45)  # fmt: skip
+            ax.annotate(f"{steps[row.endpoint]}\n{fmt_ms(row.latency_ms)}",
+                        (row.start - origin + row.latency_ms / 2000, lane + 0.42),
+                        ha="center", va="bottom", fontsize=11)  # fmt: skip
+        sent = _point_of(deliveries, app, visitors)
+        sent = sent[(sent["user"] == user) & (sent["sequence"] == 1)]
+        if len(sent):
+            lane = len(lanes)
+            lanes.append(f"{app}: the email")
+            begin, arrived = float(sent["submitted"].iloc[0]), float(sent["arrived"].iloc[0])
+            ax.broken_barh([(begin - origin, arrived - begin)], (lane - 0.35, 0.7),
+                           color=APP_COLOURS[app], alpha=0.25, hatch="//")  # fmt: skip
+            ax.annotate(f"submitted -> at the provider: {fmt_ms((arrived - begin) * 1000)}",
+                        (begin - origin, lane + 0.42), ha="left", va="bottom",
+                        fontsize=11)  # fmt: skip
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(-0.7, len(lanes) + 0.2)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since the visitor opened the form")
+    ax.set_title(f"One visitor among {visitors}: the sync app makes them wait for the provider,\n"
+                 "Celery answers at once and sends the email on its own time")  # fmt: skip
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
+    """The sync app's homepage against the journey model and the article's visitors x delay."""
+    apply_style()
+    home = _endpoint(summary, "home")
+    sync = home[home["app"] == "sync"]
+    fig, ax = plt.subplots()
+    ax.plot(sync["visitors"], sync["p50_ms"] / 1000, "o", color=APP_COLOURS["sync"],
+            markersize=11, label="measured p50")  # fmt: skip
+    ax.plot(sync["visitors"], sync["p95_ms"] / 1000, "s", color=APP_COLOURS["sync"], alpha=0.5,
+            markersize=9, label="measured p95")  # fmt: skip
+    ax.plot(model["visitors"], model["p50_ms"] / 1000, "-", color=MODEL_COLOUR,
+            label="journey model p50")  # fmt: skip
+    ax.plot(model["visitors"], model["p95_ms"] / 1000, "--", color=MODEL_COLOUR, alpha=0.6,
+            label="journey model p95")  # fmt: skip
+    ax.plot(model["visitors"], model["article_ms"] / 1000, ":", color=ARTICLE_COLOUR,
+            label="article: visitors x delay")  # fmt: skip
+    ax.set_xlabel("visitors submitting the contact form at once")
+    ax.set_ylabel("homepage latency (s)")
+    worst = (abs(sync.set_index("visitors")["p50_ms"] - model.set_index("visitors")["p50_ms"])
+             / model.set_index("visitors")["p50_ms"].clip(lower=1)).max()  # fmt: skip
+    ax.set_title(
+        f"A FIFO queue in front of one worker predicts the measurement\n"
+        f"(largest p50 gap {worst:.0%}); 'visitors x delay' is the worst case"
+    )
+    return _finish(fig, ax, sync["visitors"])
+
+
+def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
+    """Sync homepage p50 vs visitors for each web tier (workers x threads), with the model."""
+    apply_style()
+    home = _endpoint(summary, "home")
+    home = home[home["app"] == "sync"]
+    fig, ax = plt.subplots()
+    tiers = sorted(set(zip(home["web_workers"], home["web_threads"], strict=True)),
+                   key=lambda wt: (wt[0] * wt[1], wt[0]))  # fmt: skip
+    shades = plt.get_cmap("Oranges")
+    for i, (w, t) in enumerate(tiers):
+        colour = shades(0.45 + 0.55 * i / max(len(tiers) - 1, 1))
+        rows = home[(home["web_workers"] == w) & (home["web_threads"] == t)]
+        ax.plot(rows["visitors"], rows["p50_ms"], "o-", color=colour,
+                label=f"{w} worker(s) x {t} thread(s) = {w * t} slot(s)")  # fmt: skip
+        m = model[(model["web_workers"] == w) & (model["web_threads"] == t)]
+        ax.plot(m["visitors"], m["p50_ms"], ":", color=colour, linewidth=1.8)
+    _annotate_article(ax)
+    _log_ms_axis(ax)
+    ax.set_xlabel("visitors submitting the contact form at once (dotted: queueing model)")
+    ax.set_ylabel("sync homepage p50 (log scale)")
+    ax.set_title(
+        "More workers or threads only move the cliff:\n"
+        "the homepage stays fast until the visitors outnumber the slots"
+    )
+    return _finish(fig, ax, home["visitors"])
+
+
+def backlog_over_time(backlog: pd.DataFrame, visitors: list[int]) -> Figure:
+    """The Celery queue (waiting + being sent) during runs with more and more visitors."""
+    apply_style()
+    fig, ax = plt.subplots()
+    shades = plt.get_cmap("Greens")
+    for i, v in enumerate(visitors):
+        run = backlog[backlog["visitors"] == v]
+        colour = shades(0.4 + 0.6 * i / max(len(visitors) - 1, 1))
+        ax.plot(run["t_s"], run["queued"] + run["unacked"], "-", color=colour,
+                label=f"{v} visitors")  # fmt: skip
+    ax.set_xlim(left=0)
+    ax.set_xlabel("seconds since the visitors started")
+    ax.set_ylabel("emails waiting in Redis or being sent")
+    ax.set_title(
+        "When visitors submit faster than the workers send, the queue grows\n"
+        "steadily: the web app stays fast, the emails arrive later and later"
+    )
+    ax.legend(loc="upper left", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def concurrency_effect(summary: pd.DataFrame) -> Figure:
+    """Email delay and emails left queued vs Celery worker processes."""
+    apply_style()
+    mail = _endpoint(summary, "email_delivery")
+    mail = mail[mail["visitors"] > 0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6))
+    shades = plt.get_cmap("Greens")
+    levels = sorted(set(mail["visitors"]))
+    for i, v in enumerate(levels):
+        rows = mail[mail["visitors"] == v].sort_values("celery_concurrency")
+        colour = shades(0.45 + 0.55 * i / max(len(levels) - 1, 1))
+        left.plot(rows["celery_concurrency"], rows["p50_ms"] / 1000, "o-", color=colour,
+                  label=f"{v} visitors")  # fmt: skip
+        right.plot(rows["celery_concurrency"], rows["pending"], "o-", color=colour,
+                   label=f"{v} visitors")  # fmt: skip
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(mail["celery_concurrency"])))
+        ax.get_xaxis().set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+        ax.set_xlabel("Celery worker processes")
+        ax.legend(frameon=False)
+    left.set_ylabel("email delay p50 (s)")
+    right.set_ylabel("emails still queued at the end of the run")
+    fig.suptitle("Sending is the bottleneck now: more worker processes drain the queue\n"
+                 "(each one waits for the provider, so they cost memory, not CPU)",
+                 fontweight="bold", fontsize=16)  # fmt: skip
+    fig.tight_layout()
+    return fig

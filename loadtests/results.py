@@ -1,0 +1,228 @@
+"""Reading and summarising benchmark results: the raw requests -> `summary.csv` rows.
+
+Used by the sweep (to write `results/`) and by the notebooks (to read it back), so both compute
+every figure the same way.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+SUMMARY_COLUMNS = [
+    "app",
+    "visitors",
+    "smtp_delay_s",
+    "web_workers",
+    "web_threads",
+    "celery_concurrency",
+    "endpoint",
+    "n",
+    "errors",
+    "pending",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "rps",
+    "valid",
+]
+# The endpoints the summary reports: the rest of the site, the form's POST, and the email itself.
+SUMMARY_ENDPOINTS = ("home", "contact_post", "email_delivery")
+EXPECTED_STATUS = {"home": 200, "contact_form": 200, "contact_post": 302, "thanks": 200}
+MESSAGE_REF = re.compile(r"Message (\d+) from visitor (\d+)")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the sweep: an app under a load, with the web tier's limits."""
+
+    app: str
+    visitors: int
+    smtp_delay_s: float
+    web_workers: int
+    web_threads: int
+    celery_concurrency: int
+
+    @property
+    def name(self) -> str:
+        return (
+            f"{self.app}-v{self.visitors:02d}-d{self.smtp_delay_s:g}"
+            f"-w{self.web_workers}t{self.web_threads}-c{self.celery_concurrency}"
+        )
+
+    def labels(self) -> dict[str, object]:
+        return {
+            "app": self.app,
+            "visitors": self.visitors,
+            "smtp_delay_s": self.smtp_delay_s,
+            "web_workers": self.web_workers,
+            "web_threads": self.web_threads,
+            "celery_concurrency": self.celery_concurrency,
+        }
+
+
+def percentile(values: pd.Series, q: float) -> float:
+    """Nearest-rank percentile, an observed value (no interpolation between two requests)."""
+    if len(values) == 0:
+        return float("nan")
+    ordered = np.sort(values.to_numpy())
+    rank = int(np.ceil(q / 100 * len(ordered))) - 1
+    return float(ordered[max(rank, 0)])
+
+
+def requests_frame(raw_csv: Path, meta: dict[str, float], point: Point) -> pd.DataFrame:
+    """Locust's per-request CSV with the run's labels and the time relative to the window."""
+    frame = pd.read_csv(raw_csv, keep_default_na=False)
+    frame["ok"] = [
+        status == EXPECTED_STATUS.get(endpoint, -1)
+        for endpoint, status in zip(frame["endpoint"], frame["status"], strict=True)
+    ]
+    frame["t_s"] = frame["start"] - meta["window_start"]
+    frame["in_window"] = (frame["start"] >= meta["window_start"]) & (
+        frame["start"] < meta["window_end"]
+    )
+    for key, value in reversed(point.labels().items()):
+        frame.insert(0, key, value)
+    return frame
+
+
+def deliveries_frame(
+    deliveries: list[dict[str, object]], meta: dict[str, float], point: Point
+) -> pd.DataFrame:
+    """The provider's delivery log: which visitor's message arrived when, and how late."""
+    rows = []
+    for delivery in deliveries:
+        message = email.message_from_string(str(delivery["raw"]))
+        body = message.get_payload(decode=True) or b""
+        ref = MESSAGE_REF.search(body.decode("utf-8", errors="replace"))
+        submitted = pd.Timestamp(str(delivery["submitted_at"])).timestamp()
+        arrived = float(delivery["arrived_at"])
+        rows.append(
+            {
+                "message_id": delivery["message_id"],
+                "user": int(ref.group(2)) if ref else -1,
+                "sequence": int(ref.group(1)) if ref else -1,
+                "submitted": submitted,
+                "arrived": arrived,
+                "delay_ms": (arrived - submitted) * 1000,
+                "t_s": submitted - meta["window_start"],
+                "in_window": meta["window_start"] <= submitted < meta["window_end"],
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "message_id",
+            "user",
+            "sequence",
+            "submitted",
+            "arrived",
+            "delay_ms",
+            "t_s",
+            "in_window",
+        ],
+    )
+    for key, value in reversed(point.labels().items()):
+        frame.insert(0, key, value)
+    return frame
+
+
+def _latency_row(
+    point: Point, endpoint: str, done: pd.DataFrame, pending: int, window_s: float, valid: bool
+) -> dict[str, object]:
+    ok = done[done["ok"]]["latency_ms"]
+    return {
+        **point.labels(),
+        "endpoint": endpoint,
+        "n": len(done),
+        "errors": int((~done["ok"]).sum()),
+        "pending": pending,
+        "p50_ms": percentile(ok, 50),
+        "p95_ms": percentile(ok, 95),
+        "p99_ms": percentile(ok, 99),
+        "max_ms": float(ok.max()) if len(ok) else float("nan"),
+        "rps": len(ok) / window_s,
+        "valid": valid,
+    }
+
+
+def summarise_point(
+    point: Point,
+    requests: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    window_s: float,
+    valid: bool,
+) -> list[dict[str, object]]:
+    """The summary rows of one point: homepage, contact POST, and email delivery.
+
+    Only requests that started inside the measured window count. `pending` for `home` is the
+    number of probes that never got an answer before the run gave up on them; for
+    `email_delivery` it is the number of POSTs accepted (302) in the window whose email had not
+    reached the provider when the point ended (queued behind the Celery workers, usually).
+    """
+    window = requests[requests["in_window"]]
+    rows = []
+    for endpoint in ("home", "contact_post"):
+        answered = window[window["endpoint"] == endpoint]
+        pending = int((window["endpoint"] == "pending").sum()) if endpoint == "home" else 0
+        rows.append(_latency_row(point, endpoint, answered, pending, window_s, valid))
+
+    accepted = window[(window["endpoint"] == "contact_post") & window["ok"]]
+    sent = set(zip(deliveries["user"], deliveries["sequence"], strict=True))
+    posted = requests[requests["endpoint"] == "contact_post"]
+    # Which POST carried which message: the visitor's n-th POST carries its message n.
+    posted = posted.assign(sequence=posted.groupby("user").cumcount() + 1)
+    accepted = posted.loc[accepted.index]
+    not_delivered = sum(
+        (user, seq) not in sent
+        for user, seq in zip(accepted["user"], accepted["sequence"], strict=True)
+    )
+    delivered = deliveries.loc[deliveries["in_window"].astype(bool)]
+    delays = delivered["delay_ms"]
+    rows.append(
+        {
+            **point.labels(),
+            "endpoint": "email_delivery",
+            "n": len(delivered),
+            "errors": 0,
+            "pending": not_delivered,
+            "p50_ms": percentile(delays, 50),
+            "p95_ms": percentile(delays, 95),
+            "p99_ms": percentile(delays, 99),
+            "max_ms": float(delays.max()) if len(delays) else float("nan"),
+            "rps": len(delivered) / window_s,
+            "valid": valid,
+        }
+    )
+    return rows
+
+
+# Reading results back (notebooks, report, README)
+
+
+def load_summary(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    return pd.read_csv(results_dir / "summary.csv")
+
+
+def load_environment(results_dir: Path = RESULTS_DIR) -> dict[str, object]:
+    return json.loads((results_dir / "environment.json").read_text())
+
+
+def load_raw(results_dir: Path = RESULTS_DIR, kind: str = "requests") -> pd.DataFrame:
+    """Every run's raw `kind` (requests, deliveries or backlog) in one frame."""
+    files = sorted((results_dir / "raw").glob(f"*.{kind}.csv.gz"))
+    if not files:
+        raise FileNotFoundError(f"no raw {kind} in {results_dir / 'raw'}: run `make bench` first")
+    return pd.concat([pd.read_csv(f, keep_default_na=False) for f in files], ignore_index=True)
+
+
+def load_throughput(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    return pd.read_csv(results_dir / "throughput.csv")

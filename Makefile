@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 APP    ?= sync
 
 .PHONY: help setup test test-fast lint format up down bench bench-quick bench-web-tier \
-        bench-celery-pool demo notebooks \
+        bench-celery-pool chaos soak demo notebooks notebooks-run \
         flower lock clean
 
 help:  ## list the commands
@@ -55,12 +55,21 @@ bench-celery-pool: setup  ## the Celery app with 1, 4 and 16 worker processes (n
 	$(BIN)/python -m loadtests.sweep --apps celery --celery-concurrency 1 4 16 \
 		--visitors 2 4 8 --no-throughput --out results/celery-pool
 
+chaos: setup  ## kill workers, web servers, Redis, the provider mid-burst; count lost emails
+	$(BIN)/python -m loadtests.chaos
+
+soak: setup  ## the Celery app for minutes with a provider slower than its visitors
+	$(BIN)/python -m loadtests.soak
+
 demo: setup  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
 	$(BIN)/python -m loadtests.demo --app $(APP)
 
 notebooks: setup  ## open the notebooks in Jupyter Lab
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
 	$(BIN)/jupyter lab notebooks/
+
+notebooks-run: setup  ## re-run every notebook against results/ and save its outputs
+	$(BIN)/python -m loadtests.notebooks
 
 flower: setup  ## Celery Flower against the lab's Redis (start `make up APP=celery` first)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt

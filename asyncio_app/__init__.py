@@ -8,7 +8,13 @@ from werkzeug.wrappers import Response
 
 from contact_form.contact_email import compose_contact_email
 from contact_form.delivery import describe_failure, failure_status, send_email_async
-from contact_form.quart_site import bound_contact_form, configure_site
+from contact_form.quart_site import (
+    bound_contact_form,
+    configure_site,
+    rate_limit,
+    rate_limited_page,
+    visitor_key,
+)
 from contact_form.settings import Settings
 
 
@@ -22,10 +28,14 @@ def create_app(settings: Settings | None = None) -> Quart:
         form = await bound_contact_form()
         if not form.validate():
             return await render_template("contact.html", form=form), 400
+        wait_s = await rate_limit().claim(visitor_key())
+        if wait_s is not None:
+            return await rate_limited_page(form, wait_s)
         message = compose_contact_email(form.submission(), settings)
         try:
             await send_email_async(message, settings)  # the hand-off: await the provider's answer
         except (OSError, aiosmtplib.SMTPException) as exc:
+            await rate_limit().release(visitor_key())
             app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
             page = await render_template(
                 "contact.html", form=form, delivery_error=describe_failure(exc)

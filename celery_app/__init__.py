@@ -13,8 +13,15 @@ from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
 from celery_app.tasks import SentLedger, send_contact_email
+from celery_app.tracking import TaskLog
 from contact_form.contact_email import compose_contact_email
-from contact_form.flask_site import bound_contact_form, configure_site
+from contact_form.flask_site import (
+    bound_contact_form,
+    configure_site,
+    rate_limit,
+    rate_limited_page,
+    visitor_key,
+)
 from contact_form.settings import Settings
 
 
@@ -70,17 +77,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     configure_site(app, settings)
     celery_init_app(app, settings)
-    app.extensions["sent_emails"] = SentLedger(redis.Redis.from_url(settings.effective_redis_url))
+    store = redis.Redis.from_url(settings.effective_redis_url)
+    app.extensions["sent_emails"] = SentLedger(store)
+    app.extensions["task_log"] = TaskLog(store)
 
     @app.post("/contact")
     def contact_submit() -> Response | tuple[str, int]:
         form = bound_contact_form()
         if not form.validate():
             return render_template("contact.html", form=form), 400
+        wait_s = rate_limit().claim(visitor_key())
+        if wait_s is not None:
+            return rate_limited_page(form, wait_s)
         message = compose_contact_email(form.submission(), settings)
         try:
             send_contact_email.delay(message.as_string())  # the hand-off: queue it and move on
         except OperationalError as exc:
+            rate_limit().release(visitor_key())
             app.logger.error("contact email %s not queued: %r", message["Message-ID"], exc)
             page = render_template(
                 "contact.html", form=form, delivery_error="our message queue is unavailable"

@@ -9,6 +9,7 @@ import redis
 from celery import Task, shared_task
 from flask import current_app
 
+from celery_app.tracking import TaskLog
 from contact_form.delivery import describe_failure, is_transient, retry_countdown, send_email
 from contact_form.settings import Settings
 
@@ -43,23 +44,25 @@ class SentLedger:
 def send_contact_email(self: Task, raw_message: str) -> str:
     settings: Settings = current_app.extensions["lab_settings"]
     ledger: SentLedger = current_app.extensions["sent_emails"]
+    tracking: TaskLog = current_app.extensions["task_log"]
     message = message_from_string(raw_message, policy=policy.default)
     message_id = message["Message-ID"]
+    attempt = self.request.retries + 1
     if ledger.contains(message_id):
+        tracking.record(self.request.id, message_id, "SUCCESS", attempt, "already sent")
         return f"{message_id} was already sent"
+    tracking.record(self.request.id, message_id, "STARTED", attempt)
     try:
         send_email(message, settings)
     except OSError as exc:
-        attempt = self.request.retries + 1
+        reason = describe_failure(exc)
         if not is_transient(exc):
-            logger.error(
-                "%s failed for good on try %d: %s", message_id, attempt, describe_failure(exc)
-            )
+            logger.error("%s failed for good on try %d: %s", message_id, attempt, reason)
+            tracking.record(self.request.id, message_id, "FAILURE", attempt, reason)
             raise
         if self.request.retries >= settings.retry_max:
-            logger.error(
-                "%s gave up after %d tries: %s", message_id, attempt, describe_failure(exc)
-            )
+            logger.error("%s gave up after %d tries: %s", message_id, attempt, reason)
+            tracking.record(self.request.id, message_id, "FAILURE", attempt, f"gave up: {reason}")
             raise
         countdown = retry_countdown(
             self.request.retries, settings.retry_base_s, settings.retry_jitter
@@ -71,6 +74,10 @@ def send_contact_email(self: Task, raw_message: str) -> str:
             describe_failure(exc),
             countdown,
         )
+        tracking.record(
+            self.request.id, message_id, "RETRY", attempt, f"{reason}; next try in {countdown:g} s"
+        )
         raise self.retry(exc=exc, countdown=countdown) from exc
     ledger.add(message_id)
+    tracking.record(self.request.id, message_id, "SUCCESS", attempt)
     return f"{message_id} sent"

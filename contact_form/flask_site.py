@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, render_template, request, session
+import io
+import time
+
+import redis
+from flask import Blueprint, Flask, abort, current_app, render_template, request, session
 from werkzeug.exceptions import HTTPException
 
+from contact_form.admin import admin_allowed
 from contact_form.form import ContactForm, build_contact_form
+from contact_form.rate_limit import RateLimit, retry_after_header
 from contact_form.settings import Settings
-from contact_form.site import LOAVES, MAX_BODY_BYTES, problem_text, template_context
+from contact_form.site import (
+    FAILURE_CODES,
+    LOAVES,
+    MAX_BODY_BYTES,
+    admin_rows,
+    problem_text,
+    rate_limit_note,
+    template_context,
+)
 
 site = Blueprint("site", __name__, template_folder="templates")
 
@@ -19,11 +33,71 @@ def configure_site(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["lab_settings"] = settings
+    client = None
+    if settings.rate_limit_s > 0:
+        client = redis.Redis.from_url(
+            settings.effective_redis_url, socket_timeout=1, socket_connect_timeout=1
+        )
+    app.extensions["rate_limit"] = RateLimit(client, settings.rate_limit_s)
     app.register_blueprint(site)
+    app.before_request(read_body_before_deadline)
+
+
+def read_body_before_deadline() -> None:
+    """Read the whole request body within REQUEST_BODY_TIMEOUT_S, or answer 408.
+
+    A sync gunicorn worker serves one request at a time: a client that trickles its body a byte
+    at a time would hold it, and the whole site, for as long as it likes. Quart has this limit
+    built in (BODY_TIMEOUT); for Flask under gunicorn it is done here, on gunicorn's socket.
+    """
+    sock = request.environ.get("gunicorn.socket")
+    length = request.content_length
+    chunked = "chunked" in request.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if sock is None or not (length or chunked) or (length or 0) > MAX_BODY_BYTES:
+        return  # nothing to read, or Flask refuses it with 413 without reading it
+    deadline = time.monotonic() + lab_settings().request_body_timeout_s
+    limit = length if length else MAX_BODY_BYTES + 1
+    stream = request.environ["wsgi.input"]
+    body = bytearray()
+    try:
+        while len(body) < limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+            chunk = stream.read(min(4096, limit - len(body)))
+            if not chunk:
+                break
+            body += chunk
+    except TimeoutError:
+        abort(408)
+    finally:
+        sock.settimeout(None)
+    # Werkzeug parses the form from here, as if it had read the socket itself.
+    request.environ["wsgi.input"] = io.BytesIO(bytes(body))
+    request.environ["CONTENT_LENGTH"] = str(len(body))
+    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
 
 
 def lab_settings() -> Settings:
     return current_app.extensions["lab_settings"]
+
+
+def rate_limit() -> RateLimit:
+    return current_app.extensions["rate_limit"]
+
+
+def visitor_key() -> str:
+    """Who counts as one visitor for the rate limit: the client's IP address."""
+    return request.remote_addr or "unknown"
+
+
+def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[str, str]]:
+    """429, the form with the visitor's text kept, and when to try again."""
+    seconds = retry_after_header(wait_s)
+    note = rate_limit_note(lab_settings().rate_limit_s, seconds)
+    page = render_template("contact.html", form=form, delivery_error=note)
+    return page, 429, {"Retry-After": seconds}
 
 
 def bound_contact_form() -> ContactForm:
@@ -49,6 +123,19 @@ def contact_form() -> str:
 @site.get("/contact/thanks")
 def contact_thanks() -> str:
     return render_template("thanks.html")
+
+
+@site.get("/admin/tasks")
+def admin_tasks() -> str:
+    if not admin_allowed(request.remote_addr, _admin_token_given(), lab_settings()):
+        abort(403)
+    task_log = current_app.extensions.get("task_log")
+    tasks = None if task_log is None else admin_rows(task_log.recent())
+    return render_template("admin_tasks.html", tasks=tasks, failure_codes=FAILURE_CODES)
+
+
+def _admin_token_given() -> str | None:
+    return request.headers.get("X-Admin-Token") or request.args.get("token")
 
 
 @site.get("/healthz")

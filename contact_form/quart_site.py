@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Quart, current_app, render_template, request, session
+import redis.asyncio
+from quart import Blueprint, Quart, abort, current_app, render_template, request, session
 from werkzeug.exceptions import HTTPException
 
+from contact_form.admin import admin_allowed
 from contact_form.form import ContactForm, build_contact_form
+from contact_form.rate_limit import AsyncRateLimit, retry_after_header
 from contact_form.settings import Settings
-from contact_form.site import LOAVES, MAX_BODY_BYTES, problem_text, template_context
+from contact_form.site import (
+    FAILURE_CODES,
+    LOAVES,
+    MAX_BODY_BYTES,
+    problem_text,
+    rate_limit_note,
+    template_context,
+)
 
 site = Blueprint("site", __name__, template_folder="templates")
 
@@ -16,14 +26,38 @@ def configure_site(app: Quart, settings: Settings) -> None:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        BODY_TIMEOUT=settings.request_body_timeout_s,  # Quart answers 408 itself
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["lab_settings"] = settings
+    client = None
+    if settings.rate_limit_s > 0:
+        client = redis.asyncio.Redis.from_url(
+            settings.effective_redis_url, socket_timeout=1, socket_connect_timeout=1
+        )
+    app.extensions["rate_limit"] = AsyncRateLimit(client, settings.rate_limit_s)
     app.register_blueprint(site)
 
 
 def lab_settings() -> Settings:
     return current_app.extensions["lab_settings"]
+
+
+def rate_limit() -> AsyncRateLimit:
+    return current_app.extensions["rate_limit"]
+
+
+def visitor_key() -> str:
+    """Who counts as one visitor for the rate limit: the client's IP address."""
+    return request.remote_addr or "unknown"
+
+
+async def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[str, str]]:
+    """429, the form with the visitor's text kept, and when to try again."""
+    seconds = retry_after_header(wait_s)
+    note = rate_limit_note(lab_settings().rate_limit_s, seconds)
+    page = await render_template("contact.html", form=form, delivery_error=note)
+    return page, 429, {"Retry-After": seconds}
 
 
 async def bound_contact_form() -> ContactForm:
@@ -49,6 +83,18 @@ async def contact_form() -> str:
 @site.get("/contact/thanks")
 async def contact_thanks() -> str:
     return await render_template("thanks.html")
+
+
+@site.get("/admin/tasks")
+async def admin_tasks() -> str:
+    if not admin_allowed(request.remote_addr, _admin_token_given(), lab_settings()):
+        abort(403)
+    # The async app awaits the provider in the request: it has no task log.
+    return await render_template("admin_tasks.html", tasks=None, failure_codes=FAILURE_CODES)
+
+
+def _admin_token_given() -> str | None:
+    return request.headers.get("X-Admin-Token") or request.args.get("token")
 
 
 @site.get("/healthz")

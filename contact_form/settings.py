@@ -97,12 +97,37 @@ class Settings:
         "RETRY_JITTER", default=False, doc="randomise retry delays (spreads retries of many tasks)"
     )
 
+    # Abuse control: the same rule in all three apps
+    rate_limit_s: float = _env(
+        "RATE_LIMIT_S",
+        default=10.0,
+        doc="one contact email per visitor (client IP) per this many seconds, kept in Redis; "
+        "0 turns the limit off (the benchmark does: all its visitors share one IP)",
+    )
+
+    admin_token: str = _env(
+        "ADMIN_TOKEN",
+        default="",
+        doc="opens /admin/tasks from anywhere (header X-Admin-Token or ?token=); empty: no token",
+    )
+    admin_loopback: bool = _env(
+        "ADMIN_LOOPBACK",
+        default=True,
+        doc="let requests from this machine open /admin/tasks without the token "
+        "(turn off behind a reverse proxy)",
+    )
+
     # The web tier: identical for all three apps
     web_host: str = _env("WEB_HOST", default="127.0.0.1", doc="address the web app listens on")
     web_port: int = _env("WEB_PORT", default=8000, doc="port the web app listens on")
     web_workers: int = _env("WEB_CONCURRENCY", default=1, doc="gunicorn worker processes")
     web_threads: int = _env(
         "WEB_THREADS", default=1, doc="threads per gunicorn worker (sync and Celery apps)"
+    )
+    request_body_timeout_s: float = _env(
+        "REQUEST_BODY_TIMEOUT_S",
+        default=10.0,
+        doc="a client that takes longer to send its request body gets 408, freeing the worker",
     )
     web_timeout_s: int = _env(
         "WEB_TIMEOUT_S", default=120, doc="gunicorn kills a worker stuck on one request this long"

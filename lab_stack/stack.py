@@ -70,7 +70,8 @@ class Stack:
         self.provider = ProviderClient(settings.provider_control_url)
         self.processes: dict[str, ManagedProcess] = {}
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
-        if not settings.redis_url and app == "celery":
+        # Redis: the Celery app's queue, and every app's rate-limit store when the limit is on.
+        if not settings.redis_url and (app == "celery" or settings.rate_limit_s > 0):
             self._add(
                 "redis",
                 self._redis_argv(),
@@ -227,7 +228,7 @@ class Stack:
             f"  provider  {self.settings.provider_smtp_url} "
             f"(control {self.settings.provider_control_url}/stats)",
         ]
-        if self.app == "celery":
+        if self.app == "celery" or self.settings.rate_limit_s > 0:
             lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")
         return "\n".join(lines)

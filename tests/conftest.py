@@ -17,6 +17,7 @@ TEST_SETTINGS = {
     "smtp_timeout_s": 3.0,
     "retry_base_s": 0.3,
     "celery_concurrency": 2,
+    "rate_limit_s": 0.0,  # the tests' visitors all come from 127.0.0.1; test_rate_limit turns it on
     "data_dir": "var/test",
 }
 

@@ -1,0 +1,302 @@
+"""`make chaos`: break one part of a stack in the middle of a burst of contact forms, and count.
+
+Each scenario starts a fresh stack, lets visitors send the form back to back, injects one fault
+a few seconds in, recovers, lets the queue drain, and then counts from both ends: what the
+visitors were told (302 accepted, an error page, or no answer at all) and what reached the
+provider (matched message by message). An email is **lost** if its visitor got the thank-you
+page and it never arrived; a **duplicate** is a Message-ID the provider received twice.
+
+    python -m loadtests.chaos                  # every scenario, into results/chaos.csv
+    python -m loadtests.chaos --only web-killed
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import redis
+import requests
+
+from contact_form.settings import Settings
+from lab_stack.processes import sigterm_like_ctrl_c
+from lab_stack.stack import Stack, with_free_ports
+from loadtests.journey import contact_fields, csrf_token_from
+from loadtests.results import RESULTS_DIR, machine_record, message_ref, settings_record
+
+CHAOS_SETTINGS = {
+    "provider_delay_s": 0.5,
+    "celery_concurrency": 8,
+    "retry_base_s": 0.5,
+    "rate_limit_s": 0.0,  # the burst's visitors all come from 127.0.0.1
+    "data_dir": "var/chaos",
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    apps: tuple[str, ...]
+    what: str
+    inject: Callable[[Stack], None]
+    recover: Callable[[Stack], None]
+    settings: dict[str, object] = field(default_factory=dict)
+
+
+def _kill(name: str) -> Callable[[Stack], None]:
+    return lambda stack: stack.processes[name].kill()
+
+
+def _restart(name: str) -> Callable[[Stack], None]:
+    return lambda stack: stack.restart(name)
+
+
+def _provider_mode(mode: str) -> Callable[[Stack], None]:
+    return lambda stack: stack.provider.configure(mode=mode)
+
+
+FAULTS = (
+    Fault(
+        "worker-killed",
+        ("celery",),
+        "SIGKILL the Celery worker and its pool mid-burst, then start a new one",
+        _kill("worker"),
+        _restart("worker"),
+        # The killed worker's unacknowledged tasks are handed out again after this long; it
+        # must exceed the longest task (0.5 s here) or healthy tasks would run twice.
+        {"celery_visibility_timeout_s": 5},
+    ),
+    Fault(
+        "web-killed",
+        ("sync", "asyncio", "celery"),
+        "SIGKILL the gunicorn master and worker mid-burst, then start them again",
+        _kill("web"),
+        _restart("web"),
+    ),
+    Fault(
+        "provider-outage",
+        ("sync", "asyncio", "celery"),
+        "the provider answers 451 to everything for 4 s, then recovers",
+        _provider_mode("outage"),
+        _provider_mode("normal"),
+    ),
+    Fault(
+        "redis-restarted",
+        ("celery",),
+        "stop Redis cleanly mid-burst (it writes its append-only file) and start it again",
+        lambda stack: stack.processes["redis"].stop(),
+        _restart("redis"),
+    ),
+    Fault(
+        "redis-crashed",
+        ("celery",),
+        "SIGKILL Redis mid-burst (append-only file, fsync once a second), then start it again",
+        _kill("redis"),
+        _restart("redis"),
+    ),
+)
+FAULT_AT_S = 2.0
+OUTAGE_S = {"provider-outage": 4.0}
+DOWN_S = 1.0
+BURST_S = 7.0
+VISITORS = 8
+THINK_S = 0.4
+
+
+@dataclass
+class Submission:
+    visitor: int
+    sequence: int
+    outcome: str  # "accepted", "refused" (an error page) or "no answer"
+    status: int
+
+
+def visitor_loop(
+    url: str, visitor: int, stop: threading.Event, out: list[Submission], lock: threading.Lock
+) -> None:
+    session = requests.Session()
+    token = None
+    for sequence in itertools.count(1):
+        if stop.is_set():
+            return
+        try:
+            if token is None:
+                token = csrf_token_from(session.get(f"{url}/contact", timeout=15).text)
+        except (requests.RequestException, ValueError):
+            time.sleep(0.2)  # the site is down: try again, as a person would
+            continue
+        fields = {**contact_fields(visitor, sequence), "csrf_token": token}
+        try:
+            response = session.post(
+                f"{url}/contact", data=fields, allow_redirects=False, timeout=15
+            )
+            outcome = "accepted" if response.status_code == 302 else "refused"
+            status = response.status_code
+        except requests.RequestException:
+            outcome, status = "no answer", 0
+        with lock:
+            out.append(Submission(visitor, sequence, outcome, status))
+        time.sleep(THINK_S)
+
+
+def queue_empty(stack: Stack) -> bool:
+    if stack.app != "celery":
+        return True
+    try:
+        client = redis.Redis.from_url(stack.settings.effective_redis_url, socket_timeout=2)
+        return client.llen("celery") == 0 and client.hlen("unacked") == 0
+    except redis.RedisError:
+        return False
+
+
+def wait_for_drain(stack: Stack, timeout_s: float = 90.0) -> float:
+    """Seconds until nothing is queued, in flight, or still arriving at the provider."""
+    started = time.monotonic()
+    last, steady_since = -1, time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        stats = stack.provider.stats()
+        if stats["delivered"] != last:
+            last, steady_since = stats["delivered"], time.monotonic()
+        idle = stats["in_flight"] == 0 and queue_empty(stack)
+        if idle and time.monotonic() - steady_since > 2.0:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return float("nan")
+
+
+def run_scenario(fault: Fault, app: str, base: Settings) -> dict[str, object]:
+    settings = with_free_ports(base.replace(**{**CHAOS_SETTINGS, **fault.settings}))
+    submissions: list[Submission] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    with Stack(app, settings) as stack:
+        visitors = [
+            threading.Thread(
+                target=visitor_loop, args=(stack.url, v, stop, submissions, lock), daemon=True
+            )
+            for v in range(1, VISITORS + 1)
+        ]
+        for thread in visitors:
+            thread.start()
+        time.sleep(FAULT_AT_S)
+        fault.inject(stack)
+        time.sleep(OUTAGE_S.get(fault.name, DOWN_S))
+        fault.recover(stack)
+        time.sleep(max(0.0, BURST_S - FAULT_AT_S - OUTAGE_S.get(fault.name, DOWN_S)))
+        stop.set()
+        for thread in visitors:
+            thread.join(timeout=30)
+        drain_s = wait_for_drain(stack)
+        deliveries = stack.provider.deliveries()
+        attempts = stack.provider.attempts()
+    return count(fault, app, submissions, deliveries, attempts, drain_s)
+
+
+def count(
+    fault: Fault,
+    app: str,
+    submissions: list[Submission],
+    deliveries: list[dict[str, object]],
+    attempts: list[dict[str, object]],
+    drain_s: float,
+) -> dict[str, object]:
+    arrived: set[tuple[int, int]] = set()
+    for delivery in deliveries:
+        ref = message_ref(str(delivery["raw"]))
+        if ref:
+            arrived.add(ref)
+    by_outcome = {"accepted": 0, "refused": 0, "no answer": 0}
+    lost = delivered_unannounced = 0
+    for s in submissions:
+        by_outcome[s.outcome] += 1
+        got = (s.visitor, s.sequence) in arrived
+        if s.outcome == "accepted" and not got:
+            lost += 1
+        if s.outcome != "accepted" and got:
+            delivered_unannounced += 1
+    message_ids = [d["message_id"] for d in deliveries]
+    return {
+        "scenario": fault.name,
+        "app": app,
+        "submitted": len(submissions),
+        "accepted": by_outcome["accepted"],
+        "error_page": by_outcome["refused"],
+        "no_answer": by_outcome["no answer"],
+        "delivered": len(set(message_ids)),
+        "lost": lost,
+        "sent_but_visitor_saw_error": delivered_unannounced,
+        "duplicates": len(message_ids) - len(set(message_ids)),
+        "dropped_mid_smtp": sum(a["outcome"] == "dropped" for a in attempts),
+        "drain_s": round(drain_s, 1),
+        "fault": fault.what,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.chaos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--only", nargs="+", choices=[f.name for f in FAULTS])
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "chaos.csv")
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
+    sigterm_like_ctrl_c()
+    base = Settings.from_env()
+    rows = []
+    started = time.time()
+    try:
+        for fault in FAULTS:
+            if args.only and fault.name not in args.only:
+                continue
+            for app in fault.apps:
+                row = run_scenario(fault, app, base)
+                rows.append(row)
+                print(
+                    f"{fault.name:16} {app:8} submitted {row['submitted']:4}  accepted "
+                    f"{row['accepted']:4}  delivered {row['delivered']:4}  lost {row['lost']:3}"
+                    f"  duplicates {row['duplicates']:2}  visitor saw an error "
+                    f"{row['error_page'] + row['no_answer']:3} (of which sent anyway "
+                    f"{row['sent_but_visitor_saw_error']})"
+                )
+    except KeyboardInterrupt:
+        print("\nChaos run interrupted; its stacks have been stopped.", file=sys.stderr)
+        return 130
+    table = pd.DataFrame(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    record = {
+        **machine_record(started),
+        "wall_time_s": round(time.time() - started, 1),
+        "burst": {
+            "visitors": VISITORS,
+            "think_s": THINK_S,
+            "burst_s": BURST_S,
+            "fault_at_s": FAULT_AT_S,
+            "down_s": DOWN_S,
+            "outage_s": OUTAGE_S,
+        },
+        "settings": settings_record(base.replace(**CHAOS_SETTINGS)),
+        "faults": {f.name: {"what": f.what, "settings": f.settings} for f in FAULTS},
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    shown = os.path.relpath(args.out, Path.cwd())
+    minutes = (time.time() - started) / 60
+    print(f"\nWrote {shown} ({len(rows)} scenarios, {minutes:.1f} minutes).")
+    celery_lost = table[table["app"] == "celery"]["lost"].sum() if len(table) else 0
+    print(f"Celery app: {celery_lost} accepted emails lost over every scenario.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

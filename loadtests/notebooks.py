@@ -1,0 +1,68 @@
+"""Run the class notebooks against the committed results, and keep their outputs.
+
+    python -m loadtests.notebooks            # execute every notebook in place (outputs saved)
+    python -m loadtests.notebooks --check    # execute copies; fail on any error
+
+The notebooks read `results/` only: they never start a server, so each runs in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from lab_stack.stack import PROJECT_ROOT
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+TIMEOUT_S = 120
+
+
+def notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    """Run every cell top to bottom in a fresh kernel; raises on the first cell that fails."""
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    ).execute()
+    return notebook
+
+
+def images(notebook: nbformat.NotebookNode) -> int:
+    """How many figures the notebook's stored outputs hold."""
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.notebooks", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="run copies, do not save outputs")
+    args = parser.parse_args(argv)
+    for path in notebooks():
+        started = time.perf_counter()
+        notebook = execute(path)
+        if not args.check:
+            nbformat.write(notebook, path)
+        print(
+            f"{path.name}: ran in {time.perf_counter() - started:.1f} s, {images(notebook)} figures"
+            + ("" if args.check else ", outputs saved")
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

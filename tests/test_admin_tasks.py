@@ -1,0 +1,89 @@
+"""C8: failed and retried emails are visible on /admin/tasks, to staff only."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import requests
+
+from loadtests.journey import contact_fields
+from tests.conftest import Visitor
+
+
+def outside_address() -> str:
+    """This machine's address on its network interface: a request to it is not from loopback."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.123", 9))  # no packet is sent: this only picks a route
+        address = probe.getsockname()[0]
+    except OSError:
+        address = "127.0.0.1"
+    finally:
+        probe.close()
+    if address.startswith("127."):
+        pytest.skip("this machine has no network interface besides loopback")
+    return address
+
+
+def admin_page(stack, **kwargs) -> requests.Response:
+    return requests.get(f"{stack.url}/admin/tasks", timeout=10, **kwargs)
+
+
+def wait_for_state(stack, state: str, timeout_s: float = 20) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        page = admin_page(stack).text
+        if f"<td>{state}</td>" in page:
+            return page
+        time.sleep(0.2)
+    raise AssertionError(f"no {state} task on /admin/tasks:\n{page}")
+
+
+def test_retried_then_delivered_task_shows_its_tries(shared_stacks):
+    stack = shared_stacks["celery"]
+    stack.provider.reset()
+    stack.provider.configure(fail_next=2, mode="normal", permanent_failure_rate=0.0)
+    Visitor(stack.url).submit(contact_fields(7, 1))
+
+    page = wait_for_state(stack, "SUCCESS")
+
+    assert "<td>SUCCESS</td><td>3</td>" in page  # two 451s, then delivered on the third try
+    assert stack.provider.stats()["delivered"] == 1
+
+
+def test_permanent_failure_is_recorded_with_its_reason(shared_stacks):
+    stack = shared_stacks["celery"]
+    stack.provider.reset()
+    stack.provider.configure(permanent_failure_rate=1.0, fail_next=0)
+    try:
+        Visitor(stack.url).submit(contact_fields(8, 1))
+        page = wait_for_state(stack, "FAILURE")
+    finally:
+        stack.provider.configure(permanent_failure_rate=0.0)
+
+    assert "the provider answered 554" in page
+
+
+@pytest.mark.parametrize("app", ["sync", "asyncio"])
+def test_apps_without_a_queue_say_so_on_the_same_page(shared_stacks, app):
+    page = admin_page(shared_stacks[app])
+
+    assert page.status_code == 200
+    assert "no background" in page.text and "502" in page.text
+
+
+@pytest.mark.parametrize("app", ["sync", "celery", "asyncio"])
+def test_admin_page_refuses_other_machines_without_the_token(start_stack, app):
+    stack = start_stack(app, web_host="0.0.0.0", admin_token="staff-only-token")
+    outside = f"http://{outside_address()}:{stack.settings.web_port}/admin/tasks"
+
+    refused = requests.get(outside, timeout=10)
+    wrong = requests.get(outside, headers={"X-Admin-Token": "guess"}, timeout=10)
+    allowed = requests.get(outside, headers={"X-Admin-Token": "staff-only-token"}, timeout=10)
+
+    assert refused.status_code == 403 and wrong.status_code == 403
+    assert "This page is for the site" in refused.text
+    assert allowed.status_code == 200
+    assert requests.get(outside.replace("/admin/tasks", "/"), timeout=10).status_code == 200

@@ -580,13 +580,33 @@ def first_plot(out: Path) -> str:
     return names[0] if names else "homepage_latency.png"
 
 
+def replot(out: Path) -> int:
+    """Draw the figures and write the report again from the files in `out`; measure nothing."""
+    summary = pd.read_csv(out / "summary.csv")
+    model = pd.read_csv(out / "model.csv") if (out / "model.csv").stat().st_size > 1 else None
+    model = model if model is not None else pd.DataFrame()
+    throughput = pd.read_csv(out / "throughput.csv") if (out / "throughput.csv").exists() else None
+    shutil.rmtree(out / "plots", ignore_errors=True)
+    written = write_plots(
+        out, summary, model, throughput if throughput is not None else pd.DataFrame()
+    )
+    report_md = rebuild_report(out)
+    (out / "report.md").write_text(report_md)
+    print(f"{os.path.relpath(out, Path.cwd())}: {len(written)} figures and report.md redrawn")
+    if out.resolve() == RESULTS_DIR.resolve():
+        update_readme(report_md)
+        print("README.md: its results section now shows this run.")
+    return 0
+
+
 def update_readme(report_md: str) -> None:
     text = README.read_text()
     start, end = text.index(README_START), text.index(README_END)
     README.write_text(text[: start + len(README_START)] + "\n" + report_md + text[end:])
 
 
-def parse_args(argv: list[str] | None = None) -> Plan:
+def parse_args(argv: list[str] | None = None) -> tuple[Plan, bool]:
+    """The plan the command line asks for, and whether it only asks to --replot."""
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.sweep",
         description=__doc__,
@@ -650,22 +670,29 @@ def parse_args(argv: list[str] | None = None) -> Plan:
         help="skip the Celery throughput point",
     )
     parser.add_argument("--out", type=Path, help="results folder (default results/)")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="measure nothing: redraw the plots and the report of --out (default results/)",
+    )
     args = parser.parse_args(argv)
     changes = dict(QUICK) if args.quick else {}
     for key, value in vars(args).items():
-        if key == "quick" or value is None:
+        if key in ("quick", "replot") or value is None:
             continue
         changes[key] = tuple(value) if isinstance(value, list) else value
     if "out" in changes:
         changes["out"] = Path(changes["out"]).resolve()
-    return replace(Plan(), **changes)
+    return replace(Plan(), **changes), args.replot
 
 
 def main(argv: list[str] | None = None) -> int:
-    plan = parse_args(argv)
+    plan, only_replot = parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # a point's line shows up at once, even in a pipe
     sigterm_like_ctrl_c()
     matplotlib.use("Agg")  # figures go to files; never open a window on a student's desktop
+    if only_replot:
+        return replot(plan.out)
     base = Settings.from_env()
     try:
         return run(plan, base)

@@ -1,0 +1,81 @@
+"""`make demo` (a stack plus Locust's web UI) and `make chaos` (faults with accounting)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from lab_stack.processes import free_port
+from lab_stack.stack import PROJECT_ROOT, http_ok
+from tests.conftest import settings_for_tests
+from tests.test_stack import all_gone, process_tree
+
+
+def test_demo_serves_the_site_and_locusts_ui_and_stops_everything_on_ctrl_c():
+    settings = settings_for_tests()
+    locust_port = free_port()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.demo",
+            "--app",
+            "sync",
+            "--locust-port",
+            str(locust_port),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **settings.to_env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    locust_ui = f"http://127.0.0.1:{locust_port}/"
+    deadline = time.monotonic() + 60
+    while not http_ok(locust_ui) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    site_up = http_ok(f"{settings.web_url}/")
+    ui_up = http_ok(locust_ui)
+    children = process_tree(demo.pid)[1:]
+
+    demo.send_signal(signal.SIGINT)
+    output, _ = demo.communicate(timeout=60)
+
+    assert site_up and ui_up, output
+    assert f"Locust    {locust_ui}" in output
+    assert "demo stopped." in output and demo.returncode == 0
+    assert len(children) >= 4  # provider, gunicorn master + worker, Locust
+    assert all_gone(children)
+
+
+@pytest.mark.bench
+def test_chaos_loses_no_accepted_email_when_the_worker_or_the_web_server_dies(tmp_path):
+    out = tmp_path / "chaos.csv"
+    finished = subprocess.run(
+        [sys.executable, "-m", "loadtests.chaos", "--only", "worker-killed", "web-killed",
+         "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    table = pd.read_csv(out).set_index(["scenario", "app"])
+
+    assert set(table.index) == {
+        ("worker-killed", "celery"),
+        ("web-killed", "sync"),
+        ("web-killed", "asyncio"),
+        ("web-killed", "celery"),
+    }
+    assert (table["accepted"] > 0).all()
+    assert (table["lost"] == 0).all(), table.to_string()
+    # The killed worker had emails mid-SMTP; the restarted one delivered them all the same.
+    worker = table.loc[("worker-killed", "celery")]
+    assert worker["delivered"] >= worker["accepted"]
+    # The async app had every waiting visitor's email in flight: they died with the process.
+    assert table.loc[("web-killed", "asyncio"), "dropped_mid_smtp"] >= 1
+    assert (out.with_suffix(".json")).exists()

@@ -29,6 +29,4 @@ def test_notebook_runs_without_error_from_the_committed_results(name):
     # and every code cell has been run.
     assert images(stored) == images(ran)
     assert all(c.execution_count for c in stored.cells if c.cell_type == "code")
-    assert all(
-        o.get("output_type") != "error" for c in stored.cells for o in c.get("outputs", [])
-    )
+    assert all(o.get("output_type") != "error" for c in stored.cells for o in c.get("outputs", []))

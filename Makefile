@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 APP    ?= sync
 
 .PHONY: help setup test test-fast lint format up down bench bench-quick bench-web-tier \
-        bench-celery-pool chaos soak demo notebooks notebooks-run \
+        bench-celery-pool chaos soak run-once demo notebooks notebooks-run \
         flower lock clean
 
 help:  ## list the commands
@@ -60,6 +60,9 @@ chaos: setup  ## kill workers, web servers, Redis, the provider mid-burst; count
 
 soak: setup  ## the Celery app for minutes with a provider slower than its visitors
 	$(BIN)/python -m loadtests.soak
+
+run-once: setup  ## a scheduled job with 3 web servers: beat vs cron in each vs cron on one
+	$(BIN)/python -m loadtests.run_once
 
 demo: setup  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
 	$(BIN)/python -m loadtests.demo --app $(APP)

@@ -13,3 +13,12 @@ graceful_timeout = 5
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
+
+
+def post_worker_init(worker) -> None:
+    """CRON_IN_WEB_S > 0: this web server also runs the nightly job itself, as cron in every
+    container would. Only `make run-once` turns it on, to count what that costs."""
+    if _settings.cron_in_web_s > 0:
+        from idle_accounts.cron import start_cron_thread
+
+        start_cron_thread(_settings)

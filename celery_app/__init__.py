@@ -12,6 +12,7 @@ from flask import Flask, redirect, render_template, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
+from celery_app.schedule import beat_schedule
 from celery_app.tasks import SentLedger, send_contact_email
 from celery_app.tracking import TaskLog
 from contact_form.contact_email import compose_contact_email
@@ -56,6 +57,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "interval_max": 0.5,
         },
         "broker_connection_retry_on_startup": True,
+        # Use case 4: beat sends these on schedule; one beat process, however many web servers.
+        "beat_schedule": beat_schedule(settings),
+        "timezone": "UTC",
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from email import message_from_string, policy
+from email.message import EmailMessage
+from email.utils import make_msgid
 
 import redis
 from celery import Task, shared_task
@@ -12,6 +14,8 @@ from flask import current_app
 from celery_app.tracking import TaskLog
 from contact_form.delivery import describe_failure, is_transient, retry_countdown, send_email
 from contact_form.settings import Settings
+from idle_accounts.job import remind_idle_accounts as remind_job
+from idle_accounts.store import AccountStore
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +85,26 @@ def send_contact_email(self: Task, raw_message: str) -> str:
     ledger.add(message_id)
     tracking.record(self.request.id, message_id, "SUCCESS", attempt)
     return f"{message_id} sent"
+
+
+@shared_task(ignore_result=True)
+def remind_idle_accounts() -> int:
+    """Use case 4: beat sends this nightly (or every BEAT_INTERVAL_S in a demo)."""
+    settings: Settings = current_app.extensions["lab_settings"]
+    return remind_job(AccountStore(settings.accounts_db_path), settings)
+
+
+@shared_task(ignore_result=True)
+def send_monthly_summary() -> None:
+    """The article's "1 a.m. on the second Tuesday of the month": the owner gets the numbers."""
+    settings: Settings = current_app.extensions["lab_settings"]
+    counts = AccountStore(settings.accounts_db_path).counts()
+    message = EmailMessage()
+    message["Subject"] = f"{settings.site_name}: monthly summary"
+    message["From"] = settings.site_email
+    message["To"] = settings.owner_email
+    message["Message-ID"] = make_msgid(domain=settings.site_email.rpartition("@")[2])
+    message.set_content(
+        f"Accounts: {counts['accounts']}\nIdle for six months or more: {counts['idle']}\n"
+    )
+    send_email(message, settings)

@@ -133,6 +133,26 @@ class Settings:
         "WEB_TIMEOUT_S", default=120, doc="gunicorn kills a worker stuck on one request this long"
     )
 
+    # Scheduled work (use case 4)
+    accounts_db: str = _env(
+        "ACCOUNTS_DB",
+        default="",
+        doc="SQLite file of the accounts the nightly job reminds "
+        "(empty: accounts.sqlite3 in LAB_DATA_DIR)",
+    )
+    beat_interval_s: float = _env(
+        "BEAT_INTERVAL_S",
+        default=0.0,
+        doc="0: beat runs the jobs on their crontabs; > 0: the idle-account job every this many "
+        "seconds (demos and tests)",
+    )
+    cron_in_web_s: float = _env(
+        "CRON_IN_WEB_S",
+        default=0.0,
+        doc="> 0: every web server also runs the idle-account job this often, like cron in each "
+        "container (the anti-pattern `make run-once` measures); 0: off",
+    )
+
     # Where the lab keeps its runtime files (Redis data, provider log, pid files)
     data_dir: str = _env("LAB_DATA_DIR", default="var", doc="folder for runtime data")
 
@@ -180,6 +200,10 @@ class Settings:
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def accounts_db_path(self) -> str:
+        return self.accounts_db or os.path.join(self.data_dir, "accounts.sqlite3")
 
     @property
     def effective_redis_url(self) -> str:

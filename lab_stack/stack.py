@@ -59,7 +59,14 @@ def redis_answers(url: str) -> bool:
 class Stack:
     """Start with `with Stack("celery", settings) as stack:`; every process stops on exit."""
 
-    def __init__(self, app: str, settings: Settings, fresh: bool = True) -> None:
+    def __init__(
+        self,
+        app: str,
+        settings: Settings,
+        fresh: bool = True,
+        beat: bool = False,
+        web_servers: int = 1,
+    ) -> None:
         if app not in APPS:
             raise ValueError(f"app must be one of {APPS}, not {app!r}")
         self.app = app
@@ -81,6 +88,10 @@ class Stack:
         self._add("provider", self._provider_argv(), env, self.provider.is_up)
         if app == "celery":
             self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
+        if beat:
+            if app != "celery":
+                raise ValueError("only the Celery app has a beat")
+            self._add("beat", self._beat_argv(), env, self._beat_ready)
         self._add(
             "web",
             self._web_argv(),
@@ -88,6 +99,19 @@ class Stack:
             lambda: http_ok(f"{settings.web_url}/healthz"),
             ready_timeout_s=60,
         )
+        # More web servers of the same app, as behind a load balancer (use case 4).
+        self.extra_web_urls: list[str] = []
+        for n in range(2, web_servers + 1):
+            port = free_port()
+            url = f"http://{settings.web_host}:{port}"
+            self.extra_web_urls.append(url)
+            self._add(
+                f"web{n}",
+                self._web_argv(),
+                {**env, "WEB_PORT": str(port)},
+                lambda url=url: http_ok(f"{url}/healthz"),
+                ready_timeout_s=60,
+            )
 
     def _add(
         self,
@@ -170,6 +194,18 @@ class Stack:
             f"lab-{self.settings.web_port}@%h",
         ]
 
+    def _beat_argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "-A", "celery_app.worker", "beat",
+            "--schedule", str(self.run_dir / "beat-schedule"), "--loglevel", "INFO",
+        ]  # fmt: skip
+
+    def _beat_ready(self) -> bool:
+        beat = self.processes["beat"]
+        return beat.log_path.exists() and "beat: Starting" in beat.log_path.read_text(
+            errors="replace"
+        )
+
     def _web_argv(self) -> list[str]:
         return [
             sys.executable,
@@ -209,7 +245,7 @@ class Stack:
     def restart(self, name: str) -> None:
         process = self.processes[name]
         process.stop()
-        if name == "worker":
+        if name in ("worker", "beat"):
             process.log_path.unlink(missing_ok=True)  # readiness is read from a fresh log
         process.start()
 

@@ -98,6 +98,10 @@ def machine_record(started: float) -> dict[str, object]:
         ["git", "rev-parse", "--short", "HEAD"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
     return {
         "date": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -109,6 +113,7 @@ def machine_record(started: float) -> dict[str, object]:
         "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
         "redis_server": redis_version,
         "git_commit": commit or "unknown",
+        "git_uncommitted_changes": bool(changed),
     }
 
 

@@ -1,0 +1,50 @@
+"""The job itself: the same function whether beat, cron or a test runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from contact_form.delivery import send_email
+from contact_form.settings import Settings
+from idle_accounts.store import AccountStore
+
+JOB = "remind-idle-accounts"
+
+
+def runner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reminder_email(to: str, last_login: float, settings: Settings) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = f"We miss you at {settings.site_name}"
+    message["From"] = settings.site_email
+    message["To"] = to
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=settings.site_email.rpartition("@")[2])
+    since = datetime.fromtimestamp(last_login, UTC).strftime("%d %B %Y")
+    message.set_content(
+        f"Hello,\n\nyou have not signed in since {since}. Your account is still here.\n\n"
+        f"-- {settings.site_name}\n"
+    )
+    return message
+
+
+def remind_idle_accounts(store: AccountStore, settings: Settings) -> int:
+    """Email every account idle for six months that was not reminded this month; return how many.
+
+    Run twice at the same moment (cron on two servers), both runs read the same accounts before
+    either marks them: every idle account gets two emails. Run once per tick, it gets one.
+    """
+    started = time.time()
+    due = store.due_for_reminder(started)
+    for account in due:
+        send_email(reminder_email(account["email"], account["last_login"], settings), settings)
+        store.mark_reminded(account["id"], time.time())
+    store.record_run(JOB, runner_name(), started, len(due))
+    return len(due)

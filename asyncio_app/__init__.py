@@ -6,13 +6,17 @@ import aiosmtplib
 from quart import Quart, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
+import long_report
 from contact_form.contact_email import compose_contact_email
 from contact_form.delivery import describe_failure, failure_status, send_email_async
 from contact_form.quart_site import (
     bound_contact_form,
+    bound_report_form,
     configure_site,
+    csv_download,
     rate_limit,
     rate_limited_page,
+    reports_context,
     visitor_key,
 )
 from contact_form.settings import Settings
@@ -42,5 +46,13 @@ def create_app(settings: Settings | None = None) -> Quart:
             )
             return page, failure_status(exc)
         return redirect(url_for("site.contact_thanks"))
+
+    @app.post("/reports")
+    async def reports_create() -> Response | tuple[str, int]:
+        form = await bound_report_form()
+        if not form.validate():
+            return await render_template("reports.html", form=form, **reports_context()), 400
+        # The tab waits the whole time; the event loop serves everyone else meanwhile.
+        return csv_download(await long_report.generate_async(settings))
 
     return app

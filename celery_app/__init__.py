@@ -12,6 +12,7 @@ from flask import Flask, redirect, render_template, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
+from celery_app.reports import register_reports
 from celery_app.schedule import beat_schedule
 from celery_app.tasks import SentLedger, send_contact_email
 from celery_app.tracking import TaskLog
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = redis.Redis.from_url(settings.effective_redis_url)
     app.extensions["sent_emails"] = SentLedger(store)
     app.extensions["task_log"] = TaskLog(store)
+    app.extensions["reports_in_background"] = True
+    register_reports(app)
 
     @app.post("/contact")
     def contact_submit() -> Response | tuple[str, int]:

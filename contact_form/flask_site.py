@@ -6,11 +6,20 @@ import io
 import time
 
 import redis
-from flask import Blueprint, Flask, abort, current_app, render_template, request, session
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    session,
+)
 from werkzeug.exceptions import HTTPException
 
 from contact_form.admin import admin_allowed
-from contact_form.form import ContactForm, build_contact_form
+from contact_form.form import ContactForm, ReportForm, build_contact_form, build_report_form
 from contact_form.rate_limit import RateLimit, retry_after_header
 from contact_form.settings import Settings
 from contact_form.site import (
@@ -22,6 +31,7 @@ from contact_form.site import (
     rate_limit_note,
     template_context,
 )
+from long_report import duration_text, filename
 
 site = Blueprint("site", __name__, template_folder="templates")
 
@@ -123,6 +133,31 @@ def contact_form() -> str:
 @site.get("/contact/thanks")
 def contact_thanks() -> str:
     return render_template("thanks.html")
+
+
+@site.get("/reports")
+def reports() -> str:
+    return render_template("reports.html", form=bound_report_form(), **reports_context())
+
+
+def reports_context() -> dict[str, object]:
+    settings = lab_settings()
+    return {
+        "duration": duration_text(settings.report_duration_s),
+        "in_background": bool(current_app.extensions.get("reports_in_background")),
+    }
+
+
+def bound_report_form() -> ReportForm:
+    formdata = request.form if request.method == "POST" else None
+    return build_report_form(formdata, session, lab_settings().secret_key)
+
+
+def csv_download(text: str) -> Response:
+    return Response(
+        text, mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename()}"},
+    )  # fmt: skip
 
 
 @site.get("/admin/tasks")

@@ -104,3 +104,18 @@ def build_contact_form(formdata: object, session: MutableMapping, secret_key: st
         formdata=formdata,
         meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
     )
+
+
+class ReportForm(Form):
+    """The "Generate report" button: nothing to fill in, but the same CSRF protection."""
+
+    class Meta:
+        csrf = True
+        csrf_class = SessionCSRF
+
+
+def build_report_form(formdata: object, session: MutableMapping, secret_key: str) -> ReportForm:
+    return ReportForm(
+        formdata=formdata,
+        meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
+    )

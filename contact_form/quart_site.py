@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import redis.asyncio
-from quart import Blueprint, Quart, abort, current_app, render_template, request, session
+from quart import (
+    Blueprint,
+    Quart,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    session,
+)
 from werkzeug.exceptions import HTTPException
 
 from contact_form.admin import admin_allowed
-from contact_form.form import ContactForm, build_contact_form
+from contact_form.form import ContactForm, ReportForm, build_contact_form, build_report_form
 from contact_form.rate_limit import AsyncRateLimit, retry_after_header
 from contact_form.settings import Settings
 from contact_form.site import (
@@ -18,6 +27,7 @@ from contact_form.site import (
     rate_limit_note,
     template_context,
 )
+from long_report import duration_text, filename
 
 site = Blueprint("site", __name__, template_folder="templates")
 
@@ -83,6 +93,28 @@ async def contact_form() -> str:
 @site.get("/contact/thanks")
 async def contact_thanks() -> str:
     return await render_template("thanks.html")
+
+
+@site.get("/reports")
+async def reports() -> str:
+    return await render_template("reports.html", form=await bound_report_form(),
+                                 **reports_context())  # fmt: skip
+
+
+def reports_context() -> dict[str, object]:
+    return {"duration": duration_text(lab_settings().report_duration_s), "in_background": False}
+
+
+async def bound_report_form() -> ReportForm:
+    formdata = await request.form if request.method == "POST" else None
+    return build_report_form(formdata, session, lab_settings().secret_key)
+
+
+def csv_download(text: str) -> Response:
+    return Response(
+        text, mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename()}"},
+    )  # fmt: skip
 
 
 @site.get("/admin/tasks")

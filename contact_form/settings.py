@@ -130,7 +130,7 @@ class Settings:
         doc="a client that takes longer to send its request body gets 408, freeing the worker",
     )
     web_timeout_s: int = _env(
-        "WEB_TIMEOUT_S", default=120, doc="gunicorn kills a worker stuck on one request this long"
+        "WEB_TIMEOUT_S", default=180, doc="gunicorn kills a worker stuck on one request this long"
     )
 
     # Scheduled work (use case 4)
@@ -139,6 +139,11 @@ class Settings:
         default="",
         doc="SQLite file of the accounts the nightly job reminds "
         "(empty: accounts.sqlite3 in LAB_DATA_DIR)",
+    )
+    report_duration_s: float = _env(
+        "REPORT_DURATION_S",
+        default=120.0,
+        doc="how long the long report (use case 3) takes to build",
     )
     beat_interval_s: float = _env(
         "BEAT_INTERVAL_S",

@@ -82,6 +82,10 @@ class AccountStore:
         with self._connect() as db:
             return [dict(r) for r in db.execute(query + " ORDER BY id", args)]
 
+    def all_accounts(self) -> list[sqlite3.Row]:
+        with self._connect() as db:
+            return db.execute("SELECT id, email, last_login FROM accounts ORDER BY id").fetchall()
+
     def reset_reminders(self) -> None:
         with self._connect() as db:
             db.execute("UPDATE accounts SET reminded_at = NULL")

@@ -68,6 +68,10 @@ def run_mode(mode: str, base: Settings) -> dict[str, object]:
     with stack:
         # Count whole ticks only: from the first tick boundary after everything is up.
         first = math.ceil(time.time() / TICK_S + 1) * TICK_S
+        # Start from a clean slate just before that tick: every idle account due, nothing sent.
+        time.sleep(max(0.0, first - TICK_S / 2 - time.time()))
+        store.reset_reminders()
+        stack.provider.reset()
         webs = ["web"] + [f"web{n}" for n in range(2, WEB_SERVERS + 1)]
         for name, tick in zip(webs, RESTART_AT_TICKS, strict=True):
             time.sleep(max(0.0, first + tick * TICK_S + 0.3 - time.time()))

@@ -7,13 +7,17 @@ import smtplib
 from flask import Flask, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
+import long_report
 from contact_form.contact_email import compose_contact_email
 from contact_form.delivery import describe_failure, failure_status, send_email
 from contact_form.flask_site import (
     bound_contact_form,
+    bound_report_form,
     configure_site,
+    csv_download,
     rate_limit,
     rate_limited_page,
+    reports_context,
     visitor_key,
 )
 from contact_form.settings import Settings
@@ -41,5 +45,12 @@ def create_app(settings: Settings | None = None) -> Flask:
             page = render_template("contact.html", form=form, delivery_error=describe_failure(exc))
             return page, failure_status(exc)
         return redirect(url_for("site.contact_thanks"))
+
+    @app.post("/reports")
+    def reports_create() -> Response | tuple[str, int]:
+        form = bound_report_form()
+        if not form.validate():
+            return render_template("reports.html", form=form, **reports_context()), 400
+        return csv_download(long_report.generate(settings))  # the tab waits the whole time
 
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,48 @@ def test_the_admin_page_shows_a_retried_task(shared_stacks, page):
     row = page.locator("table.tasks tbody tr").first
     assert "SUCCESS" in row.inner_text()
     assert row.locator("td").nth(2).inner_text() == "2"  # one 451, then delivered
+
+
+def test_the_report_progress_bar_advances_survives_a_reload_and_ends_with_a_download(
+    start_stack, browser
+):
+    stack = start_stack("celery", report_duration_s=6.0)
+    context = browser.new_context(viewport={"width": 1000, "height": 700}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{stack.url}/reports")
+    page.click("#generate")
+    page.wait_for_url("**/reports/*")
+    report_url = page.url
+
+    page.wait_for_function("document.getElementById('progress').value >= 20", timeout=15_000)
+    shot(page, "celery-report-progress")
+    page.reload()  # the task id is in the address: the progress is still there
+    assert page.url == report_url
+    assert int(page.locator("#progress").get_attribute("value")) >= 20
+
+    page.wait_for_function("document.getElementById('progress').value == 100", timeout=20_000)
+    page.locator("#download-link").wait_for(state="visible")
+    shot(page, "celery-report-done")
+    with page.expect_download() as download:
+        page.click("#download-link")
+    text = Path(download.value.path()).read_text()
+    assert text.startswith("email,last_login_utc,idle_days")
+    assert text.count("\n") > 100
+    context.close()
+
+
+@pytest.mark.parametrize("app", ["sync", "asyncio"])
+def test_without_a_queue_the_report_arrives_only_after_the_tab_waited(start_stack, browser, app):
+    stack = start_stack(app, report_duration_s=3.0)
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{stack.url}/reports")
+    assert "keep this tab open" in page.locator(".alert").inner_text()
+    started = time.monotonic()
+    with page.expect_download(timeout=20_000) as download:
+        page.click("#generate")
+    waited = time.monotonic() - started
+
+    assert waited >= 3.0
+    assert Path(download.value.path()).read_text().startswith("email,last_login_utc,idle_days")
+    context.close()

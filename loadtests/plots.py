@@ -484,3 +484,26 @@ def concurrency_effect(summary: pd.DataFrame) -> Figure:
                  fontweight="bold", fontsize=16)  # fmt: skip
     fig.tight_layout()
     return fig
+
+
+def soak_timeline(samples: pd.DataFrame) -> Figure:
+    """The soak run: the Celery queue and each process's memory, during the load and after."""
+    apply_style()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    load_end = samples[samples["load"].astype(bool)]["t_s"].max()
+    top.plot(samples["t_s"], samples["queued"], color=APP_COLOURS["celery"])
+    top.set_ylabel("emails queued")
+    top.axvspan(0, load_end, color=APP_COLOURS["celery"], alpha=0.08)
+    top.annotate("visitors sending", (load_end / 2, samples["queued"].max() * 0.9), ha="center")
+    for column in sorted(c for c in samples.columns if c.startswith("rss_")):
+        bottom.plot(samples["t_s"], samples[column], label=column[4:-3])
+    bottom.axvspan(0, load_end, color=APP_COLOURS["celery"], alpha=0.08)
+    bottom.set_ylabel("resident memory (MB)")
+    bottom.set_xlabel("seconds since the load started")
+    bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=4, frameon=False)
+    top.set_title(
+        "Visitors outpace the workers: the queue grows while they send and drains after;\n"
+        "every process's memory stays flat (the backlog lives in Redis)"
+    )
+    fig.tight_layout()
+    return fig

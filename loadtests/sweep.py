@@ -537,7 +537,12 @@ def render_report(
         f"{'/'.join(map(str, plan['web_threads']))} thread(s). Provider delay "
         f"{plan['delay_s']:g} s. Visitors start at once and think {plan['think_s']:g} s between "
         f"journeys; the homepage probe runs {plan['probe_rate']:g}/s on a fixed schedule; "
-        f"{plan['window_s']:g} s measured per point after {plan['warmup_s']:g} s of warm-up.",
+        f"each point answers a few warm-up requests, then measures the {plan['window_s']:g} s "
+        + (
+            f"after {plan['warmup_s']:g} s of load."
+            if plan["warmup_s"]
+            else "from the moment the visitors start."
+        ),
     ]
     several = len(setups(summary)) > 1
     for workers, threads, pool in setups(summary):

@@ -234,7 +234,7 @@ def text_table(frame: pd.DataFrame) -> str:
     """A plain-text table for the terminal; long cells wrap inside their column."""
     widths = {"claim": 10, "the article": 30, "measured here": 52, "verdict": 14}
     cols = list(frame.columns)
-    w = [widths.get(c, max(len(c), *(len(str(v)) for v in frame[c]))) for c in cols]
+    w = [widths.get(c, max([len(c), *(len(str(v)) for v in frame[c])])) for c in cols]
     lines = ["  ".join(c.ljust(x) for c, x in zip(cols, w, strict=True)).rstrip()]
     lines.append("  ".join("-" * x for x in w))
     for row in frame.itertuples(index=False):

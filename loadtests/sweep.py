@@ -436,7 +436,10 @@ def run(plan: Plan, base: Settings) -> int:
     claims = claims_for(summary, throughput if len(throughput) else None, model)
 
     print()
-    print(report.text_table(report.claims_frame(claims)))
+    if claims:
+        print(report.text_table(report.claims_frame(claims)))
+    else:
+        print("The claims are judged on a run of one setup (make bench); see report.md.")
     if plan.delay_s != Plan.delay_s or max(plan.visitors) < max(Plan.visitors):
         print(
             f"\nNote: this run's provider delay is {plan.delay_s:g} s with up to "

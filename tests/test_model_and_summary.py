@@ -77,3 +77,20 @@ def test_summary_counts_only_the_window_and_reports_what_is_missing() -> None:
     assert (home["p50_ms"], home["max_ms"], home["rps"]) == (10.0, 30.0, 0.2)
     assert (post["n"], post["p50_ms"]) == (2, 4.0)
     assert (mail["n"], mail["pending"], mail["p50_ms"]) == (1, 1, 2500.0)
+
+
+def test_a_sweep_of_several_setups_reports_tables_but_judges_no_claims() -> None:
+    from loadtests import report
+    from loadtests.sweep import claims_for
+
+    rows = []
+    for workers in (1, 4):
+        for endpoint in ("home", "contact_post", "email_delivery"):
+            rows.append({"app": "sync", "visitors": 2, "smtp_delay_s": 2.0, "web_workers": workers,
+                         "web_threads": 1, "celery_concurrency": 4, "endpoint": endpoint, "n": 50,
+                         "errors": 0, "pending": 0, "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 9.0,
+                         "max_ms": 9.0, "rps": 5.0, "valid": True})  # fmt: skip
+    summary = pd.DataFrame(rows)
+
+    assert claims_for(summary, None, None) == []
+    assert report.text_table(report.claims_frame([])).startswith("claim")

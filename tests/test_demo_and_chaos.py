@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pandas as pd
@@ -37,15 +38,22 @@ def test_demo_serves_the_site_and_locusts_ui_and_stops_everything_on_ctrl_c():
         text=True,
     )
     locust_ui = f"http://127.0.0.1:{locust_port}/"
-    deadline = time.monotonic() + 60
-    while not http_ok(locust_ui) and time.monotonic() < deadline:
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True)
+    reader.start()
+    # Press Ctrl-C only once the demo says it is up, as an instructor would.
+    deadline = time.monotonic() + 90
+    while not any("Ctrl-C stops everything" in line for line in lines):
+        assert demo.poll() is None and time.monotonic() < deadline, "".join(lines)
         time.sleep(0.2)
     site_up = http_ok(f"{settings.web_url}/")
     ui_up = http_ok(locust_ui)
     children = process_tree(demo.pid)[1:]
 
     demo.send_signal(signal.SIGINT)
-    output, _ = demo.communicate(timeout=60)
+    demo.wait(timeout=90)
+    reader.join(timeout=10)
+    output = "".join(lines)
 
     assert site_up and ui_up, output
     assert f"Locust    {locust_ui}" in output

@@ -124,6 +124,11 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 def sigterm_like_ctrl_c() -> None:
-    """Make SIGTERM (kill, a closing terminal) unwind like Ctrl-C, so every `finally` runs and
-    the stacks this process started are stopped."""
+    """Make Ctrl-C and SIGTERM (kill, a closing terminal) unwind the program, so every
+    `finally` runs and the stacks this process started are stopped.
+
+    Ctrl-C is how these commands are meant to be stopped, so SIGINT gets Python's handler even
+    when whatever started us ignored it (a shell without job control, make in the background).
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

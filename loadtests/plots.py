@@ -84,22 +84,30 @@ def _finish(fig: Figure, ax: plt.Axes, visitors: pd.Series | None = None) -> Fig
     return fig
 
 
+def _reference_line(ax: plt.Axes, value: float, text: str, colour: str, style: object) -> None:
+    """A labelled horizontal line: the article's figure, or the provider's delay."""
+    ax.axhline(value, color=colour, linestyle=style, linewidth=1.4)
+    ax.annotate(text, (0.995, value), xycoords=("axes fraction", "data"), ha="right",
+                va="bottom", color=colour, fontsize=12)  # fmt: skip
+
+
+def _per_app(ax: plt.Axes, frame: pd.DataFrame, series: tuple[tuple[str, str, float], ...]) -> None:
+    """One line per app and series (column, marker, alpha); the app's colour for all of them."""
+    for app, rows in frame.groupby("app", sort=False):
+        for column, marker, alpha in series:
+            what = column.removesuffix("_ms").replace("max", "slowest")
+            label = f"{APP_LABELS[app]} {what}" if column == "p50_ms" else f"{app} {what}"
+            ax.plot(rows["visitors"], rows[column], marker, color=APP_COLOURS[app], alpha=alpha,
+                    label=label)  # fmt: skip
+
+
 def _endpoint(summary: pd.DataFrame, endpoint: str) -> pd.DataFrame:
     return summary[summary["endpoint"] == endpoint].sort_values("visitors")
 
 
 def _annotate_article(ax: plt.Axes) -> None:
     for value, text in zip(ARTICLE_HOME_MS, ("article: ~80 ms", "article: ~8 s"), strict=True):
-        ax.axhline(value, color=ARTICLE_COLOUR, linestyle=(0, (6, 4)), linewidth=1.4)
-        ax.annotate(
-            text,
-            (0.995, value),
-            xycoords=("axes fraction", "data"),
-            ha="right",
-            va="bottom",
-            color=ARTICLE_COLOUR,
-            fontsize=12,
-        )
+        _reference_line(ax, value, text, ARTICLE_COLOUR, (0, (6, 4)))
 
 
 PERCENTILE_STYLES = {"p50": ("o-", 1.0), "p95": ("s--", 0.7), "p99": ("^:", 0.55)}
@@ -114,12 +122,7 @@ def homepage_latency(
     apply_style()
     home = _endpoint(summary, "home")
     fig, ax = plt.subplots()
-    for app, rows in home.groupby("app", sort=False):
-        for pct in percentiles:
-            marker, alpha = PERCENTILE_STYLES[pct]
-            label = f"{APP_LABELS[app]} {pct}" if pct == "p50" else f"{app} {pct}"
-            ax.plot(rows["visitors"], rows[f"{pct}_ms"], marker, color=APP_COLOURS[app],
-                    alpha=alpha, label=label)  # fmt: skip
+    _per_app(ax, home, tuple((f"{p}_ms", *PERCENTILE_STYLES[p]) for p in percentiles))
     if model is not None and len(model):
         ax.plot(
             model["visitors"],
@@ -155,41 +158,10 @@ def contact_post_latency(summary: pd.DataFrame) -> Figure:
     post = _endpoint(summary, "contact_post")
     post = post[post["visitors"] > 0]  # nobody posts when there are no visitors
     fig, ax = plt.subplots()
-    for app, rows in post.groupby("app", sort=False):
-        ax.plot(
-            rows["visitors"],
-            rows["p50_ms"],
-            "o-",
-            color=APP_COLOURS[app],
-            label=f"{APP_LABELS[app]} p50",
-        )
-        ax.plot(
-            rows["visitors"],
-            rows["p95_ms"],
-            "s--",
-            color=APP_COLOURS[app],
-            alpha=0.7,
-            label=f"{app} p95",
-        )
+    _per_app(ax, post, (("p50_ms", "o-", 1.0), ("p95_ms", "s--", 0.7)))
     delay_ms = 1000 * post["smtp_delay_s"].iloc[0]
-    ax.axhline(delay_ms, color=MODEL_COLOUR, linestyle=":", linewidth=1.6)
-    ax.annotate(
-        f"provider delay {fmt_ms(delay_ms)}",
-        (0.995, delay_ms),
-        xycoords=("axes fraction", "data"),
-        ha="right",
-        va="bottom",
-        color=MODEL_COLOUR,
-    )
-    ax.axhline(20, color=ARTICLE_COLOUR, linestyle=(0, (6, 4)), linewidth=1.4)
-    ax.annotate(
-        "article: ~20 ms with Celery",
-        (0.995, 20),
-        xycoords=("axes fraction", "data"),
-        ha="right",
-        va="bottom",
-        color=ARTICLE_COLOUR,
-    )
+    _reference_line(ax, delay_ms, f"provider delay {fmt_ms(delay_ms)}", MODEL_COLOUR, ":")
+    _reference_line(ax, 20, "article: ~20 ms with Celery", ARTICLE_COLOUR, (0, (6, 4)))
     _log_ms_axis(ax)
     ax.set_xlabel("visitors submitting the contact form at once")
     ax.set_ylabel("POST /contact latency (log scale)")
@@ -210,22 +182,7 @@ def email_delivery(summary: pd.DataFrame) -> Figure:
     delivery = _endpoint(summary, "email_delivery")
     delivery = delivery[delivery["visitors"] > 0]
     fig, ax = plt.subplots()
-    for app, rows in delivery.groupby("app", sort=False):
-        ax.plot(
-            rows["visitors"],
-            rows["p50_ms"],
-            "o-",
-            color=APP_COLOURS[app],
-            label=f"{APP_LABELS[app]} p50",
-        )
-        ax.plot(
-            rows["visitors"],
-            rows["max_ms"],
-            "^:",
-            color=APP_COLOURS[app],
-            alpha=0.7,
-            label=f"{app} slowest",
-        )
+    _per_app(ax, delivery, (("p50_ms", "o-", 1.0), ("max_ms", "^:", 0.7)))
     _log_ms_axis(ax)
     ax.set_xlabel("visitors submitting the contact form at once")
     ax.set_ylabel("form submitted -> email at provider (log scale)")
@@ -253,15 +210,7 @@ def throughput(table: pd.DataFrame) -> Figure:
     ]
     bars = ax.bar(labels, table["rps"], color=colours)
     ax.bar_label(bars, labels=[f"{v:.0f}/s" for v in table["rps"]], padding=4)
-    ax.axhline(50, color=ARTICLE_COLOUR, linestyle=(0, (6, 4)), linewidth=1.4)
-    ax.annotate(
-        "article: ~50/s per process",
-        (0.995, 50),
-        xycoords=("axes fraction", "data"),
-        ha="right",
-        va="bottom",
-        color=ARTICLE_COLOUR,
-    )
+    _reference_line(ax, 50, "article: ~50/s per process", ARTICLE_COLOUR, (0, (6, 4)))
     ax.set_ylabel("requests per second (one web process)")
     post = table[table["endpoint"] == "contact_post"]["rps"]
     ax.set_title(

@@ -41,25 +41,31 @@ def test_demo_serves_the_site_and_locusts_ui_and_stops_everything_on_ctrl_c():
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True)
     reader.start()
-    # Press Ctrl-C only once the demo says it is up, as an instructor would.
-    deadline = time.monotonic() + 90
-    while not any("Ctrl-C stops everything" in line for line in lines):
-        assert demo.poll() is None and time.monotonic() < deadline, "".join(lines)
-        time.sleep(0.2)
-    site_up = http_ok(f"{settings.web_url}/")
-    ui_up = http_ok(locust_ui)
-    children = process_tree(demo.pid)[1:]
+    try:
+        # Press Ctrl-C only once the demo says it is up, as an instructor would.
+        deadline = time.monotonic() + 90
+        while not any("Ctrl-C stops everything" in line for line in lines):
+            assert demo.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.2)
+        site_up = http_ok(f"{settings.web_url}/")
+        ui_up = http_ok(locust_ui)
+        children = process_tree(demo.pid)[1:]
 
-    demo.send_signal(signal.SIGINT)
-    demo.wait(timeout=90)
-    reader.join(timeout=10)
-    output = "".join(lines)
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=90)
+        reader.join(timeout=10)
+        output = "".join(lines)
 
-    assert site_up and ui_up, output
-    assert f"Locust    {locust_ui}" in output
-    assert "demo stopped." in output and demo.returncode == 0
-    assert len(children) >= 4  # provider, gunicorn master + worker, Locust
-    assert all_gone(children)
+        assert site_up and ui_up, output
+        assert f"Locust    {locust_ui}" in output
+        assert "demo stopped." in output and demo.returncode == 0
+        assert len(children) >= 4  # provider, gunicorn master + worker, Locust
+        assert all_gone(children)
+    finally:
+        if demo.poll() is None:  # the test failed: leave no process behind all the same
+            for process in process_tree(demo.pid):
+                process.kill()
+            demo.wait(timeout=10)
 
 
 @pytest.mark.bench

@@ -195,6 +195,13 @@ def deliveries_frame(
     return frame
 
 
+def posts_with_messages(requests: pd.DataFrame) -> pd.DataFrame:
+    """The contact POSTs, each with the `sequence` of the message it carried: a visitor's n-th
+    POST carries its message n (`loadtests.journey.contact_fields(visitor, n)`)."""
+    posted = requests[requests["endpoint"] == "contact_post"].sort_values("start")
+    return posted.assign(sequence=posted.groupby("user").cumcount() + 1)
+
+
 def _latency_row(
     point: Point, endpoint: str, done: pd.DataFrame, pending: int, window_s: float, valid: bool
 ) -> dict[str, object]:
@@ -236,12 +243,9 @@ def summarise_point(
         pending = int((window["endpoint"] == "pending").sum()) if endpoint == "home" else 0
         rows.append(_latency_row(point, endpoint, answered, pending, window_s, valid))
 
-    accepted = window[(window["endpoint"] == "contact_post") & window["ok"]]
     sent = set(zip(deliveries["user"], deliveries["sequence"], strict=True))
-    posted = requests[requests["endpoint"] == "contact_post"]
-    # Which POST carried which message: the visitor's n-th POST carries its message n.
-    posted = posted.assign(sequence=posted.groupby("user").cumcount() + 1)
-    accepted = posted.loc[accepted.index]
+    posted = posts_with_messages(requests)
+    accepted = posted[posted["in_window"] & posted["ok"]]
     not_delivered = sum(
         (user, seq) not in sent
         for user, seq in zip(accepted["user"], accepted["sequence"], strict=True)

@@ -31,6 +31,7 @@ from loadtests.results import (
     Point,
     machine_record,
     message_ref,
+    posts_with_messages,
     requests_frame,
     settings_record,
 )
@@ -121,9 +122,7 @@ def run(minutes: float, out: Path) -> dict[str, object]:
         samples = sampler.stop()
         deliveries = stack.provider.deliveries()
     requests = requests_frame(scratch / "soak.csv", meta, point)
-    # A visitor's n-th POST carried its message n: that is how an email is matched to its POST.
-    posted = requests[requests["endpoint"] == "contact_post"].sort_values("start")
-    posted = posted.assign(sequence=posted.groupby("user").cumcount() + 1)
+    posted = posts_with_messages(requests)
     accepted_refs = set(
         zip(posted[posted["ok"]]["user"], posted[posted["ok"]]["sequence"], strict=True)
     )

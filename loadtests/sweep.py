@@ -331,29 +331,15 @@ def environment(plan: Plan, base: Settings, started: float, wall_s: float) -> di
     }
 
 
-def model_frame(plan: Plan, summary: pd.DataFrame) -> pd.DataFrame:
-    """The queueing model's homepage prediction for the blocking (sync) app, per point."""
-    rows = []
-    home = summary[(summary["app"] == "sync") & (summary["endpoint"] == "home")]
-    for point in plan.points():
-        if point.app != "sync":
-            continue
-        idle = home[
-            (home["visitors"] == 0)
-            & (home["web_workers"] == point.web_workers)
-            & (home["web_threads"] == point.web_threads)
-        ]["p50_ms"]
-        service_s = float(idle.iloc[0]) / 1000 if len(idle) else 0.003
-        prediction = predict(plan.scenario(point, service_s))
-        rows.append(
-            {
-                **point.labels(),
-                "p50_ms": prediction.p50_s * 1000,
-                "p95_ms": prediction.p95_s * 1000,
-                "article_ms": prediction.article_s * 1000,
-            }
-        )
-    return pd.DataFrame(rows)
+def model_row(plan: Plan, point: Point, service_s: float) -> dict[str, object]:
+    """The queueing model's homepage prediction for one point of the blocking (sync) app."""
+    prediction = predict(plan.scenario(point, service_s))
+    return {
+        **point.labels(),
+        "p50_ms": prediction.p50_s * 1000,
+        "p95_ms": prediction.p95_s * 1000,
+        "article_ms": prediction.article_s * 1000,
+    }
 
 
 def headline(point: Point, rows: list[dict[str, object]], model: float | None) -> str:
@@ -392,6 +378,7 @@ def run(plan: Plan, base: Settings) -> int:
     )
     summary_rows: list[dict[str, object]] = []
     throughput_rows: list[dict[str, object]] = []
+    model_rows: list[dict[str, object]] = []
     sync_idle_ms: dict[tuple[int, int], float] = {}
     with tqdm(
         total=len(points) + len(floods), unit="point", dynamic_ncols=True, disable=None
@@ -405,8 +392,9 @@ def run(plan: Plan, base: Settings) -> int:
                 limits = (point.web_workers, point.web_threads)
                 if point.visitors == 0:
                     sync_idle_ms[limits] = float(rows[0]["p50_ms"])
-                service = sync_idle_ms.get(limits, 3.0) / 1000
-                model = predict(plan.scenario(point, service)).p50_s * 1000
+                # The model's cheap request takes what this web tier's idle homepage took.
+                model_rows.append(model_row(plan, point, sync_idle_ms.get(limits, 3.0) / 1000))
+                model = model_rows[-1]["p50_ms"]
             bar.write(headline(point, rows, model))
             bar.update()
         for point in floods:
@@ -422,7 +410,7 @@ def run(plan: Plan, base: Settings) -> int:
 
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
     summary.to_csv(plan.out / "summary.csv", index=False, float_format="%.3f")
-    model = model_frame(plan, summary)
+    model = pd.DataFrame(model_rows)
     model.to_csv(plan.out / "model.csv", index=False, float_format="%.3f")
     throughput = pd.DataFrame(throughput_rows)
     if len(throughput):
@@ -510,14 +498,24 @@ def claims_for(
     return report.claims(summary, throughput, model)
 
 
+def read_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """summary, model and throughput of the results in `out` (empty frames where none)."""
+    summary = pd.read_csv(out / "summary.csv")
+    has_model = (out / "model.csv").stat().st_size > 1  # a sweep without the sync app: no rows
+    model = pd.read_csv(out / "model.csv") if has_model else pd.DataFrame()
+    has_throughput = (out / "throughput.csv").exists()
+    throughput = pd.read_csv(out / "throughput.csv") if has_throughput else pd.DataFrame()
+    return summary, model, throughput
+
+
 def rebuild_report(out: Path) -> str:
     """`report.md` of the results in `out`, computed from its files alone."""
-    summary = pd.read_csv(out / "summary.csv")
-    model = pd.read_csv(out / "model.csv") if (out / "model.csv").stat().st_size > 1 else None
-    throughput = pd.read_csv(out / "throughput.csv") if (out / "throughput.csv").exists() else None
+    summary, model, throughput = read_results(out)
     env = json.loads((out / "environment.json").read_text())
-    claims = claims_for(summary, throughput, model)
-    return render_report(out, summary, model if model is not None else pd.DataFrame(), claims, env)
+    claims = claims_for(
+        summary, throughput if len(throughput) else None, model if len(model) else None
+    )
+    return render_report(out, summary, model, claims, env)
 
 
 def render_report(
@@ -590,14 +588,9 @@ def first_plot(out: Path) -> str:
 
 def replot(out: Path) -> int:
     """Draw the figures and write the report again from the files in `out`; measure nothing."""
-    summary = pd.read_csv(out / "summary.csv")
-    model = pd.read_csv(out / "model.csv") if (out / "model.csv").stat().st_size > 1 else None
-    model = model if model is not None else pd.DataFrame()
-    throughput = pd.read_csv(out / "throughput.csv") if (out / "throughput.csv").exists() else None
+    summary, model, throughput = read_results(out)
     shutil.rmtree(out / "plots", ignore_errors=True)
-    written = write_plots(
-        out, summary, model, throughput if throughput is not None else pd.DataFrame()
-    )
+    written = write_plots(out, summary, model, throughput)
     report_md = rebuild_report(out)
     (out / "report.md").write_text(report_md)
     print(f"{os.path.relpath(out, Path.cwd())}: {len(written)} figures and report.md redrawn")

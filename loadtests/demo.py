@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from contact_form.settings import Settings
-from lab_stack.processes import ManagedProcess, StartupError, sigterm_like_ctrl_c
-from lab_stack.stack import APPS, PROJECT_ROOT, Stack, http_ok
+from lab_stack.processes import ManagedProcess
+from lab_stack.stack import APPS, PROJECT_ROOT, Stack, http_ok, run_until_stopped
 
 LOCUST_HOST = "127.0.0.1"
 
@@ -46,37 +45,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=1.0, help="visitor think time, seconds")
     parser.add_argument("--probe-rate", type=float, default=2.0, help="homepage probes per second")
     args = parser.parse_args(argv)
-    sigterm_like_ctrl_c()
     # Locust's visitors all come from 127.0.0.1: with the rate limit on, all but one would be
     # refused, so the demo turns it off (and says so).
     stack = Stack(args.app, Settings.from_env().replace(rate_limit_s=0.0))
-    try:
+
+    def start() -> str:
         print(f"starting the {args.app} stack and Locust...", flush=True)
         stack.start()
         locust = locust_process(stack, args.locust_port, args.think, args.probe_rate)
         stack.processes["locust"] = locust  # stopped first, with the rest of the stack
         locust.start()
-        print(stack.describe())
-        print(
+        return (
+            f"{stack.describe()}\n"
             f"\n  Locust    http://{LOCUST_HOST}:{args.locust_port}/  <- open this, press Start\n"
             "\nOne Locust user is the homepage probe; every other user is a visitor sending the\n"
             "contact form. Raise the number of users and watch the `home` row's latency.\n"
             "(The rate limit is off: every Locust visitor comes from 127.0.0.1.)\n"
-            "Ctrl-C stops everything.",
-            flush=True,
+            "Ctrl-C stops everything."
         )
-        while not stack.dead():
-            time.sleep(0.5)
-        print(f"stopped unexpectedly: {', '.join(stack.dead())}; see the logs", file=sys.stderr)
-        return 1
-    except StartupError as exc:
-        print(f"could not start: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stack.stop()
-        print("demo stopped.", flush=True)
+
+    return run_until_stopped(stack, start, "demo stopped.")
 
 
 if __name__ == "__main__":

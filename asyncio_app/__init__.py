@@ -7,13 +7,16 @@ from quart import Quart, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 import long_report
+from contact_form import prices
 from contact_form.contact_email import compose_contact_email
 from contact_form.delivery import describe_failure, failure_status, send_email_async
 from contact_form.quart_site import (
     bound_contact_form,
+    bound_price_form,
     bound_report_form,
     configure_site,
     csv_download,
+    prices_context,
     rate_limit,
     rate_limited_page,
     reports_context,
@@ -46,6 +49,22 @@ def create_app(settings: Settings | None = None) -> Quart:
             )
             return page, failure_status(exc)
         return redirect(url_for("site.contact_thanks"))
+
+    @app.post("/prices")
+    async def prices_lookup() -> tuple[str, int]:
+        form = await bound_price_form()
+        if not form.validate():
+            return await render_template("prices.html", form=form, **prices_context()), 400
+        try:
+            # The hand-off: await the rate service; the event loop serves others meanwhile.
+            quote = await prices.fetch_rate_async(settings, form.currency.data)
+        except prices.RateLookupError as exc:
+            app.logger.warning("rate lookup failed: %s", exc.reason)
+            page = await render_template(
+                "prices.html", form=form, **prices_context(lookup_error=exc.reason)
+            )
+            return page, exc.status
+        return await render_template("prices.html", form=form, **prices_context(quote)), 200
 
     @app.post("/reports")
     async def reports_create() -> Response | tuple[str, int]:

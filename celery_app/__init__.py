@@ -12,6 +12,7 @@ from flask import Flask, redirect, render_template, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
+from celery_app.prices import register_prices
 from celery_app.reports import register_reports
 from celery_app.schedule import beat_schedule
 from celery_app.tasks import SentLedger, send_contact_email
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["task_log"] = TaskLog(store)
     app.extensions["reports_in_background"] = True
     register_reports(app)
+    register_prices(app, store)
 
     @app.post("/contact")
     def contact_submit() -> Response | tuple[str, int]:

@@ -7,7 +7,6 @@ very thing this lab measures.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -16,11 +15,10 @@ from celery.result import AsyncResult
 from flask import Flask, abort, current_app, redirect, render_template, send_file, url_for
 from werkzeug.wrappers import Response
 
+from celery_app.updates import TASK_ID
 from contact_form.flask_site import bound_report_form, lab_settings, reports_context
 from contact_form.settings import Settings
 from long_report import ReportBuilder, filename
-
-TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def report_path(settings: Settings, task_id: str) -> Path:

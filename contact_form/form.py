@@ -10,9 +10,11 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
-from wtforms import EmailField, Form, StringField, TextAreaField
+from wtforms import EmailField, Form, SelectField, StringField, TextAreaField
 from wtforms.csrf.session import SessionCSRF
 from wtforms.validators import DataRequired, Length, ValidationError
+
+from contact_form.prices import CURRENCIES
 
 NAME_MAX = 100
 EMAIL_MAX = 254
@@ -116,6 +118,32 @@ class ReportForm(Form):
 
 def build_report_form(formdata: object, session: MutableMapping, secret_key: str) -> ReportForm:
     return ReportForm(
+        formdata=formdata,
+        meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
+    )
+
+
+class PriceForm(Form):
+    """Use case 2: which currency to show the prices in."""
+
+    class Meta:
+        csrf = True
+        csrf_class = SessionCSRF
+
+    currency = SelectField(
+        "Show our prices in",
+        choices=[(code, f"{code}, {name}") for code, name in CURRENCIES.items()],
+        validate_choice=False,  # checked below, with a sentence a visitor understands
+        validators=[DataRequired("Please choose a currency.")],
+    )
+
+    def validate_currency(self, field: SelectField) -> None:
+        if field.data not in CURRENCIES:
+            raise ValidationError("Please choose one of the currencies in the list.")
+
+
+def build_price_form(formdata: object, session: MutableMapping, secret_key: str) -> PriceForm:
+    return PriceForm(
         formdata=formdata,
         meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
     )

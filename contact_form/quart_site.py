@@ -16,7 +16,15 @@ from quart import (
 from werkzeug.exceptions import HTTPException
 
 from contact_form.admin import admin_allowed
-from contact_form.form import ContactForm, ReportForm, build_contact_form, build_report_form
+from contact_form.form import (
+    ContactForm,
+    PriceForm,
+    ReportForm,
+    build_contact_form,
+    build_price_form,
+    build_report_form,
+)
+from contact_form.prices import RateQuote, price_rows
 from contact_form.rate_limit import AsyncRateLimit, retry_after_header
 from contact_form.settings import Settings
 from contact_form.site import (
@@ -115,6 +123,28 @@ def csv_download(text: str) -> Response:
         text, mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename()}"},
     )  # fmt: skip
+
+
+@site.get("/prices")
+async def prices() -> str:
+    return await render_template("prices.html", form=await bound_price_form(),
+                                 **prices_context())  # fmt: skip
+
+
+def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str, object]:
+    """What the prices page shows besides the form: how this app waits, and the prices if known."""
+    return {
+        "delay": duration_text(lab_settings().rates_api_delay_s),
+        "hand_off": "await",
+        "quote": quote,
+        "rows": price_rows(quote) if quote else [],
+        **values,
+    }
+
+
+async def bound_price_form() -> PriceForm:
+    formdata = await request.form if request.method == "POST" else None
+    return build_price_form(formdata, session, lab_settings().secret_key)
 
 
 @site.get("/admin/tasks")

@@ -74,6 +74,28 @@ class Settings:
     )
     provider_seed: int = _env("PROVIDER_SEED", default=1, doc="seed of the provider's random draws")
 
+    # The third-party API (use case 2): a slow fake exchange-rate service
+    rates_api_host: str = _env("RATES_API_HOST", default="127.0.0.1", doc="rates API host")
+    rates_api_port: int = _env(
+        "RATES_API_PORT", default=8027, doc="rates API port (its control endpoints too)"
+    )
+    rates_api_delay_s: float = _env(
+        "RATES_API_DELAY_S", default=2.0, doc="seconds the rates API takes to answer"
+    )
+    rates_api_timeout_s: float = _env(
+        "RATES_API_TIMEOUT_S", default=10.0, doc="give up on the rates API after this many seconds"
+    )
+    rates_api_retries: int = _env(
+        "RATES_API_RETRIES",
+        default=2,
+        doc="the Celery task retries a failed rate lookup this often (1 s, then 2 s later)",
+    )
+    push_port: int = _env(
+        "PUSH_PORT",
+        default=8010,
+        doc="port of the Celery app's push service (websocket and long polling), on WEB_HOST",
+    )
+
     # Redis and Celery
     redis_url: str = _env(
         "REDIS_URL",
@@ -178,6 +200,8 @@ class Settings:
             raise SettingsError(f"SECRET_KEY must be set when LAB_ENV={self.lab_env!r}")
         if self.provider_delay_distribution not in ("fixed", "uniform", "exponential"):
             raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
+        if self.rates_api_retries < 0:
+            raise SettingsError("RATES_API_RETRIES must be >= 0")
         if self.web_workers < 1 or self.web_threads < 1 or self.celery_concurrency < 1:
             raise SettingsError("WEB_CONCURRENCY, WEB_THREADS and CELERY_CONCURRENCY must be >= 1")
 
@@ -201,6 +225,14 @@ class Settings:
     @property
     def provider_control_url(self) -> str:
         return f"http://{self.smtp_host}:{self.provider_control_port}"
+
+    @property
+    def rates_api_url(self) -> str:
+        return f"http://{self.rates_api_host}:{self.rates_api_port}"
+
+    @property
+    def push_url(self) -> str:
+        return f"http://{self.web_host}:{self.push_port}"
 
     @property
     def web_url(self) -> str:

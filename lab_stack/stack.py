@@ -46,6 +46,8 @@ def with_free_ports(settings: Settings) -> Settings:
         smtp_port=free_port(),
         provider_control_port=free_port(),
         redis_port=free_port(),
+        rates_api_port=free_port(),
+        push_port=free_port(),
     )
 
 
@@ -83,6 +85,8 @@ class Stack:
         if fresh:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         self.provider = ProviderClient(settings.provider_control_url)
+        # The rates API has the same control endpoints as the email provider.
+        self.rates_api = ProviderClient(settings.rates_api_url)
         self.processes: dict[str, ManagedProcess] = {}
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         # Redis: the Celery app's queue, and every app's rate-limit store when the limit is on.
@@ -94,8 +98,16 @@ class Stack:
                 lambda: redis_answers(settings.effective_redis_url),
             )
         self._add("provider", self._provider_argv(), env, self.provider.is_up)
+        self._add("rates_api", self._rates_api_argv(), env, self.rates_api.is_up)
         if app == "celery":
             self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
+            self._add(
+                "push",
+                self._push_argv(),
+                env,
+                lambda: http_ok(f"{settings.push_url}/healthz"),
+                ready_timeout_s=60,
+            )
         if beat:
             if app != "celery":
                 raise ValueError("only the Celery app has a beat")
@@ -181,6 +193,21 @@ class Stack:
             "--seed",
             str(s.provider_seed),
         ]
+
+    def _rates_api_argv(self) -> list[str]:
+        s = self.settings
+        return [
+            sys.executable, "-m", "slow_provider.rates_api", "--host", s.rates_api_host,
+            "--port", str(s.rates_api_port), "--delay", str(s.rates_api_delay_s),
+        ]  # fmt: skip
+
+    def _push_argv(self) -> list[str]:
+        s = self.settings
+        return [
+            sys.executable, "-m", "uvicorn", "--factory", "celery_app.push:create_push_app",
+            "--host", s.web_host, "--port", str(s.push_port), "--ws", "wsproto",
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
 
     def _worker_argv(self) -> list[str]:
         return [
@@ -271,7 +298,11 @@ class Stack:
             f"  site      {self.url}/",
             f"  provider  {self.settings.provider_smtp_url} "
             f"(control {self.settings.provider_control_url}/stats)",
+            f"  rates API {self.settings.rates_api_url}/v1/rates?symbols=USD "
+            f"(control {self.settings.rates_api_url}/stats)",
         ]
+        if self.app == "celery":
+            lines.append(f"  push      {self.settings.push_url}/updates/<task id>")
         if self.app == "celery" or self.settings.rate_limit_s > 0:
             lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")

@@ -7,7 +7,8 @@ import signal
 import threading
 from pathlib import Path
 
-from slow_provider.server import DISTRIBUTIONS, ProviderBehaviour, SlowSmtpProvider
+from slow_provider.behaviour import DISTRIBUTIONS, ProviderBehaviour
+from slow_provider.server import SlowSmtpProvider
 
 
 def main() -> None:

@@ -8,13 +8,16 @@ from flask import Flask, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 import long_report
+from contact_form import prices
 from contact_form.contact_email import compose_contact_email
 from contact_form.delivery import describe_failure, failure_status, send_email
 from contact_form.flask_site import (
     bound_contact_form,
+    bound_price_form,
     bound_report_form,
     configure_site,
     csv_download,
+    prices_context,
     rate_limit,
     rate_limited_page,
     reports_context,
@@ -45,6 +48,21 @@ def create_app(settings: Settings | None = None) -> Flask:
             page = render_template("contact.html", form=form, delivery_error=describe_failure(exc))
             return page, failure_status(exc)
         return redirect(url_for("site.contact_thanks"))
+
+    @app.post("/prices")
+    def prices_lookup() -> tuple[str, int]:
+        form = bound_price_form()
+        if not form.validate():
+            return render_template("prices.html", form=form, **prices_context()), 400
+        try:
+            quote = prices.fetch_rate(settings, form.currency.data)  # the hand-off: wait here
+        except prices.RateLookupError as exc:
+            app.logger.warning("rate lookup failed: %s", exc.reason)
+            page = render_template(
+                "prices.html", form=form, **prices_context(lookup_error=exc.reason)
+            )
+            return page, exc.status
+        return render_template("prices.html", form=form, **prices_context(quote)), 200
 
     @app.post("/reports")
     def reports_create() -> Response | tuple[str, int]:

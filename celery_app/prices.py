@@ -1,0 +1,92 @@
+"""Use case 2 in the Celery app: the rate lookup is a task; the page learns the result by push.
+
+POST /prices answers at once with a page that follows the task. The task publishes its updates
+(celery_app/updates.py); the push service (celery_app/push.py) hands them to the browser.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+from celery import Task, shared_task
+from flask import Flask, abort, current_app, redirect, render_template, url_for
+from kombu.exceptions import OperationalError
+from werkzeug.wrappers import Response
+
+from celery_app.updates import TASK_ID, TaskUpdates
+from contact_form import prices
+from contact_form.delivery import retry_countdown
+from contact_form.flask_site import bound_price_form, lab_settings, prices_context
+from contact_form.settings import Settings
+
+# The visitor is watching the page: retry soon (1 s, 2 s), not on the email's minutes-long scale.
+RETRY_BASE_S = 1.0
+
+
+def task_updates() -> TaskUpdates:
+    return current_app.extensions["task_updates"]
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def look_up_rate(self: Task, currency: str) -> None:
+    settings: Settings = current_app.extensions["lab_settings"]
+    task_id = self.request.id
+    try:
+        quote = prices.fetch_rate(settings, currency)
+    except prices.RateLookupError as exc:
+        if exc.transient and self.request.retries < settings.rates_api_retries:
+            countdown = retry_countdown(self.request.retries, RETRY_BASE_S)
+            task_updates().publish(
+                task_id, "RETRY", f"The exchange-rate service failed ({exc.reason}); "
+                f"asking again in {countdown:g} s...", currency=currency,
+            )  # fmt: skip
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        task_updates().publish(
+            task_id, "FAILURE", f"Sorry, we could not get today's rate: {exc.reason}. "
+            "Please try again in a moment.", final=True, currency=currency,
+        )  # fmt: skip
+        return
+    html = render_template("_price_table.html", quote=quote, rows=prices.price_rows(quote))
+    task_updates().publish(
+        task_id, "SUCCESS", f"Our prices in {currency}.", final=True, currency=currency, html=html
+    )
+
+
+def prices_lookup() -> Response | tuple[str, int]:
+    form = bound_price_form()
+    if not form.validate():
+        return render_template("prices.html", form=form, **prices_context()), 400
+    # The id is chosen here so that the page has something to show before the task exists.
+    task_id = str(uuid.uuid4())
+    currency = form.currency.data
+    try:
+        task_updates().publish(
+            task_id, "PENDING", "Asking the exchange-rate service...", currency=currency
+        )
+        look_up_rate.apply_async((currency,), task_id=task_id)  # the hand-off: queue it
+    except (OperationalError, redis.RedisError) as exc:
+        current_app.logger.error("rate lookup not queued: %r", exc)
+        page = render_template(
+            "prices.html", form=form, **prices_context(lookup_error="our task queue is unavailable")
+        )
+        return page, 503
+    return redirect(url_for("price_lookup_page", task_id=task_id), code=303)
+
+
+def price_lookup_page(task_id: str) -> str:
+    update = task_updates().latest(task_id) if TASK_ID.match(task_id) else None
+    if update is None:
+        abort(404)
+    form = bound_price_form()
+    form.currency.data = update.get("currency")
+    lookup = {**update, "task_id": task_id, "push_port": lab_settings().push_port}
+    return render_template("prices.html", form=form, lookup=lookup, **prices_context())
+
+
+def register_prices(app: Flask, client: redis.Redis) -> None:
+    """The lookup's routes, under the endpoint names the shared template uses."""
+    app.extensions["task_updates"] = TaskUpdates(client)
+    app.extensions["prices_hand_off"] = "background"
+    app.add_url_rule("/prices", "prices_lookup", prices_lookup, methods=["POST"])
+    app.add_url_rule("/prices/<task_id>", "price_lookup_page", price_lookup_page)

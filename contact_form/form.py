@@ -141,6 +141,10 @@ class PriceForm(Form):
         if field.data not in CURRENCIES:
             raise ValidationError("Please choose one of the currencies in the list.")
 
+    @property
+    def csrf_failed(self) -> bool:
+        return "csrf_token" in self.errors
+
 
 def build_price_form(formdata: object, session: MutableMapping, secret_key: str) -> PriceForm:
     return PriceForm(

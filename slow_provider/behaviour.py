@@ -22,7 +22,7 @@ class ProviderBehaviour:
     delay_s: float = 2.0
     distribution: str = "fixed"  # fixed | uniform (0 to 2x delay) | exponential (mean delay)
     transient_failure_rate: float = 0.0  # "try again later" (SMTP 451, HTTP 503)
-    permanent_failure_rate: float = 0.0  # refused for good (SMTP 554, HTTP 500)
+    permanent_failure_rate: float = 0.0  # refused for good (SMTP 554, HTTP 403)
     fail_next: int = 0  # the next N requests fail transiently, whatever the rates: exact tests
     mode: str = "normal"  # normal | outage (transient failure at once) | hang (never answers)
     seed: int = 1

@@ -1,4 +1,8 @@
-"""ProviderClient: what tests, benchmarks and the stack runner ask the slow provider over HTTP."""
+"""ProviderClient: what tests, benchmarks and the stack runner ask a slow provider over HTTP.
+
+The email provider's control API and the rates API's share their endpoints (/behaviour, /stats,
+/reset); /deliveries and /attempts are the email provider's, /calls the rates API's.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +47,10 @@ class ProviderClient:
 
     def attempts(self) -> list[dict[str, object]]:
         return self._call("/attempts")
+
+    def calls(self) -> list[dict[str, object]]:
+        """The rates API's answered calls: started, finished, status, symbol."""
+        return self._call("/calls")
 
     def reset(self) -> None:
         self._call("/reset", {})

@@ -31,7 +31,7 @@ RATES_PER_EUR = {
     "PLN": 4.3125,
     "CAD": 1.5104,
 }
-STATUS = {Fate.TRANSIENT: 503, Fate.OUTAGE: 503, Fate.PERMANENT: 500}
+STATUS = {Fate.TRANSIENT: 503, Fate.OUTAGE: 503, Fate.PERMANENT: 403}  # 403: "key refused"
 
 
 class CallLog:

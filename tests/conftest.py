@@ -16,6 +16,8 @@ TEST_SETTINGS = {
     "provider_delay_s": 0.05,
     "smtp_timeout_s": 3.0,
     "retry_base_s": 0.3,
+    "rates_api_delay_s": 0.05,
+    "rates_api_timeout_s": 3.0,
     "celery_concurrency": 2,
     "rate_limit_s": 0.0,  # the tests' visitors all come from 127.0.0.1; test_rate_limit turns it on
     "data_dir": "var/test",
@@ -58,6 +60,11 @@ def stack(request: pytest.FixtureRequest, shared_stacks: dict[str, Stack]) -> St
         permanent_failure_rate=0.0,
     )
     stack.provider.reset()
+    stack.rates_api.configure(
+        delay_s=TEST_SETTINGS["rates_api_delay_s"], mode="normal", fail_next=0,
+        transient_failure_rate=0.0, permanent_failure_rate=0.0,
+    )  # fmt: skip
+    stack.rates_api.reset()
     return stack
 
 

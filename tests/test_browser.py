@@ -7,6 +7,7 @@ missing browser is a failure. Screenshots land in var/test/screenshots/ for a hu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -156,3 +157,51 @@ def test_without_a_queue_the_report_arrives_only_after_the_tab_waited(start_stac
     assert waited >= 3.0
     assert Path(download.value.path()).read_text().startswith("email,last_login_utc,idle_days")
     context.close()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "long polling"])
+def test_the_celery_prices_appear_without_a_reload(shared_stacks, page, transport):
+    stack = shared_stacks["celery"]
+    if transport == "long polling":
+        # As behind a proxy that refuses websockets: every socket to the push service is closed.
+        page.route_web_socket(re.compile(r".*/updates/.*"), lambda socket: socket.close())
+    stack.rates_api.configure(delay_s=1.5)
+    try:
+        page.goto(f"{stack.url}/prices")
+        page.select_option("#currency", "GBP")
+        page.click("#show-prices")
+        page.wait_for_url("**/prices/*")
+        page.evaluate("window.stillTheSamePage = true")  # a reload would forget this
+        waiting = page.locator("#lookup-status").inner_text()
+        shot(page, f"celery-prices-waiting-{transport.replace(' ', '-')}")
+        page.locator("#price-table").wait_for(timeout=15_000)
+    finally:
+        stack.rates_api.configure(delay_s=0.05)
+
+    shot(page, f"celery-prices-pushed-{transport.replace(' ', '-')}")
+    assert waiting == "Asking the exchange-rate service..."
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert page.evaluate("document.body.dataset.transport") == transport
+    assert page.locator("#transport").inner_text() == f"Pushed to this page by {transport}."
+    assert "1 EUR = 0.8567 GBP" in page.locator("#price-table").inner_text()
+
+
+@pytest.mark.parametrize("app", ["sync", "asyncio"])
+def test_without_a_queue_the_prices_come_with_the_page_after_the_api_answered(
+    shared_stacks, page, app
+):
+    stack = shared_stacks[app]
+    stack.rates_api.configure(delay_s=1.5)
+    try:
+        page.goto(f"{stack.url}/prices")
+        page.select_option("#currency", "JPY")
+        started = time.monotonic()
+        page.click("#show-prices")
+        page.locator("#price-table").wait_for(timeout=15_000)
+        waited = time.monotonic() - started
+    finally:
+        stack.rates_api.configure(delay_s=0.05)
+
+    shot(page, f"{app}-prices")
+    assert waited >= 1.5
+    assert "1 EUR = 163.52 JPY" in page.locator("#price-table").inner_text()

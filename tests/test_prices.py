@@ -1,0 +1,184 @@
+"""Use case 2 in the three apps: the prices page asks the slow rates API (real servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import uuid
+
+import pytest
+import redis.asyncio
+import requests
+
+from celery_app.updates import next_update
+from lab_stack.stack import Stack
+from loadtests.journey import csrf_token_from
+
+PRICE_CELLS = re.compile(r'<td class="num">([^<]+)</td>')
+
+
+def ask_for_prices(stack: Stack, currency: str, session: requests.Session | None = None):
+    session = session or requests.Session()
+    token = csrf_token_from(session.get(f"{stack.url}/prices", timeout=10).text)
+    return session.post(
+        f"{stack.url}/prices",
+        data={"csrf_token": token, "currency": currency},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def final_update(stack: Stack, lookup_path: str, timeout_s: float = 20) -> dict:
+    """What the push service says about a Celery lookup once it is over, by long polling."""
+    task_id = lookup_path.rsplit("/", 1)[1]
+    since, deadline = 0.0, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        answer = requests.get(
+            f"{stack.settings.push_url}/updates/{task_id}?since={since}", timeout=30
+        )
+        if answer.status_code == 200:
+            update = answer.json()
+            if update["final"]:
+                return update
+            since = update["at"]
+    raise AssertionError(f"no final update for {task_id} within {timeout_s} s")
+
+
+def test_each_app_shows_the_prices_in_the_chosen_currency(stack):
+    response = ask_for_prices(stack, "JPY")
+
+    if stack.app == "celery":
+        assert response.status_code == 303  # answered at once; the rate comes later
+        update = final_update(stack, response.headers["Location"])
+        assert update["state"] == "SUCCESS"
+        page = requests.get(stack.url + response.headers["Location"], timeout=10).text
+    else:
+        assert response.status_code == 200
+        page = response.text
+    assert PRICE_CELLS.findall(page)[:2] == ["6.40", "1,047"]  # 6.40 EUR x 163.52
+    assert "1 EUR = 163.52 JPY" in page
+    assert stack.rates_api.stats()["answered"] == 1
+
+
+@pytest.mark.parametrize("currency", ["XXX", "", "USD\r\nX-Injected: 1", "usd"])
+def test_a_currency_not_in_the_list_gets_400_and_no_api_call(stack, currency):
+    response = ask_for_prices(stack, currency)
+
+    assert response.status_code == 400
+    assert "Please choose" in response.text
+    assert '<select id="currency" name="currency"' in response.text  # the form again
+    assert stack.rates_api.stats()["calls"] == 0
+
+
+def test_a_forged_token_gets_400_and_no_api_call(stack):
+    response = requests.post(
+        f"{stack.url}/prices", data={"csrf_token": "x", "currency": "USD"}, timeout=10
+    )
+    assert response.status_code == 400
+    assert "Your session expired" in response.text
+    assert stack.rates_api.stats()["calls"] == 0
+
+
+@pytest.mark.parametrize("app", ["sync", "asyncio"])
+@pytest.mark.parametrize(
+    ("mode", "status", "explanation"),
+    [
+        ("outage", 502, "the exchange-rate service answered 503"),
+        ("hang", 504, "the exchange-rate service did not answer in time"),
+    ],
+)
+def test_without_a_queue_a_failing_api_is_explained_on_the_page(
+    shared_stacks, app, mode, status, explanation
+):
+    stack = shared_stacks[app]
+    stack.rates_api.reset()
+    stack.rates_api.configure(mode=mode)
+    try:
+        response = ask_for_prices(stack, "DKK")
+    finally:
+        stack.rates_api.configure(mode="normal")
+
+    assert response.status_code == status
+    assert f"we could not get today's rate: {explanation}" in response.text
+    assert '<option selected value="DKK">' in response.text  # the choice is kept
+
+
+def test_the_celery_task_retries_the_api_then_pushes_the_prices(shared_stacks):
+    stack = shared_stacks["celery"]
+    stack.rates_api.reset()
+    stack.rates_api.configure(fail_next=2)
+
+    response = ask_for_prices(stack, "CHF")
+    update = final_update(stack, response.headers["Location"])
+
+    assert update["state"] == "SUCCESS"
+    first, second, third = stack.rates_api.calls()
+    assert [first["status"], second["status"], third["status"]] == [503, 503, 200]
+    # Backoff of 1 s, then 2 s (the worker's own scheduling adds a little).
+    assert 1.0 <= second["started"] - first["finished"] < 1.8
+    assert 2.0 <= third["started"] - second["finished"] < 2.8
+
+
+def test_the_celery_task_gives_up_after_its_retries_and_says_so(start_stack):
+    stack = start_stack("celery", rates_api_retries=1)
+    stack.rates_api.configure(mode="outage")
+
+    response = ask_for_prices(stack, "SEK")
+    update = final_update(stack, response.headers["Location"])
+
+    assert update["state"] == "FAILURE"
+    assert "could not get today's rate: the exchange-rate service answered 503" in update["text"]
+    assert stack.rates_api.stats()["calls"] == 2  # the first try and one retry
+    page = requests.get(stack.url + response.headers["Location"], timeout=10)
+    assert page.status_code == 200 and "answered 503" in page.text
+
+
+def test_a_lookup_page_for_an_unknown_task_is_404(shared_stacks):
+    stack = shared_stacks["celery"]
+    assert requests.get(f"{stack.url}/prices/{uuid.uuid4()}", timeout=10).status_code == 404
+    assert requests.get(f"{stack.url}/prices/not-a-task", timeout=10).status_code == 404
+
+
+def test_the_push_service_refuses_bad_addresses(shared_stacks):
+    push = shared_stacks["celery"].settings.push_url
+    assert requests.get(f"{push}/updates/not-a-task", timeout=10).status_code == 404
+    answer = requests.get(f"{push}/updates/{uuid.uuid4()}?since=soon", timeout=10)
+    assert answer.status_code == 400
+
+
+def test_a_long_poll_without_news_ends_empty_handed(shared_stacks):
+    client = redis.asyncio.Redis.from_url(shared_stacks["celery"].settings.effective_redis_url)
+
+    async def poll() -> object:
+        try:
+            return await next_update(client, str(uuid.uuid4()), since=0.0, wait_s=0.3)
+        finally:
+            await client.aclose()
+
+    started = time.monotonic()
+    assert asyncio.run(poll()) is None
+    assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("app", "blocked"), [("sync", True), ("asyncio", False), ("celery", False)]
+)
+def test_only_the_sync_homepage_waits_behind_a_slow_api_call(shared_stacks, app, blocked):
+    stack = shared_stacks[app]
+    stack.rates_api.configure(delay_s=1.5)
+    lookup = threading.Thread(target=ask_for_prices, args=(stack, "USD"))
+    calls_before = stack.rates_api.stats()["calls"]
+    try:
+        lookup.start()
+        stack.rates_api.wait_for("calls", calls_before + 1, timeout_s=10)  # the call is under way
+        started = time.monotonic()
+        assert requests.get(f"{stack.url}/", timeout=10).status_code == 200
+        waited = time.monotonic() - started
+    finally:
+        lookup.join()
+        stack.rates_api.configure(delay_s=0.05)
+
+    # 1.5 s against a few milliseconds: the margin leaves no doubt about which side of it we are.
+    assert (waited > 0.5) is blocked

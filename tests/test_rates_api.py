@@ -1,0 +1,135 @@
+"""The slow fake rates API, asked through the apps' own client (contact_form.prices)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from contact_form.prices import RateLookupError, fetch_rate, fetch_rate_async, price_rows
+from contact_form.settings import Settings
+from lab_stack.processes import free_port
+from slow_provider.behaviour import ProviderBehaviour
+from slow_provider.client import ProviderClient
+from slow_provider.rates_api import RATES_PER_EUR, SlowRatesApi
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[tuple[Settings, ProviderClient]]:
+    port = free_port()
+    server = SlowRatesApi("127.0.0.1", port, ProviderBehaviour(delay_s=0.2))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings = Settings().replace(rates_api_port=port, rates_api_timeout_s=1.0)
+    control = ProviderClient(settings.rates_api_url)
+    yield settings, control
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def rates(api: tuple[Settings, ProviderClient]) -> tuple[Settings, ProviderClient]:
+    settings, control = api
+    control.configure(delay_s=0.2, mode="normal", fail_next=0, permanent_failure_rate=0.0)
+    control.reset()
+    return settings, control
+
+
+def test_the_rate_arrives_after_the_delay(rates):
+    settings, control = rates
+    started = time.monotonic()
+
+    quote = fetch_rate(settings, "USD")
+
+    assert time.monotonic() - started >= 0.2
+    assert str(quote.rate) == str(RATES_PER_EUR["USD"])
+    assert quote.currency == "USD"
+    assert control.stats() == {"calls": 1, "answered": 1, "failed": 0, "in_flight": 0}
+
+
+def test_the_async_client_gets_the_same_answer(rates):
+    settings, _ = rates
+    assert asyncio.run(fetch_rate_async(settings, "JPY")) == fetch_rate(settings, "JPY")
+
+
+def test_calls_wait_side_by_side_not_one_after_another(rates):
+    settings, control = rates
+
+    async def four_at_once() -> None:
+        await asyncio.gather(*(fetch_rate_async(settings, "GBP") for _ in range(4)))
+
+    started = time.monotonic()
+    asyncio.run(four_at_once())
+
+    assert time.monotonic() - started < 4 * 0.2  # a real service answers callers concurrently
+    assert control.stats()["answered"] == 4
+
+
+def test_a_transient_failure_is_a_503_worth_retrying(rates):
+    settings, control = rates
+    control.configure(fail_next=1)
+
+    answer = httpx.get(f"{settings.rates_api_url}/v1/rates", params={"symbols": "USD"})
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    control.configure(fail_next=1)
+    with pytest.raises(RateLookupError) as failure:
+        fetch_rate(settings, "USD")
+    assert failure.value.transient
+    assert failure.value.status == 502
+    assert fetch_rate(settings, "USD").currency == "USD"  # the next call is answered
+
+
+def test_a_permanent_failure_is_not_worth_retrying(rates):
+    settings, control = rates
+    control.configure(permanent_failure_rate=1.0)
+
+    with pytest.raises(RateLookupError) as failure:
+        fetch_rate(settings, "USD")
+
+    assert not failure.value.transient
+    assert failure.value.reason == "the exchange-rate service answered 403"
+
+
+def test_a_hanging_service_times_out_with_504(rates):
+    settings, control = rates
+    control.configure(mode="hang")
+
+    with pytest.raises(RateLookupError) as failure:
+        asyncio.run(fetch_rate_async(settings, "USD"))
+
+    assert failure.value.timed_out and failure.value.transient
+    assert failure.value.status == 504
+    assert control.stats()["in_flight"] == 1
+
+
+def test_an_unknown_currency_is_refused_at_once(rates):
+    settings, _ = rates
+
+    answer = httpx.get(f"{settings.rates_api_url}/v1/rates", params={"symbols": "XXX"})
+
+    assert answer.status_code == 422
+    assert "USD" in answer.json()["known"]
+    with pytest.raises(RateLookupError) as failure:
+        fetch_rate(settings, "XXX")
+    assert not failure.value.transient
+
+
+def test_the_control_api_refuses_unknown_settings(rates):
+    settings, _ = rates
+    answer = httpx.post(f"{settings.rates_api_url}/behaviour", json={"speed": "fast"})
+    assert answer.status_code == 400
+    assert "speed" in answer.json()["error"]
+
+
+def test_prices_are_converted_and_rounded_per_currency(rates):
+    settings, _ = rates
+    yen = price_rows(fetch_rate(settings, "JPY"))
+    dollars = price_rows(fetch_rate(settings, "USD"))
+
+    assert yen[0] == {"loaf": "Country sourdough", "eur": "6.40", "local": "1,047"}  # 6.40 x 163.52
+    assert dollars[4] == {"loaf": "Baguette tradition", "eur": "1.50", "local": "1.62"}  # x 1.0812

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 APP    ?= sync
 
 .PHONY: help setup test test-fast lint format up down bench bench-quick bench-web-tier \
-        bench-celery-pool chaos soak run-once demo notebooks notebooks-run \
+        bench-celery-pool bench-api chaos soak run-once demo notebooks notebooks-run \
         flower lock clean
 
 help:  ## list the commands
@@ -54,6 +54,9 @@ bench-web-tier: setup  ## the sync app under more gunicorn workers and threads (
 bench-celery-pool: setup  ## the Celery app with 1, 4 and 16 worker processes (notebook 3)
 	$(BIN)/python -m loadtests.sweep --apps celery --celery-concurrency 1 4 16 \
 		--visitors 2 4 8 --no-throughput --out results/celery-pool
+
+bench-api: setup  ## use case 2: price lookups against the slow rates API, homepage timed (1 min)
+	$(BIN)/python -m loadtests.api_lookup
 
 chaos: setup  ## kill workers, web servers, Redis, the provider mid-burst; count lost emails
 	$(BIN)/python -m loadtests.chaos

@@ -600,10 +600,12 @@ def replot(out: Path) -> int:
     return 0
 
 
-def update_readme(report_md: str) -> None:
+def update_readme(body_md: str, marker: str = "bench") -> None:
+    """Replace the README's generated section between <!-- marker:start/end --> with body_md."""
+    start_tag, end_tag = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     text = README.read_text()
-    start, end = text.index(README_START), text.index(README_END)
-    README.write_text(text[: start + len(README_START)] + "\n" + report_md + text[end:])
+    start, end = text.index(start_tag), text.index(end_tag)
+    README.write_text(text[: start + len(start_tag)] + "\n" + body_md + text[end:])
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Plan, bool]:

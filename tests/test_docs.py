@@ -21,10 +21,11 @@ def test_readme_settings_table_is_the_one_the_code_prints():
     assert between(readme, "settings") == settings_markdown()
 
 
-def test_compose_publishes_only_the_web_apps_and_only_on_loopback():
+def test_compose_publishes_only_what_a_browser_opens_and_only_on_loopback():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 
     published = {name: svc["ports"] for name, svc in services.items() if "ports" in svc}
 
-    assert set(published) == {"sync", "celery", "asyncio"}
+    # The three web apps, and the push service the Celery app's pages connect to.
+    assert set(published) == {"sync", "celery", "asyncio", "celery-push"}
     assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)

@@ -1,0 +1,204 @@
+"""`make bench-api`: use case 2 measured. Visitors look up prices while a probe times the homepage.
+
+For each app, VISITORS visitors each ask for the prices in a currency again and again (open the
+page, choose, press the button, wait until the prices are on their screen, think 0.5 s) while
+the rates API takes RATES_API_DELAY_S to answer, and a probe opens the homepage 5 times a second
+on a fixed schedule. Measured: how long the button press takes to answer, how long until the
+prices are there (for the Celery app: the push, read here by long polling as the page's fallback
+does), and the homepage. Writes `results/api_lookup.csv` and `.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from contact_form.settings import Settings
+from lab_stack.processes import sigterm_like_ctrl_c
+from lab_stack.stack import APPS, Stack, with_free_ports
+from loadtests.journey import csrf_token_from
+from loadtests.results import RESULTS_DIR, machine_record, percentile, settings_record
+from loadtests.sweep import update_readme
+
+VISITORS = 4
+WINDOW_S = 20.0
+THINK_S = 0.5
+PROBE_PER_S = 5.0
+SETTINGS = {"rate_limit_s": 0.0, "data_dir": "var/bench-api"}
+DEFAULT_OUT = RESULTS_DIR / "api_lookup.csv"
+
+
+def look_up_once(stack: Stack, session: requests.Session, currency: str) -> dict[str, float]:
+    """One visitor's lookup: (seconds until the page answered, seconds until the prices)."""
+    token = csrf_token_from(session.get(f"{stack.url}/prices", timeout=60).text)
+    pressed = time.monotonic()
+    answer = session.post(
+        f"{stack.url}/prices", data={"csrf_token": token, "currency": currency},
+        allow_redirects=False, timeout=120,
+    )  # fmt: skip
+    answered = time.monotonic()
+    if answer.status_code == 303:  # the Celery app: follow the task until its final update
+        task_id = answer.headers["Location"].rsplit("/", 1)[1]
+        since, update = 0.0, {"final": False}
+        while not update["final"]:
+            poll = requests.get(
+                f"{stack.settings.push_url}/updates/{task_id}?since={since}", timeout=60
+            )
+            if poll.status_code == 200:
+                update = poll.json()
+                since = update["at"]
+        ok = update["state"] == "SUCCESS"
+    else:
+        ok = answer.status_code == 200 and 'id="price-table"' in answer.text
+    return {"answer_s": answered - pressed, "prices_s": time.monotonic() - pressed, "ok": ok}
+
+
+def visitor(stack: Stack, number: int, until: float, out: list[dict[str, float]]) -> None:
+    session = requests.Session()
+    currencies = ["USD", "GBP", "CHF", "JPY"]
+    while time.monotonic() < until:
+        out.append(look_up_once(stack, session, currencies[number % len(currencies)]))
+        time.sleep(THINK_S)
+
+
+def homepage_probe(stack: Stack, until: float, out: list[float | None]) -> None:
+    """Open the homepage PROBE_PER_S times a second, each in its own thread (an open model:
+    a slow answer does not delay the next probe); an unanswered probe stays None."""
+
+    def probe(slot: int) -> None:
+        started = time.monotonic()
+        try:
+            requests.get(f"{stack.url}/", timeout=60).raise_for_status()
+        except requests.RequestException:
+            return
+        out[slot] = time.monotonic() - started
+
+    start, threads = time.monotonic(), []
+    while True:
+        at = start + len(threads) / PROBE_PER_S
+        if at >= until:
+            break
+        time.sleep(max(0.0, at - time.monotonic()))
+        out.append(None)
+        thread = threading.Thread(target=probe, args=(len(out) - 1,), daemon=True)
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join(timeout=60)
+
+
+def run_app(app: str, base: Settings, visitors: int, window_s: float) -> dict[str, object]:
+    with Stack(app, with_free_ports(base.replace(**SETTINGS))) as stack:
+        look_up_once(stack, requests.Session(), "USD")  # warm up: imports, connections
+        stack.rates_api.reset()
+        lookups: list[dict[str, float]] = []
+        probes: list[float | None] = []
+        until = time.monotonic() + window_s
+        threads = [threading.Thread(target=homepage_probe, args=(stack, until, probes))]
+        threads += [
+            threading.Thread(target=visitor, args=(stack, n, until, lookups))
+            for n in range(visitors)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        api = stack.rates_api.stats()
+    frame = pd.DataFrame(lookups)
+    homepage = pd.Series([p for p in probes if p is not None], dtype=float)
+    return {
+        "app": app,
+        "visitors": visitors,
+        "rates_api_delay_s": base.rates_api_delay_s,
+        "lookups": len(frame),
+        "lookups_failed": int((~frame["ok"]).sum()),
+        "answer_p50_ms": round(1000 * percentile(frame["answer_s"], 50), 1),
+        "prices_p50_s": round(percentile(frame["prices_s"], 50), 2),
+        "prices_p95_s": round(percentile(frame["prices_s"], 95), 2),
+        "homepage_p50_ms": round(1000 * percentile(homepage, 50), 1),
+        "homepage_p95_ms": round(1000 * percentile(homepage, 95), 1),
+        "homepage_probes": len(probes),
+        "homepage_unanswered": sum(p is None for p in probes),
+        "api_calls": api["calls"],
+    }
+
+
+def readme_table(table: pd.DataFrame, record: dict[str, object]) -> str:
+    """The README's use-case-2 table, from results/api_lookup.csv and .json."""
+    lines = [
+        f"{int(table['visitors'].iloc[0])} visitors looking up prices for "
+        f"{record['window_s']:g} s per app, rates API answering in "
+        f"{table['rates_api_delay_s'].iloc[0]:g} s (`make bench-api` on "
+        f"{record['machine']['cores']} cores, {record['machine']['cpu_model']}, "
+        f"{record['date'][:10]}; machine and versions in `results/api_lookup.json`):",
+        "",
+        "| app | lookups | button answers (p50) | prices on screen (p50 / p95) "
+        "| homepage meanwhile (p50 / p95) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.app} | {row.lookups} | {row.answer_p50_ms:g} ms | {row.prices_p50_s:g} s / "
+            f"{row.prices_p95_s:g} s | {row.homepage_p50_ms:g} ms / {row.homepage_p95_ms:g} ms |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.api_lookup",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--visitors", type=int, default=VISITORS)
+    parser.add_argument("--window", type=float, default=WINDOW_S, help="seconds per app")
+    parser.add_argument("--delay", type=float, help="rates API delay (default RATES_API_DELAY_S)")
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
+    sigterm_like_ctrl_c()
+    base = Settings.from_env()
+    if args.delay is not None:
+        base = base.replace(rates_api_delay_s=args.delay)
+    started = time.time()
+    rows = []
+    try:
+        for app in APPS:
+            row = run_app(app, base, args.visitors, args.window)
+            rows.append(row)
+            print(
+                f"{app:8} {row['lookups']:3} lookups by {row['visitors']} visitors: "
+                f"button answered in {row['answer_p50_ms']:g} ms, prices after "
+                f"{row['prices_p50_s']:g} s (p50); homepage p50 {row['homepage_p50_ms']:g} ms, "
+                f"p95 {row['homepage_p95_ms']:g} ms"
+            )
+    except KeyboardInterrupt:
+        print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
+        return 130
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(args.out, index=False)
+    record = {
+        **machine_record(started),
+        "visitors": args.visitors,
+        "window_s": args.window,
+        "think_s": THINK_S,
+        "probe_per_s": PROBE_PER_S,
+        "push_read_by": "long polling",
+        "settings": settings_record(base.replace(**SETTINGS)),
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    if args.out == DEFAULT_OUT:
+        update_readme(readme_table(pd.read_csv(args.out), record), marker="api-lookup")
+        print("README.md: its use-case-2 table now shows this run.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

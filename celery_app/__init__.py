@@ -17,6 +17,7 @@ from celery_app.reports import register_reports
 from celery_app.schedule import beat_schedule
 from celery_app.tasks import SentLedger, send_contact_email
 from celery_app.tracking import TaskLog
+from celery_app.updates import TaskUpdates
 from contact_form.contact_email import compose_contact_email
 from contact_form.flask_site import (
     bound_contact_form,
@@ -87,8 +88,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["sent_emails"] = SentLedger(store)
     app.extensions["task_log"] = TaskLog(store)
     app.extensions["reports_in_background"] = True
+    app.extensions["task_updates"] = TaskUpdates(store)
     register_reports(app)
-    register_prices(app, store)
+    register_prices(app)
 
     @app.post("/contact")
     def contact_submit() -> Response | tuple[str, int]:

@@ -14,7 +14,7 @@ from flask import Flask, abort, current_app, redirect, render_template, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from celery_app.updates import TASK_ID, TaskUpdates
+from celery_app.updates import TASK_ID, task_updates
 from contact_form import prices
 from contact_form.delivery import retry_countdown
 from contact_form.flask_site import bound_price_form, lab_settings, prices_context
@@ -22,10 +22,6 @@ from contact_form.settings import Settings
 
 # The visitor is watching the page: retry soon (1 s, 2 s), not on the email's minutes-long scale.
 RETRY_BASE_S = 1.0
-
-
-def task_updates() -> TaskUpdates:
-    return current_app.extensions["task_updates"]
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
@@ -84,9 +80,8 @@ def price_lookup_page(task_id: str) -> str:
     return render_template("prices.html", form=form, lookup=lookup, **prices_context())
 
 
-def register_prices(app: Flask, client: redis.Redis) -> None:
+def register_prices(app: Flask) -> None:
     """The lookup's routes, under the endpoint names the shared template uses."""
-    app.extensions["task_updates"] = TaskUpdates(client)
     app.extensions["prices_hand_off"] = "background"
     app.add_url_rule("/prices", "prices_lookup", prices_lookup, methods=["POST"])
     app.add_url_rule("/prices/<task_id>", "price_lookup_page", price_lookup_page)

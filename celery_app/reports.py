@@ -1,21 +1,23 @@
 """Use case 3 in the Celery app: the report is a task; its page shows the task's progress.
 
-The page polls a small JSON status once a second rather than holding a long request open:
-with one sync web worker, a request that waits would block every other visitor, which is the
-very thing this lab measures.
+The task publishes its progress as task updates (celery_app/updates.py), and the push service
+hands them to the page, as for use case 2; the page itself answers at once, so a report that
+takes two minutes holds no web worker.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
+import redis
 from celery import Task, shared_task
-from celery.result import AsyncResult
 from flask import Flask, abort, current_app, redirect, render_template, send_file, url_for
+from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from celery_app.updates import TASK_ID
+from celery_app.updates import TASK_ID, task_updates
 from contact_form.flask_site import bound_report_form, lab_settings, reports_context
 from contact_form.settings import Settings
 from long_report import ReportBuilder, filename
@@ -25,66 +27,68 @@ def report_path(settings: Settings, task_id: str) -> Path:
     return Path(settings.data_dir) / "reports" / f"{task_id}.csv"
 
 
-@shared_task(bind=True)
-def generate_report(self: Task) -> dict[str, object]:
+def publish_progress(task_id: str, state: str, text: str, done: int, total: int, **extra: object):
+    percent = round(100 * done / total)
+    task_updates().publish(task_id, state, text, percent=percent, ready=False, **extra)
+
+
+@shared_task(bind=True, ignore_result=True)
+def generate_report(self: Task) -> None:
     settings: Settings = current_app.extensions["lab_settings"]
-    builder = ReportBuilder(settings)
-    for index in range(builder.total):
-        time.sleep(builder.slice_s)
-        builder.step(index)
-        self.update_state(state="PROGRESS", meta={"done": index + 1, "total": builder.total})
-    path = report_path(settings, self.request.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(builder.text())
-    return {"done": builder.total, "total": builder.total}
-
-
-def report_state(task_id: str) -> dict[str, object]:
-    result = AsyncResult(task_id, app=current_app.extensions["celery"])
-    state = result.state
-    info = result.info if isinstance(result.info, dict) else {}
-    done, total = int(info.get("done", 0)), int(info.get("total", 1)) or 1
-    ready = state == "SUCCESS" and report_path(lab_settings(), task_id).exists()
-    percent = 100 if ready else round(100 * done / total)
-    text = {
-        "PENDING": "Waiting for a worker to start the report...",
-        "STARTED": "Started...",
-        "PROGRESS": f"Building the report: {percent}% ({done} of {total} parts).",
-        "SUCCESS": "Done: your report is ready.",
-        "FAILURE": "The report failed; please try again.",
-    }.get(state, state)
-    return {"state": state, "percent": percent, "ready": ready, "failed": state == "FAILURE",
-            "text": text}  # fmt: skip
-
-
-def _known(task_id: str) -> str:
-    if not TASK_ID.match(task_id):
-        abort(404)
-    return task_id
+    task_id = self.request.id
+    try:
+        builder = ReportBuilder(settings)
+        for index in range(builder.total):
+            time.sleep(builder.slice_s)
+            builder.step(index)
+            done = index + 1
+            publish_progress(
+                task_id, "PROGRESS", f"Building the report: {round(100 * done / builder.total)}% "
+                f"({done} of {builder.total} parts).", done, builder.total,
+            )  # fmt: skip
+        path = report_path(settings, task_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(builder.text())
+    except Exception:
+        task_updates().publish(task_id, "FAILURE", "The report failed; please try again.",
+                               final=True, percent=0, ready=False)  # fmt: skip
+        raise
+    task_updates().publish(task_id, "SUCCESS", "Done: your report is ready.", final=True,
+                           percent=100, ready=True)  # fmt: skip
 
 
 def reports_create() -> Response | tuple[str, int]:
     form = bound_report_form()
     if not form.validate():
         return render_template("reports.html", form=form, **reports_context()), 400
-    result = generate_report.delay()  # the hand-off: the page follows the task from here
-    return redirect(url_for("report_page", task_id=result.id), code=303)
+    # The id is chosen here so that the page has something to show before the task exists.
+    task_id = str(uuid.uuid4())
+    try:
+        publish_progress(task_id, "PENDING", "Waiting for a worker to start the report...", 0, 1)
+        generate_report.apply_async(task_id=task_id)  # the hand-off: the page follows the task
+    except (OperationalError, redis.RedisError) as exc:
+        current_app.logger.error("report not queued: %r", exc)
+        abort(503)
+    return redirect(url_for("report_page", task_id=task_id), code=303)
+
+
+def _latest(task_id: str) -> dict[str, object]:
+    update = task_updates().latest(task_id) if TASK_ID.match(task_id) else None
+    if update is None:
+        abort(404)
+    return update
 
 
 def report_page(task_id: str) -> str:
-    state = report_state(_known(task_id))
     return render_template(
-        "report_progress.html", task_id=task_id, percent=state["percent"],
-        status_text=state["text"], ready=state["ready"],
+        "report_progress.html", task_id=task_id, update=_latest(task_id),
+        push_port=lab_settings().push_port,
     )  # fmt: skip
 
 
-def report_status(task_id: str) -> dict[str, object]:
-    return report_state(_known(task_id))
-
-
 def report_download(task_id: str) -> Response:
-    path = report_path(lab_settings(), _known(task_id))
+    _latest(task_id)
+    path = report_path(lab_settings(), task_id)
     if not path.exists():
         abort(404)
     return send_file(path.resolve(), mimetype="text/csv", as_attachment=True,
@@ -95,5 +99,4 @@ def register_reports(app: Flask) -> None:
     """The report's routes, under the same endpoint names the shared templates use."""
     app.add_url_rule("/reports", "reports_create", reports_create, methods=["POST"])
     app.add_url_rule("/reports/<task_id>", "report_page", report_page)
-    app.add_url_rule("/reports/<task_id>/status", "report_status", report_status)
     app.add_url_rule("/reports/<task_id>/download", "report_download", report_download)

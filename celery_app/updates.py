@@ -15,6 +15,7 @@ from contextlib import aclosing
 
 import redis
 import redis.asyncio
+from flask import current_app
 
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TTL_S = 24 * 3600
@@ -46,6 +47,11 @@ class TaskUpdates:
     def latest(self, task_id: str) -> dict[str, object] | None:
         data = self.client.get(_key(task_id))
         return None if data is None else json.loads(data)
+
+
+def task_updates() -> TaskUpdates:
+    """The Celery app's TaskUpdates, in its web requests and its tasks alike."""
+    return current_app.extensions["task_updates"]
 
 
 async def updates_after(

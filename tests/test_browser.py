@@ -127,6 +127,7 @@ def test_the_report_progress_bar_advances_survives_a_reload_and_ends_with_a_down
 
     page.wait_for_function("document.getElementById('progress').value >= 20", timeout=15_000)
     shot(page, "celery-report-progress")
+    assert page.locator("#transport").inner_text() == "Progress pushed to this page by websocket."
     page.reload()  # the task id is in the address: the progress is still there
     assert page.url == report_url
     assert int(page.locator("#progress").get_attribute("value")) >= 20

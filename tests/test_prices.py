@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
 
+import pandas as pd
 import pytest
 import redis.asyncio
 import requests
 
 from celery_app.updates import next_update
-from lab_stack.stack import Stack
+from lab_stack.stack import PROJECT_ROOT, Stack
+from loadtests.api_lookup import readme_table
 from loadtests.journey import csrf_token_from
+from loadtests.results import RESULTS_DIR
 
 PRICE_CELLS = re.compile(r'<td class="num">([^<]+)</td>')
 
@@ -135,10 +141,11 @@ def test_the_celery_task_gives_up_after_its_retries_and_says_so(start_stack):
     assert page.status_code == 200 and "answered 503" in page.text
 
 
-def test_a_lookup_page_for_an_unknown_task_is_404(shared_stacks):
+def test_the_page_of_an_unknown_task_is_404(shared_stacks):
     stack = shared_stacks["celery"]
     assert requests.get(f"{stack.url}/prices/{uuid.uuid4()}", timeout=10).status_code == 404
     assert requests.get(f"{stack.url}/prices/not-a-task", timeout=10).status_code == 404
+    assert requests.get(f"{stack.url}/reports/{uuid.uuid4()}", timeout=10).status_code == 404
 
 
 def test_the_push_service_refuses_bad_addresses(shared_stacks):
@@ -182,3 +189,28 @@ def test_only_the_sync_homepage_waits_behind_a_slow_api_call(shared_stacks, app,
 
     # 1.5 s against a few milliseconds: the margin leaves no doubt about which side of it we are.
     assert (waited > 0.5) is blocked
+
+
+@pytest.mark.bench
+def test_bench_api_times_each_app_and_the_readme_shows_the_committed_run(tmp_path):
+    out = tmp_path / "api_lookup.csv"
+    readme_before = (PROJECT_ROOT / "README.md").read_text()
+    finished = subprocess.run(
+        [sys.executable, "-m", "loadtests.api_lookup", "--out", str(out),
+         "--visitors", "2", "--window", "4", "--delay", "0.5"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    table = pd.read_csv(out).set_index("app")
+
+    assert list(table.index) == ["sync", "celery", "asyncio"]
+    assert (table["lookups"] >= 2).all() and (table["lookups_failed"] == 0).all()
+    assert (table["prices_p50_s"] >= 0.5).all()  # nobody gets the rate before the API gives it
+    assert table.loc["celery", "answer_p50_ms"] < 500 <= table.loc["sync", "answer_p50_ms"]
+    # Half a second per call, one sync worker: the probe queues behind the calls.
+    assert table.loc["sync", "homepage_p95_ms"] > 5 * table.loc["celery", "homepage_p95_ms"]
+    assert (PROJECT_ROOT / "README.md").read_text() == readme_before  # only the default run may
+
+    committed = pd.read_csv(RESULTS_DIR / "api_lookup.csv")
+    record = json.loads((RESULTS_DIR / "api_lookup.json").read_text())
+    assert readme_table(committed, record) in readme_before

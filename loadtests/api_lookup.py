@@ -24,6 +24,7 @@ from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, Stack, with_free_ports
 from loadtests.journey import csrf_token_from
+from loadtests.plots import fmt_ms
 from loadtests.results import RESULTS_DIR, machine_record, percentile, settings_record
 from loadtests.sweep import update_readme
 
@@ -145,10 +146,11 @@ def readme_table(table: pd.DataFrame, record: dict[str, object]) -> str:
     ]
     for row in table.itertuples():
         lines.append(
-            f"| {row.app} | {row.lookups} | {row.answer_p50_ms:g} ms | {row.prices_p50_s:g} s / "
-            f"{row.prices_p95_s:g} s | {row.homepage_p50_ms:g} ms / {row.homepage_p95_ms:g} ms |"
+            f"| {row.app} | {row.lookups} | {fmt_ms(row.answer_p50_ms)} "
+            f"| {fmt_ms(1000 * row.prices_p50_s)} / {fmt_ms(1000 * row.prices_p95_s)} "
+            f"| {fmt_ms(row.homepage_p50_ms)} / {fmt_ms(row.homepage_p95_ms)} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="only rewrite the README's table from the stored results",
+    )
     parser.add_argument("--visitors", type=int, default=VISITORS)
     parser.add_argument("--window", type=float, default=WINDOW_S, help="seconds per app")
     parser.add_argument("--delay", type=float, help="rates API delay (default RATES_API_DELAY_S)")
     args = parser.parse_args(argv)
+    if args.readme:
+        record = json.loads(DEFAULT_OUT.with_suffix(".json").read_text())
+        update_readme(readme_table(pd.read_csv(DEFAULT_OUT), record), marker="api-lookup")
+        return 0
     sys.stdout.reconfigure(line_buffering=True)
     sigterm_like_ctrl_c()
     base = Settings.from_env()
@@ -175,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(
                 f"{app:8} {row['lookups']:3} lookups by {row['visitors']} visitors: "
-                f"button answered in {row['answer_p50_ms']:g} ms, prices after "
-                f"{row['prices_p50_s']:g} s (p50); homepage p50 {row['homepage_p50_ms']:g} ms, "
-                f"p95 {row['homepage_p95_ms']:g} ms"
+                f"button answered in {fmt_ms(row['answer_p50_ms'])}, prices on screen after "
+                f"{fmt_ms(1000 * row['prices_p50_s'])} (p50); meanwhile homepage p50 "
+                f"{fmt_ms(row['homepage_p50_ms'])}, p95 {fmt_ms(row['homepage_p95_ms'])}"
             )
     except KeyboardInterrupt:
         print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contact_form.prices import CURRENCIES
 from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
-from loadtests.journey import contact_fields
+from loadtests.journey import contact_fields, csrf_token_from
 from tests.conftest import Visitor
 
 # Any Unicode (control characters, NUL, CR/LF and surrogates' neighbours included), sometimes
@@ -72,6 +73,35 @@ def test_arbitrary_form_values_never_break_the_app_or_the_email(own_stacks, app)
             assert "\n" not in str(message["Reply-To"]) and "\n" not in str(message["Subject"])
 
     post_anything()
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_arbitrary_currencies_never_break_the_prices_page(own_stacks, app):
+    stack = own_stacks[app]
+    visitor = Visitor(stack.url)
+    token = csrf_token_from(visitor.session.get(f"{stack.url}/prices", timeout=10).text)
+
+    @settings(
+        max_examples=30,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(ANY_TEXT | st.sampled_from(list(CURRENCIES)))
+    def ask_anything(currency: str) -> None:
+        stack.rates_api.reset()
+        response = visitor.session.post(
+            f"{stack.url}/prices", data={"csrf_token": token, "currency": currency},
+            allow_redirects=False, timeout=30,
+        )  # fmt: skip
+        known = currency in CURRENCIES
+        expected = (303 if app == "celery" else 200) if known else 400
+        assert response.status_code == expected, response.text[:500]
+        if not known:
+            assert stack.rates_api.stats()["calls"] == 0  # refused before the API is asked
+        elif app == "celery":  # let the task's call land before the next example counts
+            assert stack.rates_api.wait_for("answered", 1, timeout_s=10)["answered"] == 1
+
+    ask_anything()
 
 
 def test_form_sent_as_json_is_refused_like_an_empty_form(stack, visitor):

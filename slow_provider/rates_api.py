@@ -9,16 +9,16 @@ Run it alone with `python -m slow_provider.rates_api --port 8027 --delay 2`.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import threading
 import time
-from dataclasses import asdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from slow_provider.behaviour import Fate, Faults, ProviderBehaviour
+from slow_provider.control import ControlHandler
 
 # Made-up rates: euros are worth this much of each currency. The point is the wait, not the data.
 RATES_PER_EUR = {
@@ -111,60 +111,28 @@ class SlowRatesApi:
 
 
 def _handler(api: SlowRatesApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class RatesApiHandler(ControlHandler):
         protocol_version = "HTTP/1.1"
+        faults = api.faults
+
+        def routes(self) -> dict[str, Callable[[], object]]:
+            return {"/stats": api.log.stats, "/calls": api.log.calls}
+
+        def reset(self) -> object:
+            api.log.clear()
+            return api.log.stats()
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            if url.path == "/v1/rates":
-                symbol = parse_qs(url.query).get("symbols", [""])[0].upper()
-                status, body = api.rate(symbol)
-                if status:
-                    self._reply(status, body)
+            if url.path != "/v1/rates":
+                super().do_GET()  # the control endpoints
                 return
-            routes = {
-                "/healthz": lambda: {"status": "ok"},
-                "/behaviour": lambda: asdict(api.faults.behaviour),
-                "/stats": api.log.stats,
-                "/calls": api.log.calls,
-            }
-            route = routes.get(url.path)
-            if route is None:
-                self._reply(404, {"error": f"no such endpoint {url.path}"})
-                return
-            self._reply(200, route())
+            symbol = parse_qs(url.query).get("symbols", [""])[0].upper()
+            status, body = api.rate(symbol)
+            if status:
+                self.reply(status, body, {"Retry-After": "1"} if status == 503 else None)
 
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path == "/reset":
-                api.log.clear()
-                self._reply(200, api.log.stats())
-                return
-            if self.path != "/behaviour":
-                self._reply(404, {"error": f"no such endpoint {self.path}"})
-                return
-            try:
-                behaviour = api.faults.behaviour.updated(json.loads(body))
-            except (ValueError, TypeError) as exc:
-                self._reply(400, {"error": str(exc)})
-                return
-            api.faults.set_behaviour(behaviour)
-            self._reply(200, asdict(behaviour))
-
-        def _reply(self, status: int, body: object) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if status == 503:
-                self.send_header("Retry-After", "1")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # quiet: tests and benchmarks poll the control endpoints
-
-    return Handler
+    return RatesApiHandler
 
 
 def main() -> None:

@@ -7,9 +7,8 @@ unreliable it is can be changed while it runs, through a small HTTP control API 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from dataclasses import asdict
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from contact_form.contact_email import SUBMITTED_AT_HEADER
 from slow_provider.behaviour import Fate, Faults, ProviderBehaviour
+from slow_provider.control import ControlHandler
 from slow_provider.log import DeliveryLog
 
 REPLIES = {
@@ -102,47 +102,18 @@ class SlowSmtpProvider:
 
 
 def _control_handler(provider: SlowSmtpProvider) -> type[BaseHTTPRequestHandler]:
-    class ControlHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            routes = {
-                "/healthz": lambda: {"status": "ok"},
-                "/behaviour": lambda: asdict(provider.faults.behaviour),
+    class SmtpProviderControl(ControlHandler):
+        faults = provider.faults
+
+        def routes(self) -> dict[str, Callable[[], object]]:
+            return {
                 "/stats": provider.status,
                 "/deliveries": lambda: provider.log.deliveries(include_raw=True),
                 "/attempts": provider.log.attempts,
             }
-            route = routes.get(self.path)
-            if route is None:
-                self._reply(404, {"error": f"no such endpoint {self.path}"})
-                return
-            self._reply(200, route())
 
-        def do_POST(self) -> None:
-            if self.path == "/reset":
-                provider.log.clear()
-                self._reply(200, provider.status())
-                return
-            if self.path != "/behaviour":
-                self._reply(404, {"error": f"no such endpoint {self.path}"})
-                return
-            try:
-                changes = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                behaviour = provider.faults.behaviour.updated(changes)
-            except (ValueError, TypeError) as exc:
-                self._reply(400, {"error": str(exc)})
-                return
-            provider.faults.set_behaviour(behaviour)
-            self._reply(200, asdict(behaviour))
+        def reset(self) -> object:
+            provider.log.clear()
+            return provider.status()
 
-        def _reply(self, status: int, body: object) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # quiet: the benchmark polls this API
-
-    return ControlHandler
+    return SmtpProviderControl

@@ -23,9 +23,6 @@ from contact_form.form import (
     ContactForm,
     PriceForm,
     ReportForm,
-    build_contact_form,
-    build_price_form,
-    build_report_form,
 )
 from contact_form.prices import RateQuote, price_rows
 from contact_form.rate_limit import RateLimit, retry_after_header
@@ -120,7 +117,7 @@ def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[
 
 def bound_contact_form() -> ContactForm:
     formdata = request.form if request.method == "POST" else None
-    return build_contact_form(formdata, session, lab_settings().secret_key)
+    return ContactForm.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.app_context_processor
@@ -158,7 +155,7 @@ def reports_context() -> dict[str, object]:
 
 def bound_report_form() -> ReportForm:
     formdata = request.form if request.method == "POST" else None
-    return build_report_form(formdata, session, lab_settings().secret_key)
+    return ReportForm.bound(formdata, session, lab_settings().secret_key)
 
 
 def csv_download(text: str) -> Response:
@@ -186,7 +183,7 @@ def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str
 
 def bound_price_form() -> PriceForm:
     formdata = request.form if request.method == "POST" else None
-    return build_price_form(formdata, session, lab_settings().secret_key)
+    return PriceForm.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.get("/admin/tasks")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from typing import Self
 
 from email_validator import EmailNotValidError, validate_email
 from wtforms import EmailField, Form, SelectField, StringField, TextAreaField
@@ -59,11 +60,26 @@ def _deliverable_address(form: Form, field: StringField) -> None:
     field.data = result.ascii_email
 
 
-class ContactForm(Form):
+class CsrfForm(Form):
+    """A form with its CSRF token kept in the visitor's session (Flask's or Quart's alike)."""
+
     class Meta:
         csrf = True
         csrf_class = SessionCSRF
 
+    @classmethod
+    def bound(cls, formdata: object, session: MutableMapping, secret_key: str) -> Self:
+        """The form bound to this request's data (None: a fresh form to show)."""
+        return cls(
+            formdata=formdata, meta={"csrf_secret": secret_key.encode(), "csrf_context": session}
+        )
+
+    @property
+    def csrf_failed(self) -> bool:
+        return "csrf_token" in self.errors
+
+
+class ContactForm(CsrfForm):
     name = StringField(
         "Your name",
         filters=[_strip],
@@ -95,40 +111,13 @@ class ContactForm(Form):
     def submission(self) -> ContactSubmission:
         return ContactSubmission(self.name.data, self.email.data, self.message.data)
 
-    @property
-    def csrf_failed(self) -> bool:
-        return "csrf_token" in self.errors
 
-
-def build_contact_form(formdata: object, session: MutableMapping, secret_key: str) -> ContactForm:
-    """The form bound to this request's data, with its CSRF token kept in the visitor's session."""
-    return ContactForm(
-        formdata=formdata,
-        meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
-    )
-
-
-class ReportForm(Form):
+class ReportForm(CsrfForm):
     """The "Generate report" button: nothing to fill in, but the same CSRF protection."""
 
-    class Meta:
-        csrf = True
-        csrf_class = SessionCSRF
 
-
-def build_report_form(formdata: object, session: MutableMapping, secret_key: str) -> ReportForm:
-    return ReportForm(
-        formdata=formdata,
-        meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
-    )
-
-
-class PriceForm(Form):
+class PriceForm(CsrfForm):
     """Use case 2: which currency to show the prices in."""
-
-    class Meta:
-        csrf = True
-        csrf_class = SessionCSRF
 
     currency = SelectField(
         "Show our prices in",
@@ -140,14 +129,3 @@ class PriceForm(Form):
     def validate_currency(self, field: SelectField) -> None:
         if field.data not in CURRENCIES:
             raise ValidationError("Please choose one of the currencies in the list.")
-
-    @property
-    def csrf_failed(self) -> bool:
-        return "csrf_token" in self.errors
-
-
-def build_price_form(formdata: object, session: MutableMapping, secret_key: str) -> PriceForm:
-    return PriceForm(
-        formdata=formdata,
-        meta={"csrf_secret": secret_key.encode(), "csrf_context": session},
-    )

@@ -20,9 +20,6 @@ from contact_form.form import (
     ContactForm,
     PriceForm,
     ReportForm,
-    build_contact_form,
-    build_price_form,
-    build_report_form,
 )
 from contact_form.prices import RateQuote, price_rows
 from contact_form.rate_limit import AsyncRateLimit, retry_after_header
@@ -80,7 +77,7 @@ async def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int,
 
 async def bound_contact_form() -> ContactForm:
     formdata = await request.form if request.method == "POST" else None
-    return build_contact_form(formdata, session, lab_settings().secret_key)
+    return ContactForm.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.app_context_processor
@@ -115,7 +112,7 @@ def reports_context() -> dict[str, object]:
 
 async def bound_report_form() -> ReportForm:
     formdata = await request.form if request.method == "POST" else None
-    return build_report_form(formdata, session, lab_settings().secret_key)
+    return ReportForm.bound(formdata, session, lab_settings().secret_key)
 
 
 def csv_download(text: str) -> Response:
@@ -144,7 +141,7 @@ def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str
 
 async def bound_price_form() -> PriceForm:
     formdata = await request.form if request.method == "POST" else None
-    return build_price_form(formdata, session, lab_settings().secret_key)
+    return PriceForm.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.get("/admin/tasks")

@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from contact_form.contact_email import SUBMITTED_AT_HEADER, compose_contact_email
 from contact_form.delivery import is_transient, retry_countdown
-from contact_form.form import ContactSubmission, build_contact_form
+from contact_form.form import ContactForm, ContactSubmission
 from contact_form.settings import Settings, SettingsError, settings_table
 
 SECRET = "test-secret"
@@ -18,7 +18,7 @@ SECRET = "test-secret"
 
 def form_for(**fields: str):
     session: dict = {}
-    token = build_contact_form(None, session, SECRET).csrf_token.current_token
+    token = ContactForm.bound(None, session, SECRET).csrf_token.current_token
     data = {
         "csrf_token": token,
         "name": "Ada",
@@ -26,7 +26,7 @@ def form_for(**fields: str):
         "message": "Hello",
         **fields,
     }
-    form = build_contact_form(MultiDict(data), session, SECRET)
+    form = ContactForm.bound(MultiDict(data), session, SECRET)
     form.validate()
     return form
 
@@ -62,7 +62,7 @@ def test_invalid_field_is_rejected_with_its_own_error(field, value):
 
 
 def test_form_without_the_sessions_csrf_token_is_rejected():
-    form = build_contact_form(
+    form = ContactForm.bound(
         MultiDict(
             {"name": "Ada", "email": "ada@example.com", "message": "Hi", "csrf_token": "forged"}
         ),

@@ -25,7 +25,13 @@ from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, Stack, with_free_ports
 from loadtests.journey import csrf_token_from
 from loadtests.plots import fmt_ms
-from loadtests.results import RESULTS_DIR, machine_record, percentile, settings_record
+from loadtests.results import (
+    RESULTS_DIR,
+    machine_record,
+    percentile,
+    settings_record,
+    write_table,
+)
 from loadtests.sweep import update_readme
 
 VISITORS = 4
@@ -193,8 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
         return 130
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(args.out, index=False)
     record = {
         **machine_record(started),
         "visitors": args.visitors,
@@ -204,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "push_read_by": "long polling",
         "settings": settings_record(base.replace(**SETTINGS)),
     }
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    write_table(pd.DataFrame(rows), args.out, record)
     if args.out == DEFAULT_OUT:
         update_readme(readme_table(pd.read_csv(args.out), record), marker="api-lookup")
         print("README.md: its use-case-2 table now shows this run.")

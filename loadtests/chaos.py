@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import sys
 import threading
@@ -31,7 +30,13 @@ from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.journey import contact_fields, csrf_token_from
-from loadtests.results import RESULTS_DIR, machine_record, message_ref, settings_record
+from loadtests.results import (
+    RESULTS_DIR,
+    machine_record,
+    message_ref,
+    settings_record,
+    write_table,
+)
 
 CHAOS_SETTINGS = {
     "provider_delay_s": 0.5,
@@ -272,9 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nChaos run interrupted; its stacks have been stopped.", file=sys.stderr)
         return 130
-    table = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
     record = {
         **machine_record(started),
         "wall_time_s": round(time.time() - started, 1),
@@ -289,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": settings_record(base.replace(**CHAOS_SETTINGS)),
         "faults": {f.name: {"what": f.what, "settings": f.settings} for f in FAULTS},
     }
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    table = pd.DataFrame(rows)
+    write_table(table, args.out, record)
     shown = os.path.relpath(args.out, Path.cwd())
     minutes = (time.time() - started) / 60
     print(f"\nWrote {shown} ({len(rows)} scenarios, {minutes:.1f} minutes).")

@@ -117,6 +117,13 @@ def machine_record(started: float) -> dict[str, object]:
     }
 
 
+def write_table(table: pd.DataFrame, out: Path, record: dict[str, object], **csv: object) -> None:
+    """A measured table as `out` (CSV) and what it was measured with beside it (`out`.json)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, **csv)
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+
+
 def settings_record(settings: Settings) -> dict[str, object]:
     """Every setting but the secret key and the (free, per-run) port numbers."""
     ports = ("web_port", "smtp_port", "provider_control_port", "redis_port")

@@ -14,7 +14,6 @@ reminder emails each idle account received. Writes `results/run_once.csv` and `.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -28,7 +27,7 @@ from idle_accounts.job import JOB
 from idle_accounts.store import AccountStore
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
-from loadtests.results import RESULTS_DIR, machine_record, settings_record
+from loadtests.results import RESULTS_DIR, machine_record, settings_record, write_table
 
 TICK_S = 1.0
 TICKS = 12
@@ -126,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
         return 130
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(args.out, index=False)
     record = {
         **machine_record(started),
         "tick_s": TICK_S,
@@ -137,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "accounts": ACCOUNTS,
         "settings": settings_record(base.replace(**SETTINGS)),
     }
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    write_table(pd.DataFrame(rows), args.out, record)
     return 0
 
 

@@ -12,7 +12,6 @@ every two seconds) and `results/soak.json` (the accounting).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from loadtests.results import (
     posts_with_messages,
     requests_frame,
     settings_record,
+    write_table,
 )
 from loadtests.sweep import Plan, run_locust, warm_up
 
@@ -150,9 +150,7 @@ def run(minutes: float, out: Path) -> dict[str, object]:
         "rss_mb_after_warmup": {c[4:-3]: round(float(first[c]), 1) for c in rss_columns},
         "rss_mb_when_load_stopped": {c[4:-3]: round(float(last[c]), 1) for c in rss_columns},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    samples.assign(load=samples["t_s"] <= load_end).to_csv(out, index=False, float_format="%.2f")
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_table(samples.assign(load=samples["t_s"] <= load_end), out, summary, float_format="%.2f")
     return summary
 
 

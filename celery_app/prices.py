@@ -10,11 +10,11 @@ import uuid
 
 import redis
 from celery import Task, shared_task
-from flask import Flask, abort, current_app, redirect, render_template, url_for
+from flask import Flask, current_app, redirect, render_template, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from celery_app.updates import TASK_ID, task_updates
+from celery_app.updates import known_update, task_updates
 from contact_form import prices
 from contact_form.delivery import retry_countdown
 from contact_form.flask_site import bound_price_form, lab_settings, prices_context
@@ -71,9 +71,7 @@ def prices_lookup() -> Response | tuple[str, int]:
 
 
 def price_lookup_page(task_id: str) -> str:
-    update = task_updates().latest(task_id) if TASK_ID.match(task_id) else None
-    if update is None:
-        abort(404)
+    update = known_update(task_id)
     form = bound_price_form()
     form.currency.data = update.get("currency")
     lookup = {**update, "task_id": task_id, "push_port": lab_settings().push_port}

@@ -17,7 +17,7 @@ from flask import Flask, abort, current_app, redirect, render_template, send_fil
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from celery_app.updates import TASK_ID, task_updates
+from celery_app.updates import known_update, task_updates
 from contact_form.flask_site import bound_report_form, lab_settings, reports_context
 from contact_form.settings import Settings
 from long_report import ReportBuilder, filename
@@ -27,9 +27,10 @@ def report_path(settings: Settings, task_id: str) -> Path:
     return Path(settings.data_dir) / "reports" / f"{task_id}.csv"
 
 
-def publish_progress(task_id: str, state: str, text: str, done: int, total: int, **extra: object):
+def publish_progress(task_id: str, done: int, total: int) -> None:
     percent = round(100 * done / total)
-    task_updates().publish(task_id, state, text, percent=percent, ready=False, **extra)
+    text = f"Building the report: {percent}% ({done} of {total} parts)."
+    task_updates().publish(task_id, "PROGRESS", text, percent=percent, ready=False)
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -41,11 +42,7 @@ def generate_report(self: Task) -> None:
         for index in range(builder.total):
             time.sleep(builder.slice_s)
             builder.step(index)
-            done = index + 1
-            publish_progress(
-                task_id, "PROGRESS", f"Building the report: {round(100 * done / builder.total)}% "
-                f"({done} of {builder.total} parts).", done, builder.total,
-            )  # fmt: skip
+            publish_progress(task_id, index + 1, builder.total)
         path = report_path(settings, task_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(builder.text())
@@ -64,7 +61,8 @@ def reports_create() -> Response | tuple[str, int]:
     # The id is chosen here so that the page has something to show before the task exists.
     task_id = str(uuid.uuid4())
     try:
-        publish_progress(task_id, "PENDING", "Waiting for a worker to start the report...", 0, 1)
+        task_updates().publish(task_id, "PENDING", "Waiting for a worker to start the report...",
+                               percent=0, ready=False)  # fmt: skip
         generate_report.apply_async(task_id=task_id)  # the hand-off: the page follows the task
     except (OperationalError, redis.RedisError) as exc:
         current_app.logger.error("report not queued: %r", exc)
@@ -72,22 +70,15 @@ def reports_create() -> Response | tuple[str, int]:
     return redirect(url_for("report_page", task_id=task_id), code=303)
 
 
-def _latest(task_id: str) -> dict[str, object]:
-    update = task_updates().latest(task_id) if TASK_ID.match(task_id) else None
-    if update is None:
-        abort(404)
-    return update
-
-
 def report_page(task_id: str) -> str:
     return render_template(
-        "report_progress.html", task_id=task_id, update=_latest(task_id),
+        "report_progress.html", task_id=task_id, update=known_update(task_id),
         push_port=lab_settings().push_port,
     )  # fmt: skip
 
 
 def report_download(task_id: str) -> Response:
-    _latest(task_id)
+    known_update(task_id)
     path = report_path(lab_settings(), task_id)
     if not path.exists():
         abort(404)

@@ -15,7 +15,7 @@ from contextlib import aclosing
 
 import redis
 import redis.asyncio
-from flask import current_app
+from flask import abort, current_app
 
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TTL_S = 24 * 3600
@@ -52,6 +52,14 @@ class TaskUpdates:
 def task_updates() -> TaskUpdates:
     """The Celery app's TaskUpdates, in its web requests and its tasks alike."""
     return current_app.extensions["task_updates"]
+
+
+def known_update(task_id: str) -> dict[str, object]:
+    """The latest update of a task this app started; 404 for any other address."""
+    update = task_updates().latest(task_id) if TASK_ID.match(task_id) else None
+    if update is None:
+        abort(404)
+    return update
 
 
 async def updates_after(

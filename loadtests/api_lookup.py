@@ -23,7 +23,7 @@ import requests
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, Stack, with_free_ports
-from loadtests.journey import csrf_token_from
+from loadtests.journey import csrf_token_from, final_update
 from loadtests.plots import fmt_ms
 from loadtests.results import (
     RESULTS_DIR,
@@ -53,15 +53,7 @@ def look_up_once(stack: Stack, session: requests.Session, currency: str) -> dict
     answered = time.monotonic()
     if answer.status_code == 303:  # the Celery app: follow the task until its final update
         task_id = answer.headers["Location"].rsplit("/", 1)[1]
-        since, update = 0.0, {"final": False}
-        while not update["final"]:
-            poll = requests.get(
-                f"{stack.settings.push_url}/updates/{task_id}?since={since}", timeout=60
-            )
-            if poll.status_code == 200:
-                update = poll.json()
-                since = update["at"]
-        ok = update["state"] == "SUCCESS"
+        ok = final_update(stack.settings.push_url, task_id)["state"] == "SUCCESS"
     else:
         ok = answer.status_code == 200 and 'id="price-table"' in answer.text
     return {"answer_s": answered - pressed, "prices_s": time.monotonic() - pressed, "ok": ok}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+
+import requests
 
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -22,3 +25,16 @@ def contact_fields(visitor: int, sequence: int) -> dict[str, str]:
         "email": f"visitor{visitor}@example.com",
         "message": f"Message {sequence} from visitor {visitor}: do you bake rye on Sundays?",
     }
+
+
+def final_update(push_url: str, task_id: str, timeout_s: float = 60) -> dict[str, object]:
+    """A Celery task's final update, followed as the page's fallback does: by long polling."""
+    since, deadline = 0.0, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        answer = requests.get(f"{push_url}/updates/{task_id}?since={since}", timeout=30)
+        if answer.status_code == 200:
+            update = answer.json()
+            if update["final"]:
+                return update
+            since = update["at"]
+    raise TimeoutError(f"no final update for task {task_id} within {timeout_s} s")

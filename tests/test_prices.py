@@ -18,6 +18,7 @@ import requests
 
 from celery_app.updates import next_update
 from lab_stack.stack import PROJECT_ROOT, Stack
+from loadtests import journey
 from loadtests.api_lookup import readme_table
 from loadtests.journey import csrf_token_from
 from loadtests.results import RESULTS_DIR
@@ -36,20 +37,9 @@ def ask_for_prices(stack: Stack, currency: str, session: requests.Session | None
     )
 
 
-def final_update(stack: Stack, lookup_path: str, timeout_s: float = 20) -> dict:
-    """What the push service says about a Celery lookup once it is over, by long polling."""
-    task_id = lookup_path.rsplit("/", 1)[1]
-    since, deadline = 0.0, time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        answer = requests.get(
-            f"{stack.settings.push_url}/updates/{task_id}?since={since}", timeout=30
-        )
-        if answer.status_code == 200:
-            update = answer.json()
-            if update["final"]:
-                return update
-            since = update["at"]
-    raise AssertionError(f"no final update for {task_id} within {timeout_s} s")
+def final_update(stack: Stack, lookup_path: str) -> dict:
+    """What the push service says about a Celery lookup once it is over."""
+    return journey.final_update(stack.settings.push_url, lookup_path.rsplit("/", 1)[1], 20)
 
 
 def test_each_app_shows_the_prices_in_the_chosen_currency(stack):

@@ -43,7 +43,7 @@ DEFAULT_OUT = RESULTS_DIR / "api_lookup.csv"
 
 
 def look_up_once(stack: Stack, session: requests.Session, currency: str) -> dict[str, float]:
-    """One visitor's lookup: (seconds until the page answered, seconds until the prices)."""
+    """One visitor's lookup: seconds until the page answered, until the prices were there, ok."""
     token = csrf_token_from(session.get(f"{stack.url}/prices", timeout=60).text)
     pressed = time.monotonic()
     answer = session.post(

@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = redis.Redis.from_url(settings.effective_redis_url)
     app.extensions["sent_emails"] = SentLedger(store)
     app.extensions["task_log"] = TaskLog(store)
-    app.extensions["reports_in_background"] = True
+    app.extensions["hand_off"] = "background"  # what the shared pages tell the visitor
     app.extensions["task_updates"] = TaskUpdates(store)
     register_reports(app)
     register_prices(app)

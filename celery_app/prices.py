@@ -80,6 +80,5 @@ def price_lookup_page(task_id: str) -> str:
 
 def register_prices(app: Flask) -> None:
     """The lookup's routes, under the endpoint names the shared template uses."""
-    app.extensions["prices_hand_off"] = "background"
     app.add_url_rule("/prices", "prices_lookup", prices_lookup, methods=["POST"])
     app.add_url_rule("/prices/<task_id>", "price_lookup_page", price_lookup_page)

@@ -98,6 +98,11 @@ def lab_settings() -> Settings:
     return current_app.extensions["lab_settings"]
 
 
+def hand_off() -> str:
+    """How this app hands off slow work: `request` (waits inside it) or `background` (Celery)."""
+    return current_app.extensions.get("hand_off", "request")
+
+
 def rate_limit() -> RateLimit:
     return current_app.extensions["rate_limit"]
 
@@ -149,7 +154,7 @@ def reports_context() -> dict[str, object]:
     settings = lab_settings()
     return {
         "duration": duration_text(settings.report_duration_s),
-        "in_background": bool(current_app.extensions.get("reports_in_background")),
+        "hand_off": hand_off(),
     }
 
 
@@ -174,7 +179,7 @@ def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str
     """What the prices page shows besides the form: how this app waits, and the prices if known."""
     return {
         "delay": duration_text(lab_settings().rates_api_delay_s),
-        "hand_off": current_app.extensions.get("prices_hand_off", "request"),
+        "hand_off": hand_off(),
         "quote": quote,
         "rows": price_rows(quote) if quote else [],
         **values,

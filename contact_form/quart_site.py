@@ -107,7 +107,7 @@ async def reports() -> str:
 
 
 def reports_context() -> dict[str, object]:
-    return {"duration": duration_text(lab_settings().report_duration_s), "in_background": False}
+    return {"duration": duration_text(lab_settings().report_duration_s), "hand_off": "await"}
 
 
 async def bound_report_form() -> ReportForm:

@@ -18,7 +18,7 @@ from celery_app.schedule import beat_schedule
 from celery_app.tasks import SentLedger, send_contact_email
 from celery_app.tracking import TaskLog
 from celery_app.updates import TaskUpdates
-from contact_form.contact_email import compose_contact_email
+from contact_form.contact_email import ContactEmail
 from contact_form.flask_site import (
     bound_contact_form,
     configure_site,
@@ -100,12 +100,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         wait_s = rate_limit().claim(visitor_key())
         if wait_s is not None:
             return rate_limited_page(form, wait_s)
-        message = compose_contact_email(form.submission(), settings)
+        email = ContactEmail.new(form.submission(), settings)
         try:
-            send_contact_email.delay(message.as_string())  # the hand-off: queue it and move on
+            send_contact_email.delay(email.to_fields())  # the hand-off: queue it and move on
         except OperationalError as exc:
             rate_limit().release(visitor_key())
-            app.logger.error("contact email %s not queued: %r", message["Message-ID"], exc)
+            app.logger.error("contact email %s not queued: %r", email.message_id, exc)
             page = render_template(
                 "contact.html", form=form, delivery_error="our message queue is unavailable"
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from email import message_from_string, policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -12,6 +11,7 @@ from celery import Task, shared_task
 from flask import current_app
 
 from celery_app.tracking import TaskLog
+from contact_form.contact_email import ContactEmail, UnsafeHeaderText
 from contact_form.delivery import describe_failure, is_transient, retry_countdown, send_email
 from contact_form.settings import Settings
 from idle_accounts.job import remind_idle_accounts as remind_job
@@ -45,17 +45,23 @@ class SentLedger:
 
 # max_retries=None: the retry limit is the lab setting RETRY_MAX, checked below.
 @shared_task(bind=True, ignore_result=True, max_retries=None)
-def send_contact_email(self: Task, raw_message: str) -> str:
+def send_contact_email(self: Task, fields: dict[str, str]) -> str:
+    """Compose the email from the fields the request validated (`ContactEmail.to_fields()`)."""
     settings: Settings = current_app.extensions["lab_settings"]
     ledger: SentLedger = current_app.extensions["sent_emails"]
     tracking: TaskLog = current_app.extensions["task_log"]
-    message = message_from_string(raw_message, policy=policy.default)
-    message_id = message["Message-ID"]
+    contact_email = ContactEmail.from_fields(fields)
+    message_id = contact_email.message_id
     attempt = self.request.retries + 1
     if ledger.contains(message_id):
         tracking.record(self.request.id, message_id, "SUCCESS", attempt, "already sent")
         return f"{message_id} was already sent"
     tracking.record(self.request.id, message_id, "STARTED", attempt)
+    try:
+        message = contact_email.compose(settings)
+    except UnsafeHeaderText as exc:  # the form refuses such text; this never retries
+        tracking.record(self.request.id, message_id, "FAILURE", attempt, f"refused: {exc}")
+        raise
     try:
         send_email(message, settings)
     except OSError as exc:

@@ -13,19 +13,26 @@ import aiosmtplib
 
 from contact_form.settings import Settings
 
+# The envelope, not the headers, decides who gets an email. Both senders name it themselves,
+# the site owner unless told otherwise, so no header (an injected Bcc: among them) adds anyone.
 
-def send_email(message: EmailMessage, settings: Settings) -> None:
-    """Blocks until the provider has accepted the message, or raises."""
+
+def send_email(message: EmailMessage, settings: Settings, to: str | None = None) -> None:
+    """Blocks until the provider has accepted the message for `to` (the owner), or raises."""
     with smtplib.SMTP(
         settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
     ) as smtp:
-        smtp.send_message(message)
+        smtp.send_message(message, settings.site_email, [to or settings.owner_email])
 
 
-async def send_email_async(message: EmailMessage, settings: Settings) -> None:
-    """Awaits the provider's acceptance without blocking the event loop, or raises."""
+async def send_email_async(
+    message: EmailMessage, settings: Settings, to: str | None = None
+) -> None:
+    """Awaits the provider's acceptance for `to` (the owner), the loop free meanwhile, or raises."""
     await aiosmtplib.send(
         message,
+        sender=settings.site_email,
+        recipients=[to or settings.owner_email],
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         timeout=settings.smtp_timeout_s,

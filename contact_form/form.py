@@ -1,5 +1,7 @@
 """The contact form every app shows: fields, limits, CSRF, and the header-injection guard.
 
+Name and address pass the email's own header rules, so whatever the form accepts can be sent.
+
 Plain WTForms with session-based CSRF, so the same class works with Flask's and Quart's session.
 """
 
@@ -7,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import Self
 
 from email_validator import EmailNotValidError, validate_email
@@ -15,35 +16,30 @@ from wtforms import EmailField, Form, SelectField, StringField, TextAreaField
 from wtforms.csrf.session import SessionCSRF
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from contact_form.contact_email import (
+    ContactSubmission,
+    UnsafeHeaderText,
+    header_text_problem,
+    reply_to_address,
+)
 from contact_form.prices import CURRENCIES
 
 NAME_MAX = 100
 EMAIL_MAX = 254
 MESSAGE_MAX = 5000
 
-# Anything that could end a header line or smuggle one in: every C0 control (CR, LF, NUL among
-# them), DEL, and the Unicode line breaks that str.splitlines() also honours.
-HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 # The message body may span lines, but carries no other control characters.
 BODY_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class ContactSubmission:
-    """What a visitor sent, validated."""
-
-    name: str
-    email: str
-    message: str
 
 
 def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _no_header_breaks(form: Form, field: StringField) -> None:
-    if HEADER_UNSAFE.search(field.data or ""):
-        raise ValidationError("Line breaks and control characters are not allowed here.")
+def _header_safe(form: Form, field: StringField) -> None:
+    problem = header_text_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
 
 
 def _no_control_characters(form: Form, field: StringField) -> None:
@@ -52,10 +48,12 @@ def _no_control_characters(form: Form, field: StringField) -> None:
 
 
 def _deliverable_address(form: Form, field: StringField) -> None:
-    """Accept only addresses an ASCII SMTP provider can take, stored in normalised form."""
+    """Accept only addresses an ASCII SMTP provider can take and the Reply-To header can hold,
+    stored in normalised form."""
     try:
         result = validate_email(field.data or "", check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
+        reply_to_address("", result.ascii_email)
+    except (EmailNotValidError, UnsafeHeaderText) as exc:
         raise ValidationError(f"Please enter a valid email address ({exc}).") from exc
     field.data = result.ascii_email
 
@@ -86,7 +84,7 @@ class ContactForm(CsrfForm):
         validators=[
             DataRequired("Please tell us your name."),
             Length(max=NAME_MAX),
-            _no_header_breaks,
+            _header_safe,
         ],
     )
     email = EmailField(
@@ -95,7 +93,7 @@ class ContactForm(CsrfForm):
         validators=[
             DataRequired("Please enter your email address."),
             Length(max=EMAIL_MAX),
-            _no_header_breaks,
+            _header_safe,
             _deliverable_address,
         ],
     )

@@ -44,7 +44,8 @@ def remind_idle_accounts(store: AccountStore, settings: Settings) -> int:
     started = time.time()
     due = store.due_for_reminder(started)
     for account in due:
-        send_email(reminder_email(account["email"], account["last_login"], settings), settings)
+        reminder = reminder_email(account["email"], account["last_login"], settings)
+        send_email(reminder, settings, to=account["email"])
         store.mark_reminded(account["id"], time.time())
     store.record_run(JOB, runner_name(), started, len(due))
     return len(due)

@@ -8,9 +8,15 @@ from email import message_from_string, policy
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from contact_form.contact_email import SUBMITTED_AT_HEADER, compose_contact_email
+from contact_form.contact_email import (
+    SUBMITTED_AT_HEADER,
+    ContactEmail,
+    ContactSubmission,
+    UnsafeHeaderText,
+    compose_contact_email,
+)
 from contact_form.delivery import is_transient, retry_countdown
-from contact_form.form import ContactForm, ContactSubmission
+from contact_form.form import ContactForm
 from contact_form.settings import Settings, SettingsError, settings_table
 
 SECRET = "test-secret"
@@ -50,6 +56,11 @@ def test_valid_form_gives_a_normalised_submission():
         ("email", "not-an-address"),
         ("email", "eve@example.com\r\nBcc: victim@example.com"),
         ("email", "ève@exämple.com"),
+        # RFC 2047 encoded-words decode to a line break: refused before any email is composed.
+        ("name", "=?utf-8?q?Eve=0D=0ABcc:_victim@example.com?="),
+        ("name", "Ann =?iso-8859-1?b?RXZlDQpDYzogdmljdGltQGV4YW1wbGUuY29t?= Lee"),
+        # Valid to email-validator, but Python's header parser raised on it (a 500 before).
+        ("email", "=?utf-8?b?DQpCY2M6IHZAZXZpbC5leGFtcGxl?=@example.com"),
         ("message", ""),
         ("message", "x" * 5001),
         ("message", "null\x00byte"),
@@ -79,7 +90,7 @@ def test_email_has_the_sites_headers_and_the_visitors_reply_to():
     submitted = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
     submission = ContactSubmission("Zoë", "zoe@example.com", "Line one\nLine two")
 
-    message = compose_contact_email(submission, settings, submitted)
+    message = ContactEmail(submission, "<1.2@lab.example>", submitted).compose(settings)
     parsed = message_from_string(message.as_string(), policy=policy.default)
 
     assert parsed["From"].addresses[0].addr_spec == settings.site_email
@@ -98,6 +109,33 @@ def test_every_email_gets_its_own_message_id():
     ids = {compose_contact_email(submission, Settings())["Message-ID"] for _ in range(50)}
 
     assert len(ids) == 50
+
+
+def test_a_queued_email_is_composed_again_from_its_fields_to_the_same_message():
+    settings = Settings()
+    queued = ContactEmail.new(ContactSubmission("Zoë", "zoe@example.com", "Hi"), settings)
+
+    again = ContactEmail.from_fields(queued.to_fields())
+
+    assert again == queued
+    assert all(isinstance(value, str) for value in queued.to_fields().values())
+    assert again.compose(settings).as_string() == queued.compose(settings).as_string()
+
+
+@pytest.mark.parametrize(
+    ("name", "email"),
+    [
+        ("=?utf-8?q?Eve=0D=0ABcc:_victim@example.com?=", "eve@example.com"),
+        ("Eve\r\nBcc: victim@example.com", "eve@example.com"),
+        ("Eve", "=?utf-8?b?DQpCY2M6IHZAZXZpbC5leGFtcGxl?=@example.com"),
+    ],
+)
+def test_composing_refuses_header_text_that_would_not_survive(name, email):
+    """The worker composes from queued fields: it refuses what the form would have refused."""
+    unsafe = ContactEmail.new(ContactSubmission(name, email, "Hi"), Settings())
+
+    with pytest.raises(UnsafeHeaderText):
+        unsafe.compose(Settings())
 
 
 def test_backoff_doubles_from_the_base():

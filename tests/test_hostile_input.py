@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import socket
+import string
 import time
 from email import message_from_string, policy
+from email.message import EmailMessage
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from celery_app import create_app as create_celery_app
+from contact_form.contact_email import ContactEmail, ContactSubmission
+from contact_form.delivery import send_email, send_email_async
 from contact_form.prices import CURRENCIES
 from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
@@ -21,10 +28,54 @@ from tests.conftest import Visitor
 ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=300) | st.sampled_from(
     ["", " ", "\r\n", "x\r\nBcc: victim@example.com", "\x00", "a" * 6000, "é" * 200]
 )
+INJECTIONS = ["\r\nBcc: victim@evil.example", "\nCc: victim@evil.example", "x\r\n\r\nbody"]
+
+
+def _encoded_word(text: str, charset: str, encoding: str) -> str:
+    """RFC 2047: =?charset?q|b?text?=, the text's UTF-8 bytes escaped every byte (q) or base64."""
+    data = text.encode()
+    if encoding in "qQ":
+        return f"=?{charset}?{encoding}?{''.join(f'={byte:02X}' for byte in data)}?="
+    return f"=?{charset}?{encoding}?{base64.b64encode(data).decode()}?="
+
+
+# Encoded-words decode to anything, line breaks included: the form never sees a raw CR/LF.
+ENCODED_WORDS = st.builds(
+    _encoded_word,
+    st.sampled_from(INJECTIONS) | st.text(max_size=40),
+    st.sampled_from(["utf-8", "UTF-8", "iso-8859-1", "us-ascii", "x-unknown"]),
+    st.sampled_from("qQbB"),
+)
+# An encoded-word as the whole value or inside ordinary text.
+WITH_ENCODED_WORDS = ENCODED_WORDS | st.tuples(ANY_TEXT, ENCODED_WORDS, ANY_TEXT).map(" ".join)
+# Valid but unusual addresses: every character RFC 5322 allows unquoted in a local part.
+LOCAL_PARTS = st.text(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~", min_size=1)
+EXOTIC_EMAILS = (
+    LOCAL_PARTS | ENCODED_WORDS | st.tuples(LOCAL_PARTS, ENCODED_WORDS).map("".join)
+).map(lambda local: f"{local}@example.com")
 FIELD_VALUES = st.fixed_dictionaries(
     {},
-    optional={"name": ANY_TEXT, "email": ANY_TEXT | st.emails(), "message": ANY_TEXT},
+    optional={
+        "name": ANY_TEXT | WITH_ENCODED_WORDS,
+        "email": ANY_TEXT | st.emails() | EXOTIC_EMAILS,
+        "message": ANY_TEXT | WITH_ENCODED_WORDS,
+    },
 )
+EXPECTED_HEADERS = sorted(
+    ["Subject", "From", "To", "Reply-To", "Date", "Message-ID", "X-Submitted-At",
+     "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]
+)  # fmt: skip
+
+
+def assert_one_clean_email_to_the_owner(stack: Stack, deliveries: list, name: str) -> None:
+    """Exactly one message, to the owner only, with exactly the contact email's headers."""
+    [delivery] = deliveries
+    assert delivery["recipients"] == stack.settings.owner_email  # never an extra recipient
+    message = message_from_string(str(delivery["raw"]).replace("\r\n", "\n"), policy=policy.default)
+    assert sorted(message.keys()) == EXPECTED_HEADERS
+    assert message["To"] == stack.settings.owner_email
+    assert message["Subject"] == f"Contact form: {name.strip()}"
+    assert len(message["Reply-To"].addresses) == 1
 
 
 def _settle(stack: Stack, accepted: bool) -> list[dict[str, object]]:
@@ -47,10 +98,9 @@ def test_arbitrary_form_values_never_break_the_app_or_the_email(own_stacks, app)
     stack = own_stacks[app]
     visitor = Visitor(stack.url)
     token = visitor.open_form()
-    owner = stack.settings.owner_email
 
     @settings(
-        max_examples=40,
+        max_examples=60,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -61,18 +111,73 @@ def test_arbitrary_form_values_never_break_the_app_or_the_email(own_stacks, app)
         deliveries = _settle(stack, response.status_code == 302)
 
         assert response.status_code in (302, 400), response.text[:500]
-        assert len(deliveries) == (1 if response.status_code == 302 else 0)
-        for delivery in deliveries:
-            assert delivery["recipients"] == owner  # never an extra recipient
-            raw = str(delivery["raw"]).replace("\r\n", "\n")
-            message = message_from_string(raw, policy=policy.default)
-            assert sorted(message.keys()) == sorted(
-                ["Subject", "From", "To", "Reply-To", "Date", "Message-ID", "X-Submitted-At",
-                 "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]
-            )  # fmt: skip
-            assert "\n" not in str(message["Reply-To"]) and "\n" not in str(message["Subject"])
+        if response.status_code == 400:
+            assert "<form" in response.text
+            assert deliveries == []
+        else:
+            assert_one_clean_email_to_the_owner(stack, deliveries, fields["name"])
 
     post_anything()
+
+
+@pytest.mark.parametrize("app", APPS)
+@pytest.mark.parametrize("field", ["name", "email"])
+def test_an_encoded_line_break_in_a_header_field_is_refused_and_nothing_is_sent(
+    own_stacks, app, field
+):
+    stack = own_stacks[app]
+    stack.provider.reset()
+    hidden_bcc = _encoded_word("\r\nBcc: victim@evil.example", "utf-8", "q")
+    value = hidden_bcc if field == "name" else f"{hidden_bcc}@example.com"
+
+    response = Visitor(stack.url).submit({**contact_fields(1, 1), field: value})
+
+    assert response.status_code == 400
+    assert "<form" in response.text
+    assert _settle(stack, accepted=False) == []
+
+
+def test_the_worker_composes_from_fields_and_refuses_an_encoded_line_break(own_stacks):
+    """A task queued without the form (a bug, a script): the worker refuses it and sends nothing."""
+    stack = own_stacks["celery"]
+    stack.provider.reset()
+    hostile = ContactSubmission(_encoded_word("\r\nBcc: victim@evil.example", "utf-8", "b"),
+                                "eve@example.com", "Hi")  # fmt: skip
+    harmless = ContactSubmission("Ann Lee", "ann@example.com", "=?utf-8?q?Hi?= in the body")
+    emails = [ContactEmail.new(s, stack.settings) for s in (hostile, harmless)]
+    app = create_celery_app(stack.settings)
+    task = app.extensions["celery"].tasks["celery_app.tasks.send_contact_email"]
+
+    for email in emails:
+        task.delay(email.to_fields())
+    stack.provider.wait_for("delivered", 1, timeout_s=30)
+    log = {row["message_id"]: row for row in app.extensions["task_log"].recent()}
+
+    assert log[emails[0].message_id]["state"] == "FAILURE"
+    assert log[emails[0].message_id]["error"].startswith("refused:")
+    assert_one_clean_email_to_the_owner(stack, stack.provider.deliveries(), "Ann Lee")
+
+
+def _send_async(message: EmailMessage, settings) -> None:
+    asyncio.run(send_email_async(message, settings))
+
+
+@pytest.mark.parametrize("send", [send_email, _send_async], ids=["blocking", "awaited"])
+def test_the_envelope_goes_to_the_owner_whatever_the_headers_say(own_stacks, send):
+    stack = own_stacks["sync"]
+    stack.provider.reset()
+    message = EmailMessage()
+    message["To"] = "victim@evil.example"
+    message["Cc"] = "victim2@evil.example"
+    message["Bcc"] = "victim3@evil.example"
+    message["Subject"] = "Headers that name other people"
+    message.set_content("Hi")
+
+    send(message, stack.settings)
+    [delivery] = stack.provider.deliveries()
+
+    assert delivery["recipients"] == stack.settings.owner_email
+    assert delivery["mail_from"] == stack.settings.site_email
 
 
 @pytest.mark.parametrize("app", APPS)

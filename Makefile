@@ -1,19 +1,27 @@
 # Flask Offload Lab: every command starts here. `make help` lists them.
-# Each target installs what it needs first (.venv with the pinned requirements.txt).
+# Each target installs what it needs first (.venv with the pinned requirements.txt); the ones
+# that start servers check first that there is a Redis to start (`make redis`).
+# Another Python: `make test PYTHON=python3.13 VENV=.venv-3.13`.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 APP    ?= sync
+# What `make check-platforms` proves the pins install on: students' laptops.
+CHECK_PYTHONS   := 3.11 3.12 3.13
+CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
+                   aarch64-apple-darwin
 
-.PHONY: help setup test test-fast lint format up down bench bench-quick bench-web-tier \
+.PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-web-tier \
         bench-celery-pool bench-api chaos soak run-once demo notebooks notebooks-run \
-        flower lock clean
+        flower lock check-platforms clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "The lab needs Python \
+	3.11 or newer; $(PYTHON) is " + sys.version.split()[0] + ". Try: make PYTHON=python3.13 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --editable .
@@ -21,10 +29,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv with the pinned dependencies
 
-test: setup  ## run the whole test suite (real Redis, provider, gunicorn, Locust, Chromium)
+redis: setup  ## which Redis the stacks start (or the one command that installs one)
+	@$(BIN)/python -m lab_stack redis
+
+test: redis  ## run the whole test suite (real Redis, provider, gunicorn, Locust, Chromium)
 	$(BIN)/pytest
 
-test-fast: setup  ## the tests that need no browser and no benchmark run
+test-fast: redis  ## the tests that need no browser and no benchmark run
 	$(BIN)/pytest -m "not browser and not bench"
 
 lint: setup  ## ruff: lint and formatting check
@@ -35,39 +46,39 @@ format: setup  ## ruff: fix imports and format
 	$(BIN)/ruff check --fix --select I .
 	$(BIN)/ruff format .
 
-up: setup  ## start one app's stack until Ctrl-C: make up APP=sync|celery|asyncio
+up: redis  ## start one app's stack until Ctrl-C: make up APP=sync|celery|asyncio
 	$(BIN)/python -m lab_stack up --app $(APP)
 
 down: setup  ## stop processes left behind by a stack runner that was killed
 	$(BIN)/python -m lab_stack down
 
-bench: setup  ## the full sweep: results/, plots and the claims report (about 6 minutes)
+bench: redis  ## the full sweep: results/, plots and the claims report (about 6 minutes)
 	$(BIN)/python -m loadtests.sweep
 
-bench-quick: setup  ## a one-minute sweep into results/quick/ (short delay, few points)
+bench-quick: redis  ## a one-minute sweep into results/quick/ (short delay, few points)
 	$(BIN)/python -m loadtests.sweep --quick
 
-bench-web-tier: setup  ## the sync app under more gunicorn workers and threads (notebook 2)
+bench-web-tier: redis  ## the sync app under more gunicorn workers and threads (notebook 2)
 	$(BIN)/python -m loadtests.sweep --apps sync --web-workers 1 4 --web-threads 1 4 \
 		--visitors 0 2 4 6 8 12 --no-throughput --out results/web-tier
 
-bench-celery-pool: setup  ## the Celery app with 1, 4 and 16 worker processes (notebook 3)
+bench-celery-pool: redis  ## the Celery app with 1, 4 and 16 worker processes (notebook 3)
 	$(BIN)/python -m loadtests.sweep --apps celery --celery-concurrency 1 4 16 \
 		--visitors 2 4 8 --no-throughput --out results/celery-pool
 
-bench-api: setup  ## use case 2: price lookups against the slow rates API, homepage timed (1 min)
+bench-api: redis  ## use case 2: price lookups against the slow rates API, homepage timed (1 min)
 	$(BIN)/python -m loadtests.api_lookup
 
-chaos: setup  ## kill workers, web servers, Redis, the provider mid-burst; count lost emails
+chaos: redis  ## kill workers, web servers, Redis, the provider mid-burst; count lost emails
 	$(BIN)/python -m loadtests.chaos
 
-soak: setup  ## the Celery app for minutes with a provider slower than its visitors
+soak: redis  ## the Celery app for minutes with a provider slower than its visitors
 	$(BIN)/python -m loadtests.soak
 
-run-once: setup  ## a scheduled job with 3 web servers: beat vs cron in each vs cron on one
+run-once: redis  ## a scheduled job with 3 web servers: beat vs cron in each vs cron on one
 	$(BIN)/python -m loadtests.run_once
 
-demo: setup  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
+demo: redis  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
 	$(BIN)/python -m loadtests.demo --app $(APP)
 
 notebooks: setup  ## open the notebooks in Jupyter Lab
@@ -81,10 +92,17 @@ flower: setup  ## Celery Flower against the lab's Redis (start `make up APP=cele
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
 	$(BIN)/celery -A celery_app.worker flower --address=127.0.0.1 --port=5555
 
-lock:  ## re-pin requirements.txt from requirements.in in a scratch venv
-	rm -rf /tmp/offload-lab-lock && $(PYTHON) -m venv /tmp/offload-lab-lock
-	/tmp/offload-lab-lock/bin/pip install --quiet -r requirements.in
-	/tmp/offload-lab-lock/bin/pip freeze --exclude-editable > requirements.txt
+lock: setup  ## re-pin requirements.txt from requirements.in, for every platform at once
+	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11 \
+		--custom-compile-command "make lock" --quiet -o requirements.txt
+
+check-platforms: setup  ## prove the pins install from wheels on Linux and macOS, x86 and ARM
+	@for py in $(CHECK_PYTHONS); do for platform in $(CHECK_PLATFORMS); do \
+		$(BIN)/uv pip compile requirements.txt --python-version $$py \
+			--python-platform $$platform --only-binary :all: --quiet -o /dev/null \
+			&& echo "ok      CPython $$py on $$platform" \
+			|| { echo "FAILED  CPython $$py on $$platform"; exit 1; }; \
+	done; done
 
 clean:  ## remove the venv and runtime data (results/ stays)
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

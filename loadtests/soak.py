@@ -133,7 +133,7 @@ def run(minutes: float, out: Path) -> dict[str, object]:
     rss_columns = [c for c in samples.columns if c.startswith("rss_")]
     first, last = loaded.iloc[min(5, len(loaded) - 1)], loaded.iloc[-1]  # after 10 s of warm-up
     summary = {
-        **machine_record(started),
+        **machine_record(started, settings),
         "minutes_of_load": minutes,
         "visitors": VISITORS,
         "settings": settings_record(settings),

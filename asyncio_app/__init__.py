@@ -35,14 +35,14 @@ def create_app(settings: Settings | None = None) -> Quart:
         form = await bound_contact_form()
         if not form.validate():
             return await render_template("contact.html", form=form), 400
-        wait_s = await rate_limit().claim(visitor_key())
-        if wait_s is not None:
-            return await rate_limited_page(form, wait_s)
+        claim = await rate_limit().claim(visitor_key())
+        if claim.refused:
+            return await rate_limited_page(form, claim.wait_s)
         message = compose_contact_email(form.submission(), settings)
         try:
             await send_email_async(message, settings)  # the hand-off: await the provider's answer
         except (OSError, aiosmtplib.SMTPException) as exc:
-            await rate_limit().release(visitor_key())
+            await rate_limit().release(claim)
             app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
             page = await render_template(
                 "contact.html", form=form, delivery_error=describe_failure(exc)

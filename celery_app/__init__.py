@@ -97,14 +97,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         form = bound_contact_form()
         if not form.validate():
             return render_template("contact.html", form=form), 400
-        wait_s = rate_limit().claim(visitor_key())
-        if wait_s is not None:
-            return rate_limited_page(form, wait_s)
+        claim = rate_limit().claim(visitor_key())
+        if claim.refused:
+            return rate_limited_page(form, claim.wait_s)
         email = ContactEmail.new(form.submission(), settings)
         try:
             send_contact_email.delay(email.to_fields())  # the hand-off: queue it and move on
         except OperationalError as exc:
-            rate_limit().release(visitor_key())
+            rate_limit().release(claim)
             app.logger.error("contact email %s not queued: %r", email.message_id, exc)
             page = render_template(
                 "contact.html", form=form, delivery_error="our message queue is unavailable"

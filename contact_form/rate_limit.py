@@ -4,17 +4,45 @@ Redis, not the web process's memory, so the limit holds across gunicorn workers 
 servers. `SET key NX PX window` claims the window atomically: of two requests racing from the
 same visitor, exactly one wins. The Flask apps use `RateLimit`, the Quart app its awaitable
 twin `AsyncRateLimit`; both answer with the same numbers.
+
+Each claim holds a random token, and a release deletes the key only while it still holds that
+token: a send that failed after its window ran out must not wipe the visitor's next claim.
+When Redis is down the limit fails open: the email matters more than the limit, and the
+visitor's form is not lost to a store that only counts. The log says so on every request.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import secrets
+from dataclasses import dataclass
 
 import redis
 import redis.asyncio
 
 logger = logging.getLogger(__name__)
+
+# Compare-and-delete in one step: GET then DEL from Python would race with a new claim.
+RELEASE_OWN_CLAIM = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A visitor's turn: granted (`wait_s` None, `token` what to release) or refused."""
+
+    visitor: str
+    token: str | None = None
+    wait_s: float | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.wait_s is not None
 
 
 def _key(visitor: str) -> str:
@@ -30,26 +58,27 @@ class RateLimit:
     def __init__(self, client: redis.Redis | None, window_s: float) -> None:
         self.client = client
         self.window_ms = int(window_s * 1000)
+        self._release = client.register_script(RELEASE_OWN_CLAIM) if client else None
 
-    def claim(self, visitor: str) -> float | None:
-        """None if the visitor may send now (their window starts), else the seconds to wait."""
+    def claim(self, visitor: str) -> Claim:
+        """The visitor's turn to send now, or a refusal that says how long to wait."""
         if self.client is None or self.window_ms <= 0:
-            return None
+            return Claim(visitor)
+        token = secrets.token_hex(8)
         try:
-            if self.client.set(_key(visitor), 1, nx=True, px=self.window_ms):
-                return None
-            return max(self.client.pttl(_key(visitor)), 1) / 1000
+            if self.client.set(_key(visitor), token, nx=True, px=self.window_ms):
+                return Claim(visitor, token)
+            return Claim(visitor, wait_s=max(self.client.pttl(_key(visitor)), 1) / 1000)
         except redis.RedisError as exc:
-            # The email matters more than the limit: let it through and say so in the log.
-            logger.warning("rate limit not checked, Redis failed: %r", exc)
-            return None
+            logger.warning("rate limit not checked (fails open), Redis failed: %r", exc)
+            return Claim(visitor)
 
-    def release(self, visitor: str) -> None:
+    def release(self, claim: Claim) -> None:
         """The email was not sent after all: that attempt does not count against the visitor."""
-        if self.client is None or self.window_ms <= 0:
+        if self._release is None or claim.token is None:
             return
         try:
-            self.client.delete(_key(visitor))
+            self._release(keys=[_key(claim.visitor)], args=[claim.token])
         except redis.RedisError as exc:
             logger.warning("rate limit not released, Redis failed: %r", exc)
 
@@ -58,22 +87,24 @@ class AsyncRateLimit:
     def __init__(self, client: redis.asyncio.Redis | None, window_s: float) -> None:
         self.client = client
         self.window_ms = int(window_s * 1000)
+        self._release = client.register_script(RELEASE_OWN_CLAIM) if client else None
 
-    async def claim(self, visitor: str) -> float | None:
+    async def claim(self, visitor: str) -> Claim:
         if self.client is None or self.window_ms <= 0:
-            return None
+            return Claim(visitor)
+        token = secrets.token_hex(8)
         try:
-            if await self.client.set(_key(visitor), 1, nx=True, px=self.window_ms):
-                return None
-            return max(await self.client.pttl(_key(visitor)), 1) / 1000
+            if await self.client.set(_key(visitor), token, nx=True, px=self.window_ms):
+                return Claim(visitor, token)
+            return Claim(visitor, wait_s=max(await self.client.pttl(_key(visitor)), 1) / 1000)
         except redis.RedisError as exc:
-            logger.warning("rate limit not checked, Redis failed: %r", exc)
-            return None
+            logger.warning("rate limit not checked (fails open), Redis failed: %r", exc)
+            return Claim(visitor)
 
-    async def release(self, visitor: str) -> None:
-        if self.client is None or self.window_ms <= 0:
+    async def release(self, claim: Claim) -> None:
+        if self._release is None or claim.token is None:
             return
         try:
-            await self.client.delete(_key(visitor))
+            await self._release(keys=[_key(claim.visitor)], args=[claim.token])
         except redis.RedisError as exc:
             logger.warning("rate limit not released, Redis failed: %r", exc)

@@ -36,14 +36,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         form = bound_contact_form()
         if not form.validate():
             return render_template("contact.html", form=form), 400
-        wait_s = rate_limit().claim(visitor_key())
-        if wait_s is not None:
-            return rate_limited_page(form, wait_s)
+        claim = rate_limit().claim(visitor_key())
+        if claim.refused:
+            return rate_limited_page(form, claim.wait_s)
         message = compose_contact_email(form.submission(), settings)
         try:
             send_email(message, settings)  # the hand-off: wait here until the provider answers
         except (OSError, smtplib.SMTPException) as exc:
-            rate_limit().release(visitor_key())
+            rate_limit().release(claim)
             app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
             page = render_template("contact.html", form=form, delivery_error=describe_failure(exc))
             return page, failure_status(exc)

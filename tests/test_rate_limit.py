@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+import redis
+import redis.asyncio
 
+from contact_form.rate_limit import AsyncRateLimit, RateLimit
 from lab_stack.stack import APPS
 from loadtests.journey import contact_fields
 from tests.conftest import Visitor
@@ -63,3 +67,51 @@ def test_a_failed_send_does_not_count_against_the_visitor(limited_stacks):
 
     assert failed.status_code == 502
     assert retried.status_code == 302
+
+
+def _limits(redis_url: str, window_s: float) -> tuple[RateLimit, AsyncRateLimit]:
+    return (
+        RateLimit(redis.Redis.from_url(redis_url), window_s),
+        AsyncRateLimit(redis.asyncio.Redis.from_url(redis_url), window_s),
+    )
+
+
+def test_a_late_release_leaves_the_visitors_next_claim_alone(shared_stacks):
+    """A send that fails after its window ran out must not wipe the claim made since."""
+    blocking, awaitable = _limits(shared_stacks["celery"].settings.effective_redis_url, 0.2)
+
+    first = blocking.claim("203.0.113.7")
+    time.sleep(0.3)  # the window runs out while the first send is still failing
+    second = blocking.claim("203.0.113.7")
+    blocking.release(first)  # too late: it must not touch the second claim
+
+    assert not first.refused and not second.refused
+    assert blocking.claim("203.0.113.7").refused
+    blocking.release(second)
+    assert not blocking.claim("203.0.113.8").refused  # another visitor, untouched throughout
+
+    async def the_same_with_the_awaitable_twin() -> tuple[bool, bool]:
+        first = await awaitable.claim("203.0.113.9")
+        await asyncio.sleep(0.3)
+        second = await awaitable.claim("203.0.113.9")
+        await awaitable.release(first)
+        still_held = (await awaitable.claim("203.0.113.9")).refused
+        await awaitable.release(second)
+        freed = not (await awaitable.claim("203.0.113.9")).refused
+        return still_held, freed
+
+    assert asyncio.run(the_same_with_the_awaitable_twin()) == (True, True)
+
+
+@pytest.mark.parametrize("app", ["sync", "asyncio"])
+def test_with_redis_down_the_limit_fails_open_and_every_email_is_sent(start_stack, app):
+    """The limit only counts; losing the visitor's email to it would be worse than no limit."""
+    stack = start_stack(app, rate_limit_s=WINDOW_S)
+    stack.processes["redis"].kill()
+
+    answers = [Visitor(stack.url).submit(contact_fields(1, n)).status_code for n in (1, 2)]
+
+    assert answers == [302, 302]
+    assert stack.provider.wait_for("delivered", 2, timeout_s=15)["delivered"] == 2
+    web_log = stack.processes["web"].log_path.read_text(errors="replace")
+    assert "rate limit not checked (fails open)" in web_log

@@ -5,4 +5,7 @@ COPY requirements.txt pyproject.toml ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN pip install --no-cache-dir --no-deps --editable .
+# Run as a user of its own, never root; it may write only its data folders.
+RUN useradd --create-home --uid 10001 lab && mkdir -p /data /lab/var && chown lab /data /lab/var
+USER lab
 ENV PYTHONUNBUFFERED=1 WEB_HOST=0.0.0.0 SMTP_HOST=provider REDIS_URL=redis://redis:6379/0

@@ -1,7 +1,8 @@
 """Who may open the admin pages: a request from this machine, or one that carries the token.
 
-The token is ADMIN_TOKEN, sent as the `X-Admin-Token` header or `?token=`. Behind a reverse
-proxy every request comes from loopback, so there set ADMIN_LOOPBACK=0 and use the token.
+The token is ADMIN_TOKEN, sent as the `X-Admin-Token` header; never in the query string, which
+ends up in access logs and browser history. Behind a reverse proxy every request comes from
+loopback, so there set ADMIN_LOOPBACK=0 and use the token.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from contact_form.settings import Settings
 
 
 def admin_allowed(remote_addr: str | None, token: str | None, settings: Settings) -> bool:
-    if settings.admin_token and token and hmac.compare_digest(token, settings.admin_token):
+    # As bytes: compare_digest refuses str with non-ASCII characters, which any client can send.
+    given, expected = (
+        text.encode("utf-8", "surrogatepass") for text in (token or "", settings.admin_token)
+    )
+    if expected and given and hmac.compare_digest(given, expected):
         return True
     if not settings.admin_loopback or not remote_addr:
         return False

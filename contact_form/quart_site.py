@@ -153,7 +153,7 @@ async def admin_tasks() -> str:
 
 
 def _admin_token_given() -> str | None:
-    return request.headers.get("X-Admin-Token") or request.args.get("token")
+    return request.headers.get("X-Admin-Token")
 
 
 @site.get("/healthz")

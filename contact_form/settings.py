@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit, urlunsplit
 
 DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"
 
@@ -18,9 +19,22 @@ class SettingsError(ValueError):
     """A setting is missing or malformed."""
 
 
-def _env(name: str, *, doc: str, default: object) -> object:
-    """A dataclass field backed by environment variable `name`, with its documentation."""
-    return field(default=default, metadata={"env": name, "doc": doc})
+def _env(name: str, *, doc: str, default: object, secret: bool = False) -> object:
+    """A dataclass field backed by environment variable `name`, with its documentation.
+
+    A secret one is never written into a record of a run (`Settings.public()`).
+    """
+    return field(default=default, metadata={"env": name, "doc": doc, "secret": secret})
+
+
+def _without_password(url: str) -> str:
+    """redis://user:password@host/0 -> redis://user:***@host/0; a URL without one unchanged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,7 @@ class Settings:
     )
     secret_key: str = _env(
         "SECRET_KEY",
+        secret=True,
         default=DEVELOPMENT_SECRET_KEY,
         doc="signs the session cookie that carries the CSRF token",
     )
@@ -129,8 +144,9 @@ class Settings:
 
     admin_token: str = _env(
         "ADMIN_TOKEN",
+        secret=True,
         default="",
-        doc="opens /admin/tasks from anywhere (header X-Admin-Token or ?token=); empty: no token",
+        doc="opens /admin/tasks from anywhere (header X-Admin-Token only); empty: no token",
     )
     admin_loopback: bool = _env(
         "ADMIN_LOOPBACK",
@@ -215,8 +231,10 @@ class Settings:
         return {f.metadata["env"]: _format(getattr(self, f.name)) for f in fields(self)}
 
     def public(self) -> dict[str, object]:
-        """Every setting but the secret key, for the benchmark's environment record."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "secret_key"}
+        """Every setting but the secrets, for the record of a run; no password in REDIS_URL."""
+        public = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata["secret"]}
+        public["redis_url"] = _without_password(self.redis_url)
+        return public
 
     @property
     def provider_smtp_url(self) -> str:

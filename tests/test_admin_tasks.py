@@ -87,3 +87,17 @@ def test_admin_page_refuses_other_machines_without_the_token(start_stack, app):
     assert "This page is for the site" in refused.text
     assert allowed.status_code == 200
     assert requests.get(outside.replace("/admin/tasks", "/"), timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("app", ["sync", "celery", "asyncio"])
+def test_admin_token_only_in_its_header_and_any_bytes_get_403_not_500(start_stack, app):
+    stack = start_stack(app, web_host="0.0.0.0", admin_token="staff-only-token")
+    outside = f"http://{outside_address()}:{stack.settings.web_port}/admin/tasks"
+
+    in_query = requests.get(outside, params={"token": "staff-only-token"}, timeout=10)
+    non_ascii = requests.get(outside, headers={"X-Admin-Token": "stäff-önly"}, timeout=10)
+    raw_bytes = requests.get(outside, headers={"X-Admin-Token": b"\xff\xfe\x00x"[:2]}, timeout=10)
+
+    assert in_query.status_code == 403  # a query string ends up in logs and history
+    assert non_ascii.status_code == 403
+    assert raw_bytes.status_code == 403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from contact_form.settings import settings_markdown
+from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
+from loadtests.results import settings_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,3 +78,41 @@ def test_every_command_in_the_compose_file_exists_in_the_image():
             assert importlib.util.find_spec(module), f"{name}: no module {module}"
         for file in files:
             assert (ROOT / file).is_file(), f"{name}: no file {file}"
+
+
+def test_compose_runs_in_production_with_the_secret_key_from_the_environment():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    ours = {name: svc for name, svc in services.items() if svc.get("build") == "."}
+
+    for name, service in ours.items():
+        assert service["environment"]["LAB_ENV"] == "production", name
+        assert service["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?"), name
+
+
+def test_compose_runs_exactly_one_beat_and_one_worker():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    commands = [svc["command"] for svc in services.values()]
+
+    assert sum(command[:1] == ["celery"] and "beat" in command for command in commands) == 1
+    assert sum(command[:1] == ["celery"] and "worker" in command for command in commands) == 1
+
+
+def test_the_image_runs_as_a_user_of_its_own():
+    users = re.findall(r"^USER\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+
+    assert users and users[-1] not in ("root", "0")
+
+
+def test_no_record_of_a_run_holds_a_secret():
+    settings = Settings().replace(
+        secret_key="s3cret-key", admin_token="s3cret-token", redis_url="redis://u:pw@h:1/0"
+    )
+    record = json.dumps(settings_record(settings))
+    committed = [path.read_text() for path in (ROOT / "results").rglob("*.json")]
+
+    assert "s3cret" not in record and ":pw@" not in record
+    assert '"redis_url": "redis://u:***@h:1/0"' in record
+    assert committed, "no committed records to check"
+    for text in committed:
+        assert not re.search(r'"(secret_key|admin_token)": "[^"]', text)  # older records: ""
+        assert DEVELOPMENT_SECRET_KEY not in text

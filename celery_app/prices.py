@@ -10,6 +10,7 @@ import uuid
 
 import redis
 from celery import Task, shared_task
+from celery.exceptions import Retry
 from flask import Flask, current_app, redirect, render_template, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
@@ -26,6 +27,20 @@ RETRY_BASE_S = 1.0
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
 def look_up_rate(self: Task, currency: str) -> None:
+    """Whatever happens, the page gets a final update: no visitor waits for ever."""
+    try:
+        _look_up_rate(self, currency)
+    except Retry:
+        raise
+    except Exception:
+        task_updates().publish(
+            self.request.id, "FAILURE", "Sorry, something went wrong while we looked up the "
+            "rate. Please try again in a moment.", final=True, currency=currency,
+        )  # fmt: skip
+        raise
+
+
+def _look_up_rate(self: Task, currency: str) -> None:
     settings: Settings = current_app.extensions["lab_settings"]
     task_id = self.request.id
     try:

@@ -8,6 +8,7 @@ The rate comes from an exchange-rate service the shop does not control (the lab'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
@@ -33,6 +34,9 @@ CURRENCIES = {
     "CAD": "Canadian dollar",
 }
 NO_MINOR_UNIT = {"JPY"}
+# A rate outside these bounds is the service's mistake, not a price to show: no currency trades
+# at less than a ten-thousandth of a euro or more than a million units to it.
+PLAUSIBLE_RATES = (Decimal("0.0001"), Decimal("1000000"))
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,18 @@ def _quote_from(response: httpx.Response, currency: str) -> RateQuote:
         )
     try:
         body = response.json()
-        return RateQuote(currency, Decimal(str(body["rates"][currency])), str(body["date"]))
+        rate = Decimal(str(body["rates"][currency]))
+        day = date.fromisoformat(str(body["date"])).isoformat()
     except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
         raise RateLookupError(
             "the exchange-rate service sent an answer we could not read", transient=False
         ) from exc
+    low, high = PLAUSIBLE_RATES
+    if not (rate.is_finite() and low <= rate <= high):
+        raise RateLookupError(
+            f"the exchange-rate service sent a rate we cannot use ({rate})", transient=False
+        )
+    return RateQuote(currency, rate, day)
 
 
 def price_rows(quote: RateQuote) -> list[dict[str, str]]:

@@ -38,6 +38,10 @@ class ProviderClient:
     def behaviour(self) -> dict[str, object]:
         return self._call("/behaviour")
 
+    def set_rates(self, **rates: object) -> dict[str, object]:
+        """The rates API only: answer these rates from now on (until /reset)."""
+        return self._call("/rates", rates)
+
     def stats(self) -> dict[str, int]:
         """delivered, distinct_message_ids, attempts, failed_attempts, in_flight."""
         return self._call("/stats")

@@ -9,6 +9,7 @@ Run it alone with `python -m slow_provider.rates_api --port 8027 --delay 2`.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
 import time
@@ -73,6 +74,8 @@ class SlowRatesApi:
     def __init__(self, host: str, port: int, behaviour: ProviderBehaviour) -> None:
         self.faults = Faults(behaviour)
         self.log = CallLog()
+        # What it answers; POST /rates changes it (an API may send nonsense), /reset restores it.
+        self.rates: dict[str, object] = dict(RATES_PER_EUR)
         self.closing = threading.Event()  # ends the calls that hang
         self.server = ThreadingHTTPServer((host, port), _handler(self))
         self.server.daemon_threads = True
@@ -105,7 +108,7 @@ class SlowRatesApi:
                 status = STATUS[fate]
                 return status, {"error": f"{fate.value} failure, try again later"}
             today = datetime.now(UTC).date().isoformat()
-            return status, {"base": "EUR", "date": today, "rates": {symbol: RATES_PER_EUR[symbol]}}
+            return status, {"base": "EUR", "date": today, "rates": {symbol: self.rates[symbol]}}
         finally:
             self.log.finished(started, status, symbol)
 
@@ -120,7 +123,21 @@ def _handler(api: SlowRatesApi) -> type[BaseHTTPRequestHandler]:
 
         def reset(self) -> object:
             api.log.clear()
+            api.rates = dict(RATES_PER_EUR)
             return api.log.stats()
+
+        def do_POST(self) -> None:
+            if self.path != "/rates":
+                super().do_POST()  # /behaviour, /reset
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            changes = json.loads(self.rfile.read(length) or b"{}")  # NaN and Infinity allowed
+            unknown = set(changes) - set(RATES_PER_EUR)
+            if unknown:
+                self.reply(400, {"error": f"unknown currencies {sorted(unknown)}"})
+                return
+            api.rates.update(changes)
+            self.reply(200, api.rates)
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)

@@ -16,7 +16,10 @@ import pytest
 import redis.asyncio
 import requests
 
+from celery_app import create_app as create_celery_app
+from celery_app.prices import look_up_rate
 from celery_app.updates import next_update
+from contact_form import prices
 from lab_stack.stack import PROJECT_ROOT, Stack
 from loadtests import journey
 from loadtests.api_lookup import readme_table
@@ -204,3 +207,39 @@ def test_bench_api_times_each_app_and_the_readme_shows_the_committed_run(tmp_pat
     committed = pd.read_csv(RESULTS_DIR / "api_lookup.csv")
     record = json.loads((RESULTS_DIR / "api_lookup.json").read_text())
     assert readme_table(committed, record) in readme_before
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), -1.5, 1e300, "abc"])
+def test_a_nonsense_rate_from_the_api_gives_502_with_the_form_never_500(stack, rate):
+    stack.rates_api.set_rates(USD=rate)
+
+    response = ask_for_prices(stack, "USD")
+
+    if stack.app == "celery":
+        assert response.status_code == 303
+        update = final_update(stack, response.headers["Location"])
+        assert update["state"] == "FAILURE"
+        assert "could not get today's rate" in update["text"]
+    else:
+        assert response.status_code == 502
+        assert "could not" in response.text or "cannot use" in response.text
+        assert '<select id="currency" name="currency"' in response.text  # the form again
+    assert stack.rates_api.stats()["answered"] == 1
+
+
+def test_a_lookup_that_crashes_still_tells_the_page_it_is_over(shared_stacks, monkeypatch):
+    """A bug in the task (here: an exception nobody expected) must not leave the page waiting."""
+    app = create_celery_app(shared_stacks["celery"].settings)
+    task_id = str(uuid.uuid4())
+
+    def broken_lookup(settings, currency):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(prices, "fetch_rate", broken_lookup)
+    with app.app_context():
+        result = look_up_rate.apply(("USD",), task_id=task_id)
+        update = app.extensions["task_updates"].latest(task_id)
+
+    assert isinstance(result.result, RuntimeError)
+    assert update["state"] == "FAILURE" and update["final"]
+    assert "something went wrong" in update["text"]

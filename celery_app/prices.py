@@ -58,9 +58,11 @@ def _look_up_rate(self: Task, currency: str) -> None:
             "Please try again in a moment.", final=True, currency=currency,
         )  # fmt: skip
         return
-    html = render_template("_price_table.html", quote=quote, rows=prices.price_rows(quote))
+    # Data, not markup: the page sets each cell as text, so nothing pushed can become HTML.
+    shown = {"currency": quote.currency, "rate": str(quote.rate), "date": quote.date,
+             "rows": prices.price_rows(quote)}  # fmt: skip
     task_updates().publish(
-        task_id, "SUCCESS", f"Our prices in {currency}.", final=True, currency=currency, html=html
+        task_id, "SUCCESS", f"Our prices in {currency}.", final=True, currency=currency, quote=shown
     )
 
 

@@ -12,6 +12,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     render_template,
     request,
     session,
@@ -32,8 +33,11 @@ from contact_form.site import (
     LOAVES,
     MAX_BODY_BYTES,
     admin_rows,
+    new_csp_nonce,
     problem_text,
+    push_origins,
     rate_limit_note,
+    security_headers,
     template_context,
 )
 from long_report import duration_text, filename
@@ -127,7 +131,22 @@ def bound_contact_form() -> ContactForm:
 
 @site.app_context_processor
 def site_context() -> dict[str, object]:
-    return template_context(lab_settings().site_name)
+    return template_context(lab_settings().site_name, csp_nonce())
+
+
+def csp_nonce() -> str:
+    if "csp_nonce" not in g:
+        g.csp_nonce = new_csp_nonce()
+    return g.csp_nonce
+
+
+@site.after_app_request
+def add_security_headers(response: Response) -> Response:
+    # The Celery app's pages follow their tasks on its push service, on another port.
+    push = hand_off() == "background"
+    connect_to = push_origins(request.host, lab_settings().push_port) if push else ()
+    response.headers.update(security_headers(csp_nonce(), connect_to))
+    return response
 
 
 @site.get("/")

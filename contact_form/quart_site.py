@@ -9,6 +9,7 @@ from quart import (
     Response,
     abort,
     current_app,
+    g,
     render_template,
     request,
     session,
@@ -28,8 +29,10 @@ from contact_form.site import (
     FAILURE_CODES,
     LOAVES,
     MAX_BODY_BYTES,
+    new_csp_nonce,
     problem_text,
     rate_limit_note,
+    security_headers,
     template_context,
 )
 from long_report import duration_text, filename
@@ -82,7 +85,19 @@ async def bound_contact_form() -> ContactForm:
 
 @site.app_context_processor
 async def site_context() -> dict[str, object]:
-    return template_context(lab_settings().site_name)
+    return template_context(lab_settings().site_name, csp_nonce())
+
+
+def csp_nonce() -> str:
+    if "csp_nonce" not in g:
+        g.csp_nonce = new_csp_nonce()
+    return g.csp_nonce
+
+
+@site.after_app_request
+async def add_security_headers(response: Response) -> Response:
+    response.headers.update(security_headers(csp_nonce()))
+    return response
 
 
 @site.get("/")

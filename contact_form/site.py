@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from contact_form.form import EMAIL_MAX, MESSAGE_MAX, NAME_MAX
 
@@ -52,5 +54,38 @@ def problem_text(code: int, fallback_title: str, fallback_explanation: str) -> t
     return PROBLEMS.get(code, (fallback_title, fallback_explanation))
 
 
-def template_context(site_name: str) -> dict[str, object]:
-    return {"site_name": site_name, "field_limits": FIELD_LIMITS}
+def template_context(site_name: str, csp_nonce: str) -> dict[str, object]:
+    return {"site_name": site_name, "field_limits": FIELD_LIMITS, "csp_nonce": csp_nonce}
+
+
+def new_csp_nonce() -> str:
+    """A fresh nonce for each page: only the scripts and styles that carry it may run."""
+    return secrets.token_urlsafe(16)
+
+
+def push_origins(request_host: str, push_port: int) -> tuple[str, ...]:
+    """The push service's origins as the page reaches it: this host name, the push port."""
+    hostname = urlsplit(f"//{request_host}").hostname or "localhost"
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return tuple(f"{scheme}://{host}:{push_port}" for scheme in ("http", "ws"))
+
+
+def security_headers(csp_nonce: str, connect_to: tuple[str, ...] = ()) -> dict[str, str]:
+    """What every page of every app is sent with: the browser runs only the site's own scripts,
+    no other site may frame it, and the address of a page does not leak to other sites."""
+    policy = {
+        "default-src": "'none'",
+        "script-src": f"'nonce-{csp_nonce}'",
+        "style-src": f"'nonce-{csp_nonce}'",
+        "img-src": "'self'",
+        "connect-src": " ".join(("'self'", *connect_to)),
+        "form-action": "'self'",
+        "base-uri": "'none'",
+        "frame-ancestors": "'none'",
+    }
+    return {
+        "Content-Security-Policy": "; ".join(f"{name} {value}" for name, value in policy.items()),
+        "Referrer-Policy": "same-origin",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    }

@@ -174,3 +174,40 @@ def test_visitor_sees_a_clear_error_when_the_provider_fails(
     assert f"we could not send your message: {explanation}" in response.text
     assert "Please keep this text</textarea>" in response.text
     assert stack.provider.stats()["delivered"] == 0
+
+
+PAGES = ["/", "/contact", "/prices", "/reports", "/admin/tasks", "/no-such-page"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_carries_the_security_headers(stack, path):
+    response = requests.get(stack.url + path, timeout=10)
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["Content-Security-Policy"].split(";")
+    )
+
+    assert policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert re.fullmatch(r"'nonce-[\w-]{16,}'", policy["script-src"])  # no 'unsafe-inline'
+    assert policy["style-src"] == policy["script-src"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    for tag in re.findall(r"<(?:script|style)\b[^>]*>", response.text):
+        assert policy["script-src"].strip("'").removeprefix("nonce-") in tag
+
+
+def test_each_page_gets_a_nonce_of_its_own(stack):
+    policies = {
+        requests.get(f"{stack.url}/contact", timeout=10).headers["Content-Security-Policy"]
+        for _ in range(3)
+    }
+
+    assert len(policies) == 3
+
+
+def test_a_rejected_form_carries_the_headers_too(stack, visitor):
+    response = visitor.submit({"name": "", "email": "", "message": ""})
+
+    assert response.status_code == 400
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

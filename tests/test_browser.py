@@ -50,8 +50,20 @@ def browser() -> Iterator[object]:
 def page(browser):
     context = browser.new_context(viewport={"width": 1000, "height": 800})
     page = context.new_page()
+    refused = []  # what the Content-Security-Policy blocked: the page's own code must pass
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     yield page
     context.close()
+    assert not refused, refused
+
+
+def wait_until(page, expression: str, timeout_s: float) -> None:
+    """Poll `expression` in the page. (Playwright's wait_for_function evaluates a string with
+    eval, which the pages' Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true after {timeout_s} s: {expression}"
+        time.sleep(0.1)
 
 
 def shot(page, name: str) -> Path:
@@ -131,14 +143,14 @@ def test_the_report_progress_bar_advances_survives_a_reload_and_ends_with_a_down
     page.wait_for_url("**/reports/*")
     report_url = page.url
 
-    page.wait_for_function("document.getElementById('progress').value >= 20", timeout=15_000)
+    wait_until(page, "document.getElementById('progress').value >= 20", timeout_s=15)
     shot(page, "celery-report-progress")
     assert page.locator("#transport").inner_text() == "Progress pushed to this page by websocket."
     page.reload()  # the task id is in the address: the progress is still there
     assert page.url == report_url
     assert int(page.locator("#progress").get_attribute("value")) >= 20
 
-    page.wait_for_function("document.getElementById('progress').value == 100", timeout=20_000)
+    wait_until(page, "document.getElementById('progress').value == 100", timeout_s=20)
     page.locator("#download-link").wait_for(state="visible")
     shot(page, "celery-report-done")
     with page.expect_download() as download:

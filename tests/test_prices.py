@@ -52,6 +52,9 @@ def test_each_app_shows_the_prices_in_the_chosen_currency(stack):
         assert response.status_code == 303  # answered at once; the rate comes later
         update = final_update(stack, response.headers["Location"])
         assert update["state"] == "SUCCESS"
+        assert "html" not in update  # data, set as text by the page: never markup
+        assert update["quote"]["rows"][0] == {"loaf": "Country sourdough", "eur": "6.40",
+                                              "local": "1,047"}  # fmt: skip
         page = requests.get(stack.url + response.headers["Location"], timeout=10).text
     else:
         assert response.status_code == 200

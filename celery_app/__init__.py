@@ -19,6 +19,7 @@ from celery_app.tasks import SentLedger, send_contact_email
 from celery_app.tracking import TaskLog
 from celery_app.updates import TaskUpdates
 from contact_form.contact_email import ContactEmail
+from contact_form.delivery import retry_countdown
 from contact_form.flask_site import (
     bound_contact_form,
     configure_site,
@@ -26,10 +27,25 @@ from contact_form.flask_site import (
     rate_limited_page,
     visitor_key,
 )
-from contact_form.settings import Settings
+from contact_form.settings import Settings, SettingsError
+
+
+def check_visibility_timeout(settings: Settings) -> None:
+    """A task waiting for its retry is held, unacknowledged, by a worker. If the visibility
+    timeout ran out first, Redis would hand the task out again and the email would go twice."""
+    retries = settings.retry_max
+    longest_wait = retry_countdown(retries - 1, settings.retry_base_s) if retries else 0.0
+    needed = longest_wait + settings.smtp_timeout_s
+    timeout = settings.celery_visibility_timeout_s
+    if timeout <= needed:
+        raise SettingsError(
+            f"CELERY_VISIBILITY_TIMEOUT_S ({timeout} s) must be longer than the longest retry "
+            f"wait plus SMTP_TIMEOUT_S ({needed:g} s)"
+        )
 
 
 def celery_config(settings: Settings) -> dict[str, object]:
+    check_visibility_timeout(settings)
     url = settings.effective_redis_url
     return {
         "broker_url": url,

@@ -77,8 +77,9 @@ FAULTS = (
         _kill("worker"),
         _restart("worker"),
         # The killed worker's unacknowledged tasks are handed out again after this long; it
-        # must exceed the longest task (0.5 s here) or healthy tasks would run twice.
-        {"celery_visibility_timeout_s": 5},
+        # must exceed the longest task (0.5 s here) and the longest retry wait plus the SMTP
+        # timeout (the app refuses to start otherwise), or healthy tasks would run twice.
+        {"celery_visibility_timeout_s": 5, "retry_max": 1, "smtp_timeout_s": 4.0},
     ),
     Fault(
         "web-killed",

@@ -7,6 +7,10 @@ import time
 
 import pytest
 
+from celery_app import celery_config
+from celery_app import create_app as create_celery_app
+from contact_form.contact_email import ContactEmail, ContactSubmission
+from contact_form.settings import Settings, SettingsError
 from loadtests.journey import contact_fields
 from tests.conftest import TEST_SETTINGS, Visitor
 
@@ -70,8 +74,9 @@ def test_visitor_is_told_when_the_queue_is_down_and_keeps_the_message(start_stac
 
 
 def test_worker_killed_mid_task_loses_no_email(start_stack):
-    # A short visibility timeout, so the killed worker's task is handed out again in seconds.
-    stack = start_stack("celery", provider_delay_s=2.0, celery_visibility_timeout_s=4)
+    # A short visibility timeout, so the killed worker's task is handed out again in seconds
+    # (short retries too: the app refuses a timeout shorter than a retry's wait).
+    stack = start_stack("celery", provider_delay_s=2.0, celery_visibility_timeout_s=4, retry_max=1)
 
     response = Visitor(stack.url).submit(contact_fields(1, 1))
     in_flight = stack.provider.wait_for("in_flight", 1, timeout_s=15)
@@ -85,3 +90,33 @@ def test_worker_killed_mid_task_loses_no_email(start_stack):
     assert stats["distinct_message_ids"] == 1
     outcomes = [a["outcome"] for a in stack.provider.attempts()]
     assert outcomes == ["dropped", "250"]
+
+
+def test_one_email_queued_twice_and_run_at_once_is_sent_once(start_stack):
+    """Two runs of one email (same Message-ID) on two worker processes: one sends, one waits
+    and then finds it sent. Checking the ledger and then sending would send it twice."""
+    stack = start_stack("celery", provider_delay_s=1.0, celery_concurrency=2)
+    app = create_celery_app(stack.settings)
+    task = app.extensions["celery"].tasks["celery_app.tasks.send_contact_email"]
+    email = ContactEmail.new(ContactSubmission("Ada", "ada@example.com", "Hi"), stack.settings)
+
+    runs = [task.delay(email.to_fields()).id for _ in range(2)]
+    stack.provider.wait_for("delivered", 1, timeout_s=15)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        log = {row["task_id"]: row for row in app.extensions["task_log"].recent()}
+        if all(log.get(run, {}).get("state") == "SUCCESS" for run in runs):
+            break
+        time.sleep(0.2)
+
+    assert stack.provider.stats()["delivered"] == 1
+    assert sorted(log[run]["error"] for run in runs) == ["", "already sent"]
+
+
+def test_the_app_refuses_a_visibility_timeout_shorter_than_a_retry_wait():
+    # 4, 8, 16, 32, 64 s of backoff: the last wait plus the 30 s SMTP timeout is 94 s.
+    settings = Settings().replace(retry_base_s=4.0, retry_max=5, smtp_timeout_s=30.0)
+
+    with pytest.raises(SettingsError, match="CELERY_VISIBILITY_TIMEOUT_S"):
+        celery_config(settings.replace(celery_visibility_timeout_s=90))
+    assert celery_config(settings.replace(celery_visibility_timeout_s=95))["task_acks_late"]

@@ -13,6 +13,9 @@ graceful_timeout = 5
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
+# Nobody's X-Forwarded-For is believed here: uvicorn (the async app's server) would believe it
+# from loopback. The apps apply TRUSTED_PROXIES themselves, the same way in all three.
+forwarded_allow_ips = ""
 
 
 def post_worker_init(worker) -> None:

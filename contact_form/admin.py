@@ -2,7 +2,7 @@
 
 The token is ADMIN_TOKEN, sent as the `X-Admin-Token` header; never in the query string, which
 ends up in access logs and browser history. Behind a reverse proxy every request comes from
-loopback, so there set ADMIN_LOOPBACK=0 and use the token.
+the proxy: set TRUSTED_PROXIES so that the client's own address is checked, or ADMIN_LOOPBACK=0.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from flask import (
     session,
 )
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from contact_form.admin import admin_allowed
 from contact_form.form import (
@@ -60,6 +61,9 @@ def configure_site(app: Flask, settings: Settings) -> None:
     app.extensions["rate_limit"] = RateLimit(client, settings.rate_limit_s)
     app.register_blueprint(site)
     app.before_request(read_body_before_deadline)
+    if settings.trusted_proxies:  # the client is who the last N proxies say it is
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
 
 def read_body_before_deadline() -> None:

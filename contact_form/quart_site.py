@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis.asyncio
+from hypercorn.middleware import ProxyFixMiddleware
 from quart import (
     Blueprint,
     Quart,
@@ -55,6 +56,9 @@ def configure_site(app: Quart, settings: Settings) -> None:
         )
     app.extensions["rate_limit"] = AsyncRateLimit(client, settings.rate_limit_s)
     app.register_blueprint(site)
+    if settings.trusted_proxies:  # the client is who the last N proxies say it is
+        n = settings.trusted_proxies
+        app.asgi_app = ProxyFixMiddleware(app.asgi_app, mode="legacy", trusted_hops=n)
 
 
 def lab_settings() -> Settings:

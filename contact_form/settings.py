@@ -170,6 +170,12 @@ class Settings:
     web_timeout_s: int = _env(
         "WEB_TIMEOUT_S", default=180, doc="gunicorn kills a worker stuck on one request this long"
     )
+    trusted_proxies: int = _env(
+        "TRUSTED_PROXIES",
+        default=0,
+        doc="reverse proxies in front of the apps whose X-Forwarded-For/-Proto are believed "
+        "(0: nobody's; the client address is the connection's)",
+    )
 
     # Scheduled work (use case 4)
     accounts_db: str = _env(
@@ -216,6 +222,8 @@ class Settings:
             raise SettingsError(f"SECRET_KEY must be set when LAB_ENV={self.lab_env!r}")
         if self.provider_delay_distribution not in ("fixed", "uniform", "exponential"):
             raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
+        if self.trusted_proxies < 0:
+            raise SettingsError("TRUSTED_PROXIES must be >= 0")
         if self.rates_api_retries < 0:
             raise SettingsError("RATES_API_RETRIES must be >= 0")
         if self.web_workers < 1 or self.web_threads < 1 or self.celery_concurrency < 1:

@@ -115,3 +115,16 @@ def test_with_redis_down_the_limit_fails_open_and_every_email_is_sent(start_stac
     assert stack.provider.wait_for("delivered", 2, timeout_s=15)["delivered"] == 2
     web_log = stack.processes["web"].log_path.read_text(errors="replace")
     assert "rate limit not checked (fails open)" in web_log
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_spoofed_forwarded_for_does_not_buy_a_new_bucket(limited_stacks, app):
+    """TRUSTED_PROXIES is 0 by default: a client cannot pick its own address."""
+    stack = limited_stacks[app]
+    time.sleep(WINDOW_S)  # let an earlier test's window run out
+
+    def send(client: str, n: int) -> int:
+        headers = {"X-Forwarded-For": client}
+        return Visitor(stack.url).submit(contact_fields(n, 1), headers=headers).status_code
+
+    assert [send("198.51.100.1", 1), send("198.51.100.2", 2)] == [302, 429]

@@ -123,7 +123,9 @@ def test_wrong_method_is_refused_with_405(stack, method):
 
 
 def normalised(html: str) -> str:
-    """The page with what legitimately differs per request (the CSRF token) blanked out."""
+    """The page with what legitimately differs per request (the CSRF token, the CSP nonce)
+    blanked out."""
+    html = re.sub(r'nonce="[^"]+"', 'nonce="NONCE"', html)
     return re.sub(
         r'name="csrf_token" type="hidden" value="[^"]+"',
         'name="csrf_token" type="hidden" value="TOKEN"',

@@ -1,5 +1,6 @@
 """gunicorn settings for all three apps, from the lab's settings: identical web-tier limits."""
 
+from contact_form.deadline_worker import deadline_sync_worker
 from contact_form.settings import Settings
 
 _settings = Settings.from_env()
@@ -7,6 +8,11 @@ _settings = Settings.from_env()
 bind = f"{_settings.web_host}:{_settings.web_port}"
 workers = _settings.web_workers
 threads = _settings.web_threads
+# One deadline for a whole request (headers and body), so a trickling client cannot hold the
+# only worker. With threads gunicorn uses its gthread worker, which has its own (per read) wait;
+# the async app gets uvicorn's worker from its command line, which overrides this.
+if threads == 1:
+    worker_class = deadline_sync_worker(_settings.request_body_timeout_s)
 timeout = _settings.web_timeout_s
 graceful_timeout = 5
 # Access logs cost CPU that the load generator needs on a 2-core machine; errors still log.

@@ -17,6 +17,7 @@ from flask import (
     request,
     session,
 )
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -67,11 +68,13 @@ def configure_site(app: Flask, settings: Settings) -> None:
 
 
 def read_body_before_deadline() -> None:
-    """Read the whole request body within REQUEST_BODY_TIMEOUT_S, or answer 408.
+    """Read the whole request body within REQUEST_BODY_TIMEOUT_S, or answer 408; a body cut
+    short or a broken chunk gets 400.
 
     A sync gunicorn worker serves one request at a time: a client that trickles its body a byte
     at a time would hold it, and the whole site, for as long as it likes. Quart has this limit
-    built in (BODY_TIMEOUT); for Flask under gunicorn it is done here, on gunicorn's socket.
+    built in (BODY_TIMEOUT); for Flask under gunicorn it is done here, on gunicorn's socket (and
+    for the headers too by the worker class, contact_form/deadline_worker.py).
     """
     sock = request.environ.get("gunicorn.socket")
     length = request.content_length
@@ -94,8 +97,12 @@ def read_body_before_deadline() -> None:
             body += chunk
     except TimeoutError:
         abort(408)
+    except ParseException:  # a broken chunked body
+        abort(400)
     finally:
         sock.settimeout(None)
+    if length and len(body) < length:
+        abort(400)  # the client stopped sending (a half-close) before the body was complete
     # Werkzeug parses the form from here, as if it had read the socket itself.
     request.environ["wsgi.input"] = io.BytesIO(bytes(body))
     request.environ["CONTENT_LENGTH"] = str(len(body))

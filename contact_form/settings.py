@@ -165,7 +165,8 @@ class Settings:
     request_body_timeout_s: float = _env(
         "REQUEST_BODY_TIMEOUT_S",
         default=10.0,
-        doc="a client that takes longer to send its request body gets 408, freeing the worker",
+        doc="a client that takes longer to send its request (headers and body) is cut off "
+        "(408 while the app reads the body), freeing the worker",
     )
     web_timeout_s: int = _env(
         "WEB_TIMEOUT_S", default=180, doc="gunicorn kills a worker stuck on one request this long"

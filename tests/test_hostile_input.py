@@ -11,6 +11,7 @@ from email import message_from_string, policy
 from email.message import EmailMessage
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -266,3 +267,88 @@ def test_embedded_redis_listens_on_loopback_only(shared_stacks):
     argv = shared_stacks["celery"].processes["redis"].argv
     assert argv[argv.index("--bind") + 1] == "127.0.0.1"
     assert argv[argv.index("--protected-mode") + 1] == "yes"
+
+
+POST_HEAD = (
+    b"POST /contact HTTP/1.1\r\nHost: lab\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+)
+
+
+def _trickle(slow: socket.socket, data: bytes, gap_s: float, give_up_s: float) -> bytes:
+    """Send `data` one byte every `gap_s` until the server answers or hangs up; its answer."""
+    started = time.monotonic()
+    for byte in data:
+        try:
+            slow.sendall(bytes([byte]))
+            slow.settimeout(gap_s)
+            return slow.recv(4096)  # an answer, or b"" when the server closed the connection
+        except TimeoutError:
+            assert time.monotonic() - started < give_up_s, "the server never cut the client off"
+        except OSError:
+            return b""  # reset by the server
+    raise AssertionError("the whole request went through")
+
+
+@pytest.mark.parametrize(
+    ("app", "part"),
+    [("sync", "body"), ("sync", "headers"), ("celery", "headers"), ("asyncio", "body")],
+)
+def test_one_byte_per_almost_a_timeout_is_cut_off_within_the_deadline(start_stack, app, part):
+    """A deadline per read would let this client hold the worker for ever; the deadline is for
+    the whole request. (The async app's server, uvicorn, has no deadline for headers, but a
+    trickle there holds one connection, not the event loop: see the next test.)"""
+    timeout_s = 2.0
+    stack = start_stack(app, request_body_timeout_s=timeout_s)
+    with socket.create_connection((stack.settings.web_host, stack.settings.web_port)) as slow:
+        started = time.monotonic()
+        if part == "body":
+            slow.sendall(POST_HEAD)
+        answer = _trickle(slow, b"name=Slow" * 20 if part == "body" else POST_HEAD,
+                          gap_s=timeout_s - 1, give_up_s=timeout_s + 10)  # fmt: skip
+        cut_off_after = time.monotonic() - started
+
+    assert cut_off_after <= timeout_s + 1
+    if part == "body":
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    home_started = time.monotonic()
+    assert requests.get(stack.url + "/", timeout=5).status_code == 200
+    assert time.monotonic() - home_started < 1  # the worker is free again at once
+
+
+def test_the_async_app_serves_others_while_a_client_trickles_its_headers(own_stacks):
+    stack = own_stacks["asyncio"]
+    with socket.create_connection((stack.settings.web_host, stack.settings.web_port)) as slow:
+        slow.sendall(POST_HEAD[:20])
+
+        started = time.monotonic()
+        assert requests.get(stack.url + "/", timeout=5).status_code == 200
+
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("app", APPS)
+@pytest.mark.parametrize("broken", ["half-closed", "bad chunk"])
+def test_a_body_cut_short_or_a_broken_chunk_gets_400_never_500(own_stacks, app, broken):
+    stack = own_stacks[app]
+    stack.provider.reset()
+    if broken == "half-closed":
+        request = POST_HEAD + b"name=Eve&email=eve%40example.com&message=Hi&csrf_token=x"
+    else:
+        request = (
+            b"POST /contact HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n\r\nzz\r\nname=Eve\r\n0\r\n\r\n"
+        )
+    with socket.create_connection((stack.settings.web_host, stack.settings.web_port)) as client:
+        client.settimeout(10)
+        client.sendall(request)
+        client.shutdown(socket.SHUT_WR)
+        answer = client.recv(4096)
+
+    if app == "asyncio" and broken == "half-closed":
+        # uvicorn closes a connection whose client half-closed it, before the app can answer:
+        # no answer at all, but no 500 and nothing sent either.
+        assert answer == b""
+    else:
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert stack.provider.stats()["attempts"] == 0

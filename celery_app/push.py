@@ -3,51 +3,103 @@
 A small async process beside the Flask web server. A browser waiting for news holds a connection
 open for seconds or minutes; under gunicorn's sync workers every such connection would be a
 worker serving nobody else, while one event loop holds thousands. Started by the stack runner
-as `uvicorn --factory celery_app.push:create_push_app`.
+as `uvicorn --factory celery_app.push:create_push_app`. It holds at most PUSH_MAX_CONNECTIONS
+at once (beyond, a 503 with Retry-After; uvicorn's `--limit-concurrency` backs this up for plain
+HTTP but lets websockets through) and uvicorn's small `--ws-max-size` closes a socket on a large
+frame, so idle or hostile clients cannot take every Redis connection the broker and the rate
+limit need: each open connection holds one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from contextlib import aclosing
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager
 
 import redis.asyncio
-from quart import Quart, abort, request, websocket
+from quart import Quart, Response, abort, request, websocket
 
-from celery_app.updates import TASK_ID, next_update, updates_after
+from celery_app.updates import is_known, next_update, updates_after
 from contact_form.settings import Settings
 
 LONG_POLL_S = 20.0
 # The page is served by the web server's origin, so its long polls are cross-origin. What they
 # read is not secret beyond the unguessable task id in the address, so any origin may read it.
 POLL_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+TOO_MANY = "Too many pages are following tasks right now; try again in a few seconds."
+BUSY_HEADERS = {"Retry-After": "5"}
 
 
 def create_push_app(settings: Settings | None = None) -> Quart:
     settings = settings or Settings.from_env()
     app = Quart(__name__)
-    client = redis.asyncio.Redis.from_url(settings.effective_redis_url)
+    # One Redis connection per open page, and a few for the quick look-ups: a bounded pool that
+    # makes a request wait for a free connection rather than open one more.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        settings.effective_redis_url, max_connections=settings.push_max_connections + 10, timeout=5
+    )
+    client = redis.asyncio.Redis(connection_pool=pool)
+
+    open_now = 0  # connections held at this moment (uvicorn's own limit skips websockets)
+
+    @contextmanager
+    def counted() -> Iterator[bool]:
+        """Whether there is room for one more connection; it counts until the block ends."""
+        nonlocal open_now
+        if open_now >= settings.push_max_connections:
+            yield False
+            return
+        open_now += 1
+        try:
+            yield True
+        finally:
+            open_now -= 1
 
     @app.websocket("/updates/<task_id>")
-    async def updates_socket(task_id: str) -> None:
-        if not TASK_ID.match(task_id):
-            await websocket.close(1008)
-            return
+    async def updates_socket(task_id: str) -> Response | None:
+        if not await is_known(client, task_id):
+            await websocket.close(1008)  # at once: an unknown id must not hold a connection
+            return None
+        with counted() as room:
+            if not room:
+                return Response(TOO_MANY, 503, BUSY_HEADERS)  # refuses the handshake
+            await follow(task_id)
+        return None
+
+    async def follow(task_id: str) -> None:
         await websocket.accept()
-        async with aclosing(updates_after(client, task_id, since=0.0)) as updates:
-            async for update in updates:
-                await websocket.send(json.dumps(update))
+        discarding = asyncio.create_task(discard_client_frames())
+        try:
+            # Past its lifetime the socket closes; the page follows the task by long polling.
+            async with asyncio.timeout(settings.push_max_connection_s):
+                async with aclosing(updates_after(client, task_id, since=0.0)) as updates:
+                    async for update in updates:
+                        await websocket.send(json.dumps(update))
+        except TimeoutError:
+            pass
+        finally:
+            discarding.cancel()
         await websocket.close(1000)
+
+    async def discard_client_frames() -> None:
+        """The page sends nothing; whatever a client sends is read and dropped, so it cannot
+        pile up (uvicorn's --ws-max-size closes the socket on an oversized frame)."""
+        while True:
+            await websocket.receive()
 
     @app.get("/updates/<task_id>")
     async def updates_poll(task_id: str) -> tuple[object, int, dict[str, str]]:
-        if not TASK_ID.match(task_id):
+        if not await is_known(client, task_id):
             abort(404)
         try:
             since = float(request.args.get("since", "0"))
         except ValueError:
             abort(400)
-        update = await next_update(client, task_id, since, LONG_POLL_S)
+        with counted() as room:
+            if not room:
+                return TOO_MANY, 503, {**POLL_HEADERS, **BUSY_HEADERS}
+            update = await next_update(client, task_id, since, LONG_POLL_S)
         if update is None:
             return "", 204, POLL_HEADERS  # no news yet: the page asks again
         return update, 200, POLL_HEADERS
@@ -59,5 +111,6 @@ def create_push_app(settings: Settings | None = None) -> Quart:
     @app.after_serving
     async def close_redis() -> None:
         await client.aclose()
+        await pool.disconnect()
 
     return app

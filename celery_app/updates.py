@@ -17,7 +17,7 @@ import redis
 import redis.asyncio
 from flask import abort, current_app
 
-TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # fullmatch
 TTL_S = 24 * 3600
 
 
@@ -56,10 +56,15 @@ def task_updates() -> TaskUpdates:
 
 def known_update(task_id: str) -> dict[str, object]:
     """The latest update of a task this app started; 404 for any other address."""
-    update = task_updates().latest(task_id) if TASK_ID.match(task_id) else None
+    update = task_updates().latest(task_id) if TASK_ID.fullmatch(task_id) else None
     if update is None:
         abort(404)
     return update
+
+
+async def is_known(client: redis.asyncio.Redis, task_id: str) -> bool:
+    """A task id of the right shape that this app has published updates for."""
+    return bool(TASK_ID.fullmatch(task_id) and await client.exists(_key(task_id)))
 
 
 async def updates_after(

@@ -110,6 +110,18 @@ class Settings:
         default=8010,
         doc="port of the Celery app's push service (websocket and long polling), on WEB_HOST",
     )
+    push_max_connections: int = _env(
+        "PUSH_MAX_CONNECTIONS",
+        default=200,
+        doc="the push service refuses (503) connections beyond this many at once; each open "
+        "one also holds a Redis connection",
+    )
+    push_max_connection_s: float = _env(
+        "PUSH_MAX_CONNECTION_S",
+        default=300.0,
+        doc="the push service closes a websocket after this long (the page goes on by long "
+        "polling)",
+    )
 
     # Redis and Celery
     redis_url: str = _env(

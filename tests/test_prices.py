@@ -13,12 +13,13 @@ import uuid
 
 import pandas as pd
 import pytest
+import redis
 import redis.asyncio
 import requests
 
 from celery_app import create_app as create_celery_app
 from celery_app.prices import look_up_rate
-from celery_app.updates import next_update
+from celery_app.updates import TaskUpdates, next_update
 from contact_form import prices
 from lab_stack.stack import PROJECT_ROOT, Stack
 from loadtests import journey
@@ -145,9 +146,14 @@ def test_the_page_of_an_unknown_task_is_404(shared_stacks):
 
 
 def test_the_push_service_refuses_bad_addresses(shared_stacks):
-    push = shared_stacks["celery"].settings.push_url
+    stack = shared_stacks["celery"]
+    push = stack.settings.push_url
+    known = str(uuid.uuid4())  # a task the push service knows (unknown ones get 404 first)
+    TaskUpdates(redis.Redis.from_url(stack.settings.effective_redis_url)).publish(
+        known, "PENDING", "Working on it..."
+    )
     assert requests.get(f"{push}/updates/not-a-task", timeout=10).status_code == 404
-    answer = requests.get(f"{push}/updates/{uuid.uuid4()}?since=soon", timeout=10)
+    answer = requests.get(f"{push}/updates/{known}?since=soon", timeout=10)
     assert answer.status_code == 400
 
 

@@ -1,0 +1,142 @@
+"""The push service cannot be exhausted: unknown ids close at once, connections are capped and
+have a lifetime, client frames are dropped, and the site stays fast while it is full."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import time
+import uuid
+
+import pytest
+import redis
+import requests
+import websocket
+
+from celery_app.updates import TaskUpdates
+from loadtests.journey import contact_fields
+from tests.conftest import Visitor
+
+CAP = 40
+LIFETIME_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def push_stack(start_stack):
+    return start_stack(
+        "celery", push_max_connections=CAP, push_max_connection_s=LIFETIME_S, rate_limit_s=0.5
+    )
+
+
+def pending_task(stack) -> str:
+    """A task id with an update that never becomes final: a page would wait on it."""
+    task_id = str(uuid.uuid4())
+    updates = TaskUpdates(redis.Redis.from_url(stack.settings.effective_redis_url))
+    updates.publish(task_id, "PENDING", "Working on it...")
+    return task_id
+
+
+def closed_by_the_service(socket: websocket.WebSocket) -> bool:
+    """Whether the next thing on the socket is its end (a close frame, or the connection gone)."""
+    try:
+        return socket.recv() == ""
+    except (websocket.WebSocketConnectionClosedException, OSError):
+        return True
+
+
+def ws_url(stack, task_id: str) -> str:
+    return f"ws://{stack.settings.web_host}:{stack.settings.push_port}/updates/{task_id}"
+
+
+@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), f"{uuid.uuid4()}%0A", "not-a-task"])
+def test_an_unknown_task_id_is_refused_at_once(push_stack, task_id):
+    started = time.monotonic()
+    poll = requests.get(f"{push_stack.settings.push_url}/updates/{task_id}", timeout=5)
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(ws_url(push_stack, task_id), timeout=5)
+
+    assert poll.status_code == 404
+    assert time.monotonic() - started < 1
+
+
+def test_a_websocket_is_closed_after_its_lifetime(push_stack):
+    socket = websocket.create_connection(ws_url(push_stack, pending_task(push_stack)), timeout=10)
+    started = time.monotonic()
+
+    assert '"PENDING"' in socket.recv()
+    assert closed_by_the_service(socket)  # nothing more comes until the service closes it
+    assert LIFETIME_S - 0.5 < time.monotonic() - started < LIFETIME_S + 2
+
+
+def test_client_frames_are_dropped_and_an_oversized_one_closes_the_socket(push_stack):
+    task_id = pending_task(push_stack)
+    socket = websocket.create_connection(ws_url(push_stack, task_id), timeout=10)
+    socket.recv()  # the pending update
+
+    socket.send("hello")  # dropped; the socket still carries the next update
+    TaskUpdates(redis.Redis.from_url(push_stack.settings.effective_redis_url)).publish(
+        task_id, "SUCCESS", "Done.", final=True
+    )
+    assert '"SUCCESS"' in socket.recv()
+
+    big = websocket.create_connection(ws_url(push_stack, pending_task(push_stack)), timeout=10)
+    big.recv()
+    big.send("x" * 10_000)
+    assert closed_by_the_service(big)
+
+
+async def _hold(stack, task_id: str, as_websocket: bool) -> str:
+    """Open one connection and leave it idle; its status line, or "held" if none came yet."""
+    host, port = stack.settings.web_host, stack.settings.push_port
+    reader, writer = await asyncio.open_connection(host, port)
+    if as_websocket:
+        key = base64.b64encode(os.urandom(16)).decode()
+        upgrade = (
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n"
+        )
+        request = f"GET /updates/{task_id} HTTP/1.1\r\nHost: {host}\r\n{upgrade}\r\n"
+    else:
+        request = f"GET /updates/{task_id}?since={time.time()} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    writer.write(request.encode())
+    await writer.drain()
+    try:
+        status = (await asyncio.wait_for(reader.readline(), 4)).decode()
+    except TimeoutError:
+        status = "held"  # a long poll waiting for news
+    HELD.append(writer)
+    return status.split(" ")[1] if status.startswith("HTTP/") else status
+
+
+HELD: list[asyncio.StreamWriter] = []
+
+
+def test_500_idle_connections_are_capped_and_the_contact_form_stays_fast(push_stack):
+    task_id = pending_task(push_stack)
+
+    async def flood() -> list[str]:
+        return await asyncio.gather(*(_hold(push_stack, task_id, n % 2 == 0) for n in range(500)))
+
+    loop = asyncio.new_event_loop()
+    try:
+        answers = loop.run_until_complete(flood())
+        visitor = Visitor(push_stack.url)
+        timings = []
+        for n in range(3):  # through the rate limit (Redis) and onto the queue (Redis)
+            started = time.monotonic()
+            status = visitor.submit(contact_fields(n, 1)).status_code
+            timings.append((status, time.monotonic() - started))
+            time.sleep(0.6)  # past the rate limit's window
+        delivered = push_stack.provider.wait_for("delivered", 3, timeout_s=15)["delivered"]
+    finally:
+        for writer in HELD:
+            writer.close()
+        loop.close()
+        HELD.clear()
+
+    accepted = sum(answer in ("101", "held") for answer in answers)
+    assert accepted <= CAP
+    assert answers.count("503") >= 500 - CAP  # refused at once, with a clear status
+    assert all(status == 302 and took < 1.0 for status, took in timings), timings
+    assert delivered == 3

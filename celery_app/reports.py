@@ -27,6 +27,17 @@ def report_path(settings: Settings, task_id: str) -> Path:
     return Path(settings.data_dir) / "reports" / f"{task_id}.csv"
 
 
+def expired(path: Path, settings: Settings) -> bool:
+    return time.time() - path.stat().st_mtime > settings.report_keep_s
+
+
+def delete_expired_reports(settings: Settings) -> None:
+    """Reports hold data about people: none is kept longer than REPORT_KEEP_S."""
+    for path in report_path(settings, "any").parent.glob("*.csv"):
+        if expired(path, settings):
+            path.unlink(missing_ok=True)
+
+
 def publish_progress(task_id: str, done: int, total: int) -> None:
     percent = round(100 * done / total)
     text = f"Building the report: {percent}% ({done} of {total} parts)."
@@ -58,6 +69,7 @@ def reports_create() -> Response | tuple[str, int]:
     form = bound_report_form()
     if not form.validate():
         return render_template("reports.html", form=form, **reports_context()), 400
+    delete_expired_reports(lab_settings())
     # The id is chosen here so that the page has something to show before the task exists.
     task_id = str(uuid.uuid4())
     try:
@@ -82,6 +94,9 @@ def report_download(task_id: str) -> Response:
     path = report_path(lab_settings(), task_id)
     if not path.exists():
         abort(404)
+    if expired(path, lab_settings()):
+        path.unlink(missing_ok=True)
+        abort(410)  # it existed, and is gone for good
     return send_file(path.resolve(), mimetype="text/csv", as_attachment=True,
                      download_name=filename())  # fmt: skip
 

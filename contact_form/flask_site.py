@@ -221,10 +221,22 @@ def bound_price_form() -> PriceForm:
     return PriceForm.bound(formdata, session, lab_settings().secret_key)
 
 
-@site.get("/admin/tasks")
-def admin_tasks() -> str:
+@site.before_app_request
+def reports_for_staff_only() -> None:
+    """The accounts report lists who has not signed in for how long: every /reports address
+    (the page, the form, the progress page, the download) follows the /admin/tasks rule."""
+    if request.path == "/reports" or request.path.startswith("/reports/"):
+        staff_only()
+
+
+def staff_only() -> None:
     if not admin_allowed(request.remote_addr, _admin_token_given(), lab_settings()):
         abort(403)
+
+
+@site.get("/admin/tasks")
+def admin_tasks() -> str:
+    staff_only()
     task_log = current_app.extensions.get("task_log")
     tasks = None if task_log is None else admin_rows(task_log.recent())
     return render_template("admin_tasks.html", tasks=tasks, failure_codes=FAILURE_CODES)

@@ -163,10 +163,22 @@ async def bound_price_form() -> PriceForm:
     return PriceForm.bound(formdata, session, lab_settings().secret_key)
 
 
-@site.get("/admin/tasks")
-async def admin_tasks() -> str:
+@site.before_app_request
+async def reports_for_staff_only() -> None:
+    """The accounts report lists who has not signed in for how long: every /reports address
+    follows the /admin/tasks rule."""
+    if request.path == "/reports" or request.path.startswith("/reports/"):
+        staff_only()
+
+
+def staff_only() -> None:
     if not admin_allowed(request.remote_addr, _admin_token_given(), lab_settings()):
         abort(403)
+
+
+@site.get("/admin/tasks")
+async def admin_tasks() -> str:
+    staff_only()
     # The async app awaits the provider in the request: it has no task log.
     return await render_template("admin_tasks.html", tasks=None, failure_codes=FAILURE_CODES)
 

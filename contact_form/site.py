@@ -23,6 +23,7 @@ PROBLEMS = {
         "The form took too long to arrive",
         "Your browser sent the form too slowly, so we stopped waiting; nothing was sent.",
     ),
+    410: ("This report is gone", "Reports are deleted after a while; please make a new one."),
     413: (
         "Message too large",
         f"The form sent more than {MAX_BODY_BYTES // 1024} KiB; nothing was sent.",

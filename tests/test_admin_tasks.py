@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 
 import pytest
 import requests
 
-from loadtests.journey import contact_fields
+from loadtests.journey import contact_fields, csrf_token_from, final_update
 from tests.conftest import Visitor
 
 
@@ -101,3 +102,34 @@ def test_admin_token_only_in_its_header_and_any_bytes_get_403_not_500(start_stac
     assert in_query.status_code == 403  # a query string ends up in logs and history
     assert non_ascii.status_code == 403
     assert raw_bytes.status_code == 403
+
+
+@pytest.mark.parametrize("app", ["sync", "celery", "asyncio"])
+def test_the_accounts_report_is_for_staff_only(start_stack, app):
+    """It lists who has not signed in for how long: the /admin/tasks rule guards every part."""
+    stack = start_stack(app, web_host="0.0.0.0", admin_token="staff-only-token")
+    outside = f"http://{outside_address()}:{stack.settings.web_port}"
+    staff = {"X-Admin-Token": "staff-only-token"}
+
+    assert requests.get(f"{outside}/reports", timeout=10).status_code == 403
+    assert requests.post(f"{outside}/reports", timeout=10).status_code == 403
+    assert requests.get(f"{outside}/reports/{uuid.uuid4()}/download", timeout=10).status_code == 403
+    assert requests.get(f"{outside}/reports", headers=staff, timeout=10).status_code == 200
+
+
+def test_a_finished_report_is_deleted_after_its_keep_time(start_stack):
+    stack = start_stack("celery", report_duration_s=0.2, report_keep_s=1.5)
+    session = requests.Session()
+    token = csrf_token_from(session.get(f"{stack.url}/reports", timeout=10).text)
+    started = session.post(f"{stack.url}/reports", data={"csrf_token": token},
+                           allow_redirects=False, timeout=10)  # fmt: skip
+    task_id = started.headers["Location"].rsplit("/", 1)[1]
+    assert final_update(stack.settings.push_url, task_id, 20)["state"] == "SUCCESS"
+
+    fresh = session.get(f"{stack.url}/reports/{task_id}/download", timeout=10)
+    time.sleep(2.0)
+    stale = session.get(f"{stack.url}/reports/{task_id}/download", timeout=10)
+
+    assert fresh.status_code == 200
+    assert stale.status_code == 410
+    assert "This report is gone" in stale.text

@@ -76,6 +76,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "interval_max": 0.5,
         },
         "broker_connection_retry_on_startup": True,
+        # A two-minute report would hold a worker process that contact emails need: reports go
+        # to a queue of their own, consumed by a worker of their own (REPORT_QUEUE).
+        "task_routes": {"celery_app.reports.generate_report": {"queue": settings.report_queue}},
         # Use case 4: beat sends these on schedule; one beat process, however many web servers.
         "beat_schedule": beat_schedule(settings),
         "timezone": "UTC",

@@ -202,6 +202,20 @@ class Settings:
         default=120.0,
         doc="how long the long report (use case 3) takes to build",
     )
+    report_queue: str = _env(
+        "REPORT_QUEUE",
+        default="reports",
+        doc="the Celery queue of the long reports, with a worker of its own so contact emails "
+        "never wait behind them; `celery` shares the emails' queue and worker (to compare)",
+    )
+    report_concurrency: int = _env(
+        "REPORT_CONCURRENCY", default=2, doc="worker processes of the reports' own queue"
+    )
+    report_keep_s: float = _env(
+        "REPORT_KEEP_S",
+        default=24 * 3600.0,
+        doc="a finished report file is deleted after this long (the Celery app keeps them)",
+    )
     beat_interval_s: float = _env(
         "BEAT_INTERVAL_S",
         default=0.0,

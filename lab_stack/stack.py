@@ -101,6 +101,14 @@ class Stack:
         self._add("rates_api", self._rates_api_argv(), env, self.rates_api.is_up)
         if app == "celery":
             self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
+            if settings.report_queue != "celery":  # the long reports' own queue and worker
+                self._add(
+                    "report_worker",
+                    self._worker_argv("report_worker"),
+                    env,
+                    lambda: self._worker_ready("report_worker"),
+                    ready_timeout_s=60,
+                )
             self._add(
                 "push",
                 self._push_argv(),
@@ -210,25 +218,19 @@ class Stack:
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
 
-    def _worker_argv(self) -> list[str]:
+    def _worker_argv(self, name: str = "worker") -> list[str]:
+        s = self.settings
+        queue, concurrency = (
+            (s.report_queue, s.report_concurrency)
+            if name == "report_worker"
+            else ("celery", s.celery_concurrency)
+        )
         return [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "celery_app.worker",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(self.settings.celery_concurrency),
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"lab-{self.settings.web_port}@%h",
-        ]
+            sys.executable, "-m", "celery", "-A", "celery_app.worker", "worker",
+            "--queues", queue, "--pool", "prefork", "--concurrency", str(concurrency),
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+            "--hostname", f"lab-{name}-{s.web_port}@%h",
+        ]  # fmt: skip
 
     def _beat_argv(self) -> list[str]:
         return [
@@ -253,8 +255,8 @@ class Stack:
             GUNICORN_TARGETS[self.app],
         ]
 
-    def _worker_ready(self) -> bool:
-        worker = self.processes["worker"]
+    def _worker_ready(self, name: str = "worker") -> bool:
+        worker = self.processes[name]
         return worker.log_path.exists() and " ready." in worker.log_path.read_text(errors="replace")
 
     # Life cycle
@@ -281,7 +283,7 @@ class Stack:
     def restart(self, name: str) -> None:
         process = self.processes[name]
         process.stop()
-        if name in ("worker", "beat"):
+        if name in ("worker", "report_worker", "beat"):
             process.log_path.unlink(missing_ok=True)  # readiness is read from a fresh log
         process.start()
 

@@ -89,12 +89,13 @@ def test_compose_runs_in_production_with_the_secret_key_from_the_environment():
         assert service["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?"), name
 
 
-def test_compose_runs_exactly_one_beat_and_one_worker():
+def test_compose_runs_exactly_one_beat_and_one_worker_per_queue():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     commands = [svc["command"] for svc in services.values()]
+    workers = [c for c in commands if c[:1] == ["celery"] and "worker" in c]
 
     assert sum(command[:1] == ["celery"] and "beat" in command for command in commands) == 1
-    assert sum(command[:1] == ["celery"] and "worker" in command for command in commands) == 1
+    assert sorted(c[c.index("--queues") + 1] for c in workers) == ["celery", "reports"]
 
 
 def test_the_image_runs_as_a_user_of_its_own():

@@ -31,7 +31,9 @@ def test_stack_stop_ends_every_process_it_started():
 
     stack.stop()
 
-    assert {"redis", "provider", "rates_api", "worker", "push", "web"} == set(stack.processes)
+    assert {"redis", "provider", "rates_api", "worker", "report_worker", "push", "web"} == set(
+        stack.processes
+    )
     assert len(processes) >= 6  # gunicorn and Celery each run children of their own
     assert all_gone(processes)
 

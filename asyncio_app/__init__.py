@@ -20,6 +20,7 @@ from contact_form.quart_site import (
     rate_limit,
     rate_limited_page,
     reports_context,
+    too_soon,
     visitor_key,
 )
 from contact_form.settings import Settings
@@ -55,10 +56,18 @@ def create_app(settings: Settings | None = None) -> Quart:
         form = await bound_price_form()
         if not form.validate():
             return await render_template("prices.html", form=form, **prices_context()), 400
+        claim = await rate_limit("prices").claim(visitor_key())
+        if claim.refused:
+            note, headers = too_soon("prices", claim.wait_s)
+            page = await render_template(
+                "prices.html", form=form, **prices_context(lookup_error=note)
+            )
+            return page, 429, headers
         try:
             # The hand-off: await the rate service; the event loop serves others meanwhile.
             quote = await prices.fetch_rate_async(settings, form.currency.data)
         except prices.RateLookupError as exc:
+            await rate_limit("prices").release(claim)
             app.logger.warning("rate lookup failed: %s", exc.reason)
             page = await render_template(
                 "prices.html", form=form, **prices_context(lookup_error=exc.reason)
@@ -71,6 +80,11 @@ def create_app(settings: Settings | None = None) -> Quart:
         form = await bound_report_form()
         if not form.validate():
             return await render_template("reports.html", form=form, **reports_context()), 400
+        claim = await rate_limit("reports").claim(visitor_key())
+        if claim.refused:
+            note, headers = too_soon("reports", claim.wait_s)
+            page = await render_template("reports.html", form=form, **reports_context(note))
+            return page, 429, headers
         # The tab waits the whole time; the event loop serves everyone else meanwhile.
         return csv_download(await long_report.generate_async(settings))
 

@@ -18,7 +18,14 @@ from werkzeug.wrappers import Response
 from celery_app.updates import known_update, task_updates
 from contact_form import prices
 from contact_form.delivery import retry_countdown
-from contact_form.flask_site import bound_price_form, lab_settings, prices_context
+from contact_form.flask_site import (
+    bound_price_form,
+    lab_settings,
+    prices_context,
+    rate_limit,
+    too_soon,
+    visitor_key,
+)
 from contact_form.settings import Settings
 
 # The visitor is watching the page: retry soon (1 s, 2 s), not on the email's minutes-long scale.
@@ -70,6 +77,11 @@ def prices_lookup() -> Response | tuple[str, int]:
     form = bound_price_form()
     if not form.validate():
         return render_template("prices.html", form=form, **prices_context()), 400
+    claim = rate_limit("prices").claim(visitor_key())
+    if claim.refused:
+        note, headers = too_soon("prices", claim.wait_s)
+        page = render_template("prices.html", form=form, **prices_context(lookup_error=note))
+        return page, 429, headers
     # The id is chosen here so that the page has something to show before the task exists.
     task_id = str(uuid.uuid4())
     currency = form.currency.data
@@ -79,6 +91,7 @@ def prices_lookup() -> Response | tuple[str, int]:
         )
         look_up_rate.apply_async((currency,), task_id=task_id)  # the hand-off: queue it
     except (OperationalError, redis.RedisError) as exc:
+        rate_limit("prices").release(claim)
         current_app.logger.error("rate lookup not queued: %r", exc)
         page = render_template(
             "prices.html", form=form, **prices_context(lookup_error="our task queue is unavailable")

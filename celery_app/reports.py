@@ -18,7 +18,14 @@ from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
 from celery_app.updates import known_update, task_updates
-from contact_form.flask_site import bound_report_form, lab_settings, reports_context
+from contact_form.flask_site import (
+    bound_report_form,
+    lab_settings,
+    rate_limit,
+    reports_context,
+    too_soon,
+    visitor_key,
+)
 from contact_form.settings import Settings
 from long_report import ReportBuilder, filename
 
@@ -69,6 +76,10 @@ def reports_create() -> Response | tuple[str, int]:
     form = bound_report_form()
     if not form.validate():
         return render_template("reports.html", form=form, **reports_context()), 400
+    claim = rate_limit("reports").claim(visitor_key())
+    if claim.refused:
+        note, headers = too_soon("reports", claim.wait_s)
+        return render_template("reports.html", form=form, **reports_context(note)), 429, headers
     delete_expired_reports(lab_settings())
     # The id is chosen here so that the page has something to show before the task exists.
     task_id = str(uuid.uuid4())
@@ -77,6 +88,7 @@ def reports_create() -> Response | tuple[str, int]:
                                percent=0, ready=False)  # fmt: skip
         generate_report.apply_async(task_id=task_id)  # the hand-off: the page follows the task
     except (OperationalError, redis.RedisError) as exc:
+        rate_limit("reports").release(claim)
         current_app.logger.error("report not queued: %r", exc)
         abort(503)
     return redirect(url_for("report_page", task_id=task_id), code=303)

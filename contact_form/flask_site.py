@@ -32,6 +32,7 @@ from contact_form.rate_limit import RateLimit, retry_after_header
 from contact_form.settings import Settings
 from contact_form.site import (
     FAILURE_CODES,
+    LIMITED,
     LOAVES,
     MAX_BODY_BYTES,
     admin_rows,
@@ -55,11 +56,14 @@ def configure_site(app: Flask, settings: Settings) -> None:
     )
     app.extensions["lab_settings"] = settings
     client = None
-    if settings.rate_limit_s > 0:
+    if settings.limits_need_redis:
         client = redis.Redis.from_url(
             settings.effective_redis_url, socket_timeout=1, socket_connect_timeout=1
         )
-    app.extensions["rate_limit"] = RateLimit(client, settings.rate_limit_s)
+    app.extensions["rate_limits"] = {
+        action: RateLimit(client, window, action)
+        for action, window in settings.rate_limits().items()
+    }
     app.register_blueprint(site)
     app.before_request(read_body_before_deadline)
     if settings.trusted_proxies:  # the client is who the last N proxies say it is
@@ -118,8 +122,15 @@ def hand_off() -> str:
     return current_app.extensions.get("hand_off", "request")
 
 
-def rate_limit() -> RateLimit:
-    return current_app.extensions["rate_limit"]
+def rate_limit(action: str = "contact") -> RateLimit:
+    return current_app.extensions["rate_limits"][action]
+
+
+def too_soon(action: str, wait_s: float) -> tuple[str, dict[str, str]]:
+    """What to tell a visitor that `action`'s limit refused, and the Retry-After header."""
+    seconds = retry_after_header(wait_s)
+    note = rate_limit_note(lab_settings().rate_limits()[action], seconds, LIMITED[action])
+    return note, {"Retry-After": seconds}
 
 
 def visitor_key() -> str:
@@ -129,10 +140,9 @@ def visitor_key() -> str:
 
 def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[str, str]]:
     """429, the form with the visitor's text kept, and when to try again."""
-    seconds = retry_after_header(wait_s)
-    note = rate_limit_note(lab_settings().rate_limit_s, seconds)
+    note, headers = too_soon("contact", wait_s)
     page = render_template("contact.html", form=form, delivery_error=note)
-    return page, 429, {"Retry-After": seconds}
+    return page, 429, headers
 
 
 def bound_contact_form() -> ContactForm:
@@ -180,11 +190,13 @@ def reports() -> str:
     return render_template("reports.html", form=bound_report_form(), **reports_context())
 
 
-def reports_context() -> dict[str, object]:
+def reports_context(note: str = "") -> dict[str, object]:
+    """What the reports page shows besides its button; `note`, why the press was refused."""
     settings = lab_settings()
     return {
         "duration": duration_text(settings.report_duration_s),
         "hand_off": hand_off(),
+        "note": note,
     }
 
 

@@ -28,6 +28,7 @@ from contact_form.rate_limit import AsyncRateLimit, retry_after_header
 from contact_form.settings import Settings
 from contact_form.site import (
     FAILURE_CODES,
+    LIMITED,
     LOAVES,
     MAX_BODY_BYTES,
     new_csp_nonce,
@@ -50,11 +51,14 @@ def configure_site(app: Quart, settings: Settings) -> None:
     )
     app.extensions["lab_settings"] = settings
     client = None
-    if settings.rate_limit_s > 0:
+    if settings.limits_need_redis:
         client = redis.asyncio.Redis.from_url(
             settings.effective_redis_url, socket_timeout=1, socket_connect_timeout=1
         )
-    app.extensions["rate_limit"] = AsyncRateLimit(client, settings.rate_limit_s)
+    app.extensions["rate_limits"] = {
+        action: AsyncRateLimit(client, window, action)
+        for action, window in settings.rate_limits().items()
+    }
     app.register_blueprint(site)
     if settings.trusted_proxies:  # the client is who the last N proxies say it is
         n = settings.trusted_proxies
@@ -65,8 +69,15 @@ def lab_settings() -> Settings:
     return current_app.extensions["lab_settings"]
 
 
-def rate_limit() -> AsyncRateLimit:
-    return current_app.extensions["rate_limit"]
+def rate_limit(action: str = "contact") -> AsyncRateLimit:
+    return current_app.extensions["rate_limits"][action]
+
+
+def too_soon(action: str, wait_s: float) -> tuple[str, dict[str, str]]:
+    """What to tell a visitor that `action`'s limit refused, and the Retry-After header."""
+    seconds = retry_after_header(wait_s)
+    note = rate_limit_note(lab_settings().rate_limits()[action], seconds, LIMITED[action])
+    return note, {"Retry-After": seconds}
 
 
 def visitor_key() -> str:
@@ -76,10 +87,9 @@ def visitor_key() -> str:
 
 async def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[str, str]]:
     """429, the form with the visitor's text kept, and when to try again."""
-    seconds = retry_after_header(wait_s)
-    note = rate_limit_note(lab_settings().rate_limit_s, seconds)
+    note, headers = too_soon("contact", wait_s)
     page = await render_template("contact.html", form=form, delivery_error=note)
-    return page, 429, {"Retry-After": seconds}
+    return page, 429, headers
 
 
 async def bound_contact_form() -> ContactForm:
@@ -125,8 +135,13 @@ async def reports() -> str:
                                  **reports_context())  # fmt: skip
 
 
-def reports_context() -> dict[str, object]:
-    return {"duration": duration_text(lab_settings().report_duration_s), "hand_off": "await"}
+def reports_context(note: str = "") -> dict[str, object]:
+    """What the reports page shows besides its button; `note`, why the press was refused."""
+    return {
+        "duration": duration_text(lab_settings().report_duration_s),
+        "hand_off": "await",
+        "note": note,
+    }
 
 
 async def bound_report_form() -> ReportForm:

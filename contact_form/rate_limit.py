@@ -1,4 +1,5 @@
-"""One contact email per visitor per RATE_LIMIT_S seconds, keyed by client IP, kept in Redis.
+"""One action per visitor per window (a contact email every RATE_LIMIT_S seconds, a price
+lookup, a report), keyed by the action and the client IP, kept in Redis.
 
 Redis, not the web process's memory, so the limit holds across gunicorn workers and across
 servers. `SET key NX PX window` claims the window atomically: of two requests racing from the
@@ -45,8 +46,8 @@ class Claim:
         return self.wait_s is not None
 
 
-def _key(visitor: str) -> str:
-    return f"contact-rate:{visitor}"
+def _key(name: str, visitor: str) -> str:
+    return f"{name}-rate:{visitor}"
 
 
 def retry_after_header(wait_s: float) -> str:
@@ -55,9 +56,10 @@ def retry_after_header(wait_s: float) -> str:
 
 
 class RateLimit:
-    def __init__(self, client: redis.Redis | None, window_s: float) -> None:
+    def __init__(self, client: redis.Redis | None, window_s: float, name: str = "contact") -> None:
         self.client = client
         self.window_ms = int(window_s * 1000)
+        self.name = name
         self._release = client.register_script(RELEASE_OWN_CLAIM) if client else None
 
     def claim(self, visitor: str) -> Claim:
@@ -66,9 +68,10 @@ class RateLimit:
             return Claim(visitor)
         token = secrets.token_hex(8)
         try:
-            if self.client.set(_key(visitor), token, nx=True, px=self.window_ms):
+            key = _key(self.name, visitor)
+            if self.client.set(key, token, nx=True, px=self.window_ms):
                 return Claim(visitor, token)
-            return Claim(visitor, wait_s=max(self.client.pttl(_key(visitor)), 1) / 1000)
+            return Claim(visitor, wait_s=max(self.client.pttl(key), 1) / 1000)
         except redis.RedisError as exc:
             logger.warning("rate limit not checked (fails open), Redis failed: %r", exc)
             return Claim(visitor)
@@ -78,15 +81,18 @@ class RateLimit:
         if self._release is None or claim.token is None:
             return
         try:
-            self._release(keys=[_key(claim.visitor)], args=[claim.token])
+            self._release(keys=[_key(self.name, claim.visitor)], args=[claim.token])
         except redis.RedisError as exc:
             logger.warning("rate limit not released, Redis failed: %r", exc)
 
 
 class AsyncRateLimit:
-    def __init__(self, client: redis.asyncio.Redis | None, window_s: float) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis | None, window_s: float, name: str = "contact"
+    ) -> None:
         self.client = client
         self.window_ms = int(window_s * 1000)
+        self.name = name
         self._release = client.register_script(RELEASE_OWN_CLAIM) if client else None
 
     async def claim(self, visitor: str) -> Claim:
@@ -94,9 +100,11 @@ class AsyncRateLimit:
             return Claim(visitor)
         token = secrets.token_hex(8)
         try:
-            if await self.client.set(_key(visitor), token, nx=True, px=self.window_ms):
+            if await self.client.set(_key(self.name, visitor), token, nx=True, px=self.window_ms):
                 return Claim(visitor, token)
-            return Claim(visitor, wait_s=max(await self.client.pttl(_key(visitor)), 1) / 1000)
+            return Claim(
+                visitor, wait_s=max(await self.client.pttl(_key(self.name, visitor)), 1) / 1000
+            )
         except redis.RedisError as exc:
             logger.warning("rate limit not checked (fails open), Redis failed: %r", exc)
             return Claim(visitor)
@@ -105,6 +113,6 @@ class AsyncRateLimit:
         if self._release is None or claim.token is None:
             return
         try:
-            await self._release(keys=[_key(claim.visitor)], args=[claim.token])
+            await self._release(keys=[_key(self.name, claim.visitor)], args=[claim.token])
         except redis.RedisError as exc:
             logger.warning("rate limit not released, Redis failed: %r", exc)

@@ -153,6 +153,17 @@ class Settings:
         doc="one contact email per visitor (client IP) per this many seconds, kept in Redis; "
         "0 turns the limit off (the benchmark does: all its visitors share one IP)",
     )
+    prices_rate_limit_s: float = _env(
+        "PRICES_RATE_LIMIT_S",
+        default=2.0,
+        doc="one price lookup per visitor per this many seconds (each one calls the rates API); "
+        "0: off",
+    )
+    report_rate_limit_s: float = _env(
+        "REPORT_RATE_LIMIT_S",
+        default=60.0,
+        doc="one long report per visitor per this many seconds (each one holds a worker); 0: off",
+    )
 
     admin_token: str = _env(
         "ADMIN_TOKEN",
@@ -294,6 +305,18 @@ class Settings:
     @property
     def accounts_db_path(self) -> str:
         return self.accounts_db or os.path.join(self.data_dir, "accounts.sqlite3")
+
+    def rate_limits(self) -> dict[str, float]:
+        """Each limited action's window in seconds (0: not limited); one Redis bucket each."""
+        return {
+            "contact": self.rate_limit_s,
+            "prices": self.prices_rate_limit_s,
+            "reports": self.report_rate_limit_s,
+        }
+
+    @property
+    def limits_need_redis(self) -> bool:
+        return any(window > 0 for window in self.rate_limits().values())
 
     @property
     def effective_redis_url(self) -> str:

@@ -44,9 +44,13 @@ def admin_rows(raw: list[dict[str, str]]) -> list[dict[str, str]]:
 FAILURE_CODES = "502 when the provider refuses, 504 when it does not answer in time"
 
 
-def rate_limit_note(window_s: float, wait_s: str) -> str:
+# What each rate limit counts, in the visitor's words.
+LIMITED = {"contact": "message", "prices": "price lookup", "reports": "report"}
+
+
+def rate_limit_note(window_s: float, wait_s: str, what: str = "message") -> str:
     return (
-        f"we accept one message every {window_s:g} seconds from each visitor, and yours came "
+        f"we accept one {what} every {window_s:g} seconds from each visitor, and yours came "
         f"sooner (please wait {wait_s} s)"
     )
 

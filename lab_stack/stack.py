@@ -90,7 +90,7 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         # Redis: the Celery app's queue, and every app's rate-limit store when the limit is on.
-        if not settings.redis_url and (app == "celery" or settings.rate_limit_s > 0):
+        if not settings.redis_url and (app == "celery" or settings.limits_need_redis):
             self._add(
                 "redis",
                 self._redis_argv(),
@@ -306,7 +306,7 @@ class Stack:
         ]
         if self.app == "celery":
             lines.append(f"  push      {self.settings.push_url}/updates/<task id>")
-        if self.app == "celery" or self.settings.rate_limit_s > 0:
+        if self.app == "celery" or self.settings.limits_need_redis:
             lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")
         return "\n".join(lines)

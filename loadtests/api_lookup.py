@@ -38,7 +38,12 @@ VISITORS = 4
 WINDOW_S = 20.0
 THINK_S = 0.5
 PROBE_PER_S = 5.0
-SETTINGS = {"rate_limit_s": 0.0, "data_dir": "var/bench-api"}
+SETTINGS = {  # every visitor here comes from 127.0.0.1: no rate limit
+    "rate_limit_s": 0.0,
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
+    "data_dir": "var/bench-api",
+}
 DEFAULT_OUT = RESULTS_DIR / "api_lookup.csv"
 
 

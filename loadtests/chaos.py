@@ -43,6 +43,8 @@ CHAOS_SETTINGS = {
     "celery_concurrency": 8,
     "retry_base_s": 0.5,
     "rate_limit_s": 0.0,  # the burst's visitors all come from 127.0.0.1
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
     "data_dir": "var/chaos",
 }
 

@@ -35,6 +35,8 @@ SETTINGS = {
     "provider_delay_s": 0.5,
     "report_duration_s": REPORT_S,
     "rate_limit_s": 0.0,  # every visitor here comes from 127.0.0.1
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
     "data_dir": "var/bench-reports",
 }
 DEFAULT_OUT = RESULTS_DIR / "report_isolation.csv"

@@ -39,6 +39,8 @@ DEPLOY_DOWN_S = 2.5  # how long each server is down while it is redeployed
 SETTINGS = {
     "provider_delay_s": 0.02,  # a run reminds 10 accounts well within one tick
     "rate_limit_s": 0.0,
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
     "data_dir": "var/run-once",
 }
 MODES = ("beat", "cron-everywhere", "cron-one-server")

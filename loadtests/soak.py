@@ -41,6 +41,8 @@ SOAK_SETTINGS = {
     "provider_delay_s": 2.0,
     "celery_concurrency": 4,  # sends 4 / 2 s = 2 emails a second
     "rate_limit_s": 0.0,  # every Locust visitor comes from 127.0.0.1
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
     "data_dir": "var/soak",
 }
 VISITORS = 3  # each sends about one form a second: ~3 a second arrive, 2 leave

@@ -213,6 +213,8 @@ def bench_settings(base: Settings, point: Point) -> Settings:
             web_threads=point.web_threads,
             celery_concurrency=point.celery_concurrency,
             rate_limit_s=0.0,  # every Locust visitor comes from 127.0.0.1
+            prices_rate_limit_s=0.0,
+            report_rate_limit_s=0.0,
             data_dir="var/bench",
         )
     )

@@ -21,6 +21,7 @@ from contact_form.flask_site import (
     rate_limit,
     rate_limited_page,
     reports_context,
+    too_soon,
     visitor_key,
 )
 from contact_form.settings import Settings
@@ -54,9 +55,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         form = bound_price_form()
         if not form.validate():
             return render_template("prices.html", form=form, **prices_context()), 400
+        claim = rate_limit("prices").claim(visitor_key())
+        if claim.refused:
+            note, headers = too_soon("prices", claim.wait_s)
+            page = render_template("prices.html", form=form, **prices_context(lookup_error=note))
+            return page, 429, headers
         try:
             quote = prices.fetch_rate(settings, form.currency.data)  # the hand-off: wait here
         except prices.RateLookupError as exc:
+            rate_limit("prices").release(claim)
             app.logger.warning("rate lookup failed: %s", exc.reason)
             page = render_template(
                 "prices.html", form=form, **prices_context(lookup_error=exc.reason)
@@ -69,6 +76,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         form = bound_report_form()
         if not form.validate():
             return render_template("reports.html", form=form, **reports_context()), 400
+        claim = rate_limit("reports").claim(visitor_key())
+        if claim.refused:
+            note, headers = too_soon("reports", claim.wait_s)
+            return render_template("reports.html", form=form, **reports_context(note)), 429, headers
         return csv_download(long_report.generate(settings))  # the tab waits the whole time
 
     return app

@@ -20,6 +20,8 @@ TEST_SETTINGS = {
     "rates_api_timeout_s": 3.0,
     "celery_concurrency": 2,
     "rate_limit_s": 0.0,  # the tests' visitors all come from 127.0.0.1; test_rate_limit turns it on
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
     "data_dir": "var/test",
 }
 

@@ -8,10 +8,11 @@ import time
 import pytest
 import redis
 import redis.asyncio
+import requests
 
 from contact_form.rate_limit import AsyncRateLimit, RateLimit
 from lab_stack.stack import APPS
-from loadtests.journey import contact_fields
+from loadtests.journey import contact_fields, csrf_token_from
 from tests.conftest import Visitor
 
 WINDOW_S = 2.0
@@ -19,7 +20,11 @@ WINDOW_S = 2.0
 
 @pytest.fixture(scope="module")
 def limited_stacks(start_stack):
-    return {app: start_stack(app, rate_limit_s=WINDOW_S) for app in APPS}
+    return {
+        app: start_stack(app, rate_limit_s=WINDOW_S, prices_rate_limit_s=WINDOW_S,
+                         report_rate_limit_s=WINDOW_S, report_duration_s=0.2)
+        for app in APPS
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -128,3 +133,46 @@ def test_a_spoofed_forwarded_for_does_not_buy_a_new_bucket(limited_stacks, app):
         return Visitor(stack.url).submit(contact_fields(n, 1), headers=headers).status_code
 
     assert [send("198.51.100.1", 1), send("198.51.100.2", 2)] == [302, 429]
+
+
+def _post(session: requests.Session, stack, path: str, fields: dict[str, str]):
+    token = csrf_token_from(session.get(stack.url + path, timeout=10).text)
+    return session.post(stack.url + path, data={**fields, "csrf_token": token},
+                        allow_redirects=False, timeout=30)  # fmt: skip
+
+
+@pytest.mark.parametrize("app", APPS)
+@pytest.mark.parametrize(
+    ("path", "fields", "what"),
+    [("/prices", {"currency": "USD"}, "price lookup"), ("/reports", {}, "report")],
+)
+def test_price_lookups_and_reports_are_limited_per_visitor_too(
+    limited_stacks, app, path, fields, what
+):
+    stack = limited_stacks[app]
+    session = requests.Session()
+
+    first = _post(session, stack, path, fields)
+    second = _post(session, stack, path, fields)
+
+    assert first.status_code in (200, 303)
+    assert second.status_code == 429
+    assert 1 <= int(second.headers["Retry-After"]) <= WINDOW_S
+    assert f"one {what} every 2 seconds" in second.text
+    assert "<form" in second.text
+
+
+@pytest.mark.parametrize("app", ["sync", "asyncio"])
+def test_a_failed_price_lookup_does_not_count_against_the_visitor(limited_stacks, app):
+    stack = limited_stacks[app]
+    time.sleep(WINDOW_S)  # let an earlier test's window run out
+    stack.rates_api.configure(mode="outage")
+    session = requests.Session()
+    try:
+        failed = _post(session, stack, "/prices", {"currency": "USD"})
+    finally:
+        stack.rates_api.configure(mode="normal")
+    retried = _post(session, stack, "/prices", {"currency": "USD"})
+
+    assert failed.status_code == 502
+    assert retried.status_code == 200

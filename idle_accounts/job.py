@@ -38,14 +38,23 @@ def reminder_email(to: str, last_login: float, settings: Settings) -> EmailMessa
 def remind_idle_accounts(store: AccountStore, settings: Settings) -> int:
     """Email every account idle for six months that was not reminded this month; return how many.
 
-    Run twice at the same moment (cron on two servers), both runs read the same accounts before
-    either marks them: every idle account gets two emails. Run once per tick, it gets one.
+    Run twice at the same moment (cron on two servers), both runs find the same accounts due;
+    each claims an account before emailing it, so one of them sends and the other skips it.
+    (Marking it after the email instead, both would send: every idle account got one email per
+    server in this lab's first runs.) Overlapping runs are still wasted work: see run_once.
     """
     started = time.time()
-    due = store.due_for_reminder(started)
-    for account in due:
+    reminded = 0
+    for account in store.due_for_reminder(started):
+        claimed_at = time.time()
+        if not store.claim_reminder(account["id"], claimed_at):
+            continue  # another run has it
         reminder = reminder_email(account["email"], account["last_login"], settings)
-        send_email(reminder, settings, to=account["email"])
-        store.mark_reminded(account["id"], time.time())
-    store.record_run(JOB, runner_name(), started, len(due))
-    return len(due)
+        try:
+            send_email(reminder, settings, to=account["email"])
+        except Exception:
+            store.release_reminder(account["id"], claimed_at, account["reminded_at"])
+            raise
+        reminded += 1
+    store.record_run(JOB, runner_name(), started, reminded)
+    return reminded

@@ -57,14 +57,29 @@ class AccountStore:
     def due_for_reminder(self, now: float) -> list[sqlite3.Row]:
         with self._connect() as db:
             return db.execute(
-                "SELECT id, email, last_login FROM accounts WHERE last_login < ? "
+                "SELECT id, email, last_login, reminded_at FROM accounts WHERE last_login < ? "
                 "AND (reminded_at IS NULL OR reminded_at < ?) ORDER BY id",
                 (now - IDLE_AFTER_S, now - REMIND_EVERY_S),
             ).fetchall()
 
-    def mark_reminded(self, account_id: int, now: float) -> None:
+    def claim_reminder(self, account_id: int, now: float) -> bool:
+        """Mark the account reminded now, if it is still due: one UPDATE, so of two runs that
+        both found it due, exactly one gets True and sends the email."""
         with self._connect() as db:
-            db.execute("UPDATE accounts SET reminded_at = ? WHERE id = ?", (now, account_id))
+            claimed = db.execute(
+                "UPDATE accounts SET reminded_at = ? WHERE id = ? "
+                "AND (reminded_at IS NULL OR reminded_at < ?)",
+                (now, account_id, now - REMIND_EVERY_S),
+            )
+            return claimed.rowcount == 1
+
+    def release_reminder(self, account_id: int, claimed_at: float, before: float | None) -> None:
+        """The email failed: the account is due again (unless another run changed it since)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE accounts SET reminded_at = ? WHERE id = ? AND reminded_at = ?",
+                (before, account_id, claimed_at),
+            )
 
     def record_run(self, job: str, runner: str, started_at: float, reminded: int) -> None:
         with self._connect() as db:

@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
+from loadtests import report_isolation
 from loadtests.results import settings_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +119,17 @@ def test_no_record_of_a_run_holds_a_secret():
     for text in committed:
         assert not re.search(r'"(secret_key|admin_token)": "[^"]', text)  # older records: ""
         assert DEVELOPMENT_SECRET_KEY not in text
+
+
+def test_readme_report_queue_table_is_the_committed_run():
+    table = pd.read_csv(ROOT / "results" / "report_isolation.csv")
+    record = json.loads((ROOT / "results" / "report_isolation.json").read_text())
+
+    assert between((ROOT / "README.md").read_text(), "report-isolation") + "\n" == (
+        report_isolation.readme_table(table, record)
+    )
+    # What the table is there to show, read from the data: emails wait behind reports only
+    # when the reports share their queue.
+    rows = table.set_index(["report_queue", "reports_running"])
+    assert rows.loc[("reports", 4), "delay_p50_s"] < 2 * rows.loc[("reports", 0), "delay_p50_s"]
+    assert rows.loc[("celery", 4), "delay_p50_s"] > record["settings"]["report_duration_s"] / 2

@@ -1,7 +1,7 @@
 # Flask Offload Lab: every command starts here. `make help` lists them.
 # Each target installs what it needs first (.venv with the pinned requirements.txt); the ones
 # that start servers check first that there is a Redis to start (`make redis`).
-# Another Python: `make test PYTHON=python3.13 VENV=.venv-3.13`.
+# Another Python: `make test PYTHON=python3.13 VENV=.venv-3.13`; some tests: `TESTS=tests/test_apps.py`.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -33,7 +33,7 @@ redis: setup  ## which Redis the stacks start (or the one command that installs 
 	@$(BIN)/python -m lab_stack redis
 
 test: redis  ## run the whole test suite (real Redis, provider, gunicorn, Locust, Chromium)
-	$(BIN)/pytest
+	$(BIN)/pytest $(TESTS)
 
 test-fast: redis  ## the tests that need no browser and no benchmark run
 	$(BIN)/pytest -m "not browser and not bench"

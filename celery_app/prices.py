@@ -47,19 +47,19 @@ def look_up_rate(self: Task, currency: str) -> None:
         raise
 
 
-def _look_up_rate(self: Task, currency: str) -> None:
+def _look_up_rate(task: Task, currency: str) -> None:
     settings: Settings = current_app.extensions["lab_settings"]
-    task_id = self.request.id
+    task_id = task.request.id
     try:
         quote = prices.fetch_rate(settings, currency)
     except prices.RateLookupError as exc:
-        if exc.transient and self.request.retries < settings.rates_api_retries:
-            countdown = retry_countdown(self.request.retries, RETRY_BASE_S)
+        if exc.transient and task.request.retries < settings.rates_api_retries:
+            countdown = retry_countdown(task.request.retries, RETRY_BASE_S)
             task_updates().publish(
                 task_id, "RETRY", f"The exchange-rate service failed ({exc.reason}); "
                 f"asking again in {countdown:g} s...", currency=currency,
             )  # fmt: skip
-            raise self.retry(exc=exc, countdown=countdown) from exc
+            raise task.retry(exc=exc, countdown=countdown) from exc
         task_updates().publish(
             task_id, "FAILURE", f"Sorry, we could not get today's rate: {exc.reason}. "
             "Please try again in a moment.", final=True, currency=currency,

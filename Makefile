@@ -13,7 +13,8 @@ CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-dar
                    aarch64-apple-darwin
 
 .PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-web-tier \
-        bench-celery-pool bench-api bench-reports chaos soak run-once demo notebooks notebooks-run \
+        bench-celery-pool bench-api bench-reports bench-cpu chaos soak run-once demo notebooks \
+        notebooks-run \
         flower lock check-platforms clean
 
 help:  ## list the commands
@@ -71,6 +72,9 @@ bench-api: redis  ## use case 2: price lookups against the slow rates API, homep
 
 bench-reports: redis  ## do contact emails wait behind long reports? own queue vs shared (2 min)
 	$(BIN)/python -m loadtests.report_isolation
+
+bench-cpu: redis  ## the web worker's CPU time per request: homepage vs Celery POST, profiled
+	$(BIN)/python -m loadtests.cpu_cost
 
 chaos: redis  ## kill workers, web servers, Redis, the provider mid-burst; count lost emails
 	$(BIN)/python -m loadtests.chaos

@@ -1,0 +1,183 @@
+"""`make bench-cpu`: what one request costs the web process in CPU time, read on the server side.
+
+Throughput measured on a 2-core machine is shared with the load generator; the CPU time the
+gunicorn worker itself spends per request is not. The Celery app's stack, one worker x one
+thread: REQUESTS homepage GETs, then REQUESTS contact POSTs (validation, rate limit, enqueue; the
+CSRF token fetched once, as a browser's session keeps it), one after another, the worker's CPU
+time (psutil, user + system) read before and after each batch. Then where a POST's CPU goes:
+the same app in this process under cProfile, its time summed by the package it is spent in.
+Writes `results/cpu_per_request.csv` and `.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import requests
+
+from celery_app import create_app as create_celery_app
+from contact_form.settings import Settings
+from lab_stack.processes import sigterm_like_ctrl_c
+from lab_stack.stack import Stack, with_free_ports
+from loadtests.journey import contact_fields, csrf_token_from
+from loadtests.results import RESULTS_DIR, machine_record, settings_record, write_table
+from loadtests.sweep import update_readme
+
+REQUESTS = 300
+PROFILED = 200
+SETTINGS = {  # every request here comes from 127.0.0.1: no rate limit
+    "rate_limit_s": 0.0,
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
+    "provider_delay_s": 0.05,
+    "data_dir": "var/bench-cpu",
+}
+DEFAULT_OUT = RESULTS_DIR / "cpu_per_request.csv"
+
+
+def web_worker(stack: Stack) -> psutil.Process:
+    """The gunicorn worker that serves every request (the web tier is one worker, one thread)."""
+    [worker] = psutil.Process(stack.processes["web"].pid).children()
+    return worker
+
+
+def cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def cpu_per_request(worker: psutil.Process, send: object, count: int) -> float:
+    """Milliseconds of the worker's CPU time per request, over `count` requests sent in turn."""
+    before = cpu_s(worker)
+    for n in range(count):
+        send(n)
+    return 1000 * (cpu_s(worker) - before) / count
+
+
+def measure(stack: Stack) -> list[dict[str, object]]:
+    session = requests.Session()
+    token = csrf_token_from(session.get(f"{stack.url}/contact", timeout=10).text)
+
+    def home(_: int) -> None:
+        assert session.get(f"{stack.url}/", timeout=10).status_code == 200
+
+    def post(n: int) -> None:
+        answer = session.post(
+            f"{stack.url}/contact", data={**contact_fields(n, 1), "csrf_token": token},
+            allow_redirects=False, timeout=10,
+        )  # fmt: skip
+        assert answer.status_code == 302, answer.status_code
+
+    for n in range(20):  # compiled templates, warm connections: no first-request costs
+        home(n)
+        post(n)
+    worker = web_worker(stack)
+    home_ms = cpu_per_request(worker, home, REQUESTS)
+    post_ms = cpu_per_request(worker, post, REQUESTS)
+    return [
+        {"endpoint": "home", "requests": REQUESTS, "cpu_ms_per_request": round(home_ms, 3)},
+        {"endpoint": "contact_post", "requests": REQUESTS, "cpu_ms_per_request": round(post_ms, 3)},
+    ]
+
+
+def package_of(filename: str) -> str:
+    """'celery' for .../site-packages/celery/app/task.py, 'contact_form' for the lab's own."""
+    parts = Path(filename).parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1].removesuffix(".py")
+    if filename == "~" or filename.startswith("<") or "python3." in filename:
+        return "python (standard library and built-ins)"
+    return parts[-2] if len(parts) > 1 else filename
+
+
+def profile_post(settings: Settings) -> pd.DataFrame:
+    """Share of a contact POST's CPU time per package, the app run in this process."""
+    app = create_celery_app(settings)
+    client = app.test_client()
+    token = csrf_token_from(client.get("/contact").get_data(as_text=True))
+    for n in range(20):
+        client.post("/contact", data={**contact_fields(n, 1), "csrf_token": token})
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for n in range(PROFILED):
+        client.post("/contact", data={**contact_fields(n, 2), "csrf_token": token})
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # (file, line, name) -> (cc, nc, tottime, ...)
+    spent: dict[str, float] = {}
+    for (filename, _, _), (_, _, tottime, _, _) in stats.items():
+        spent[package_of(filename)] = spent.get(package_of(filename), 0.0) + tottime
+    total = sum(spent.values())
+    table = pd.DataFrame(
+        [{"package": p, "share": round(s / total, 3)} for p, s in spent.items()]
+    ).sort_values("share", ascending=False)
+    return table.reset_index(drop=True)
+
+
+def readme_section(table: pd.DataFrame, profile: pd.DataFrame, record: dict[str, object]) -> str:
+    machine = record["machine"]
+    by = table.set_index("endpoint")["cpu_ms_per_request"]
+    ratio = by["contact_post"] / by["home"]
+    top = profile.head(6)
+    lines = [
+        f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
+        f"{machine['python']}, commit {record['git_commit']}: the Celery app's gunicorn worker "
+        f"(1 x 1), {record['requests']} requests of each kind in turn "
+        "(`results/cpu_per_request.csv`).",
+        "",
+        "| request | worker CPU per request |",
+        "|---|---|",
+        f"| `GET /` (render the homepage) | {by['home']:.2f} ms |",
+        f"| `POST /contact` (validate, rate limit, enqueue) | {by['contact_post']:.2f} ms |",
+        "",
+        f"The POST costs {ratio:.1f}x the homepage. Where its CPU goes (cProfile, "
+        f"{record['profiled']} POSTs, own time by package): "
+        + ", ".join(f"{row.package} {100 * row.share:.0f}%" for row in top.itertuples())
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.cpu_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
+    sigterm_like_ctrl_c()
+    base = Settings.from_env().replace(**SETTINGS)
+    started = time.time()
+    try:
+        with Stack("celery", with_free_ports(base)) as stack:
+            table = pd.DataFrame(measure(stack))
+            profile = profile_post(stack.settings)
+    except KeyboardInterrupt:
+        print("\nInterrupted; its stack has been stopped.", file=sys.stderr)
+        return 130
+    record = {
+        **machine_record(started, base),
+        "requests": REQUESTS,
+        "profiled": PROFILED,
+        "post_profile": profile.to_dict(orient="records"),
+        "settings": settings_record(base),
+    }
+    write_table(table, args.out, record)
+    section = readme_section(table, profile, record)
+    print(section)
+    if args.out == DEFAULT_OUT:
+        update_readme(section, marker="cpu-per-request")
+        print("README.md: its CPU-per-request section now shows this run.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -87,13 +87,20 @@ def measure(stack: Stack) -> list[dict[str, object]]:
     ]
 
 
-def package_of(filename: str) -> str:
-    """'celery' for .../site-packages/celery/app/task.py, 'contact_form' for the lab's own."""
+def package_of(filename: str, function: str) -> str:
+    """Where a function's own time is spent: 'celery' (.../site-packages/celery/app/task.py),
+    'contact_form' (the lab's own), 'stdlib socket', or 'C _socket' for a built-in method."""
     parts = Path(filename).parts
     if "site-packages" in parts:
         return parts[parts.index("site-packages") + 1].removesuffix(".py")
-    if filename == "~" or filename.startswith("<") or "python3." in filename:
-        return "python (standard library and built-ins)"
+    if filename == "~":  # a built-in: "<method 'recv' of '_socket.socket' objects>"
+        owner = function.split(" of '")[-1].split(".")[0].strip("'>") if " of '" in function else ""
+        return f"C {owner or 'built-ins'}"
+    stdlib = [p for p in parts if p.startswith("python3.")]
+    if stdlib:
+        return f"stdlib {parts[parts.index(stdlib[0]) + 1].removesuffix('.py')}"
+    if filename.startswith("<"):
+        return "C built-ins"
     return parts[-2] if len(parts) > 1 else filename
 
 
@@ -111,8 +118,9 @@ def profile_post(settings: Settings) -> pd.DataFrame:
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # (file, line, name) -> (cc, nc, tottime, ...)
     spent: dict[str, float] = {}
-    for (filename, _, _), (_, _, tottime, _, _) in stats.items():
-        spent[package_of(filename)] = spent.get(package_of(filename), 0.0) + tottime
+    for (filename, _, function), (_, _, tottime, _, _) in stats.items():
+        where = package_of(filename, function)
+        spent[where] = spent.get(where, 0.0) + tottime
     total = sum(spent.values())
     table = pd.DataFrame(
         [{"package": p, "share": round(s / total, 3)} for p, s in spent.items()]
@@ -124,7 +132,7 @@ def readme_section(table: pd.DataFrame, profile: pd.DataFrame, record: dict[str,
     machine = record["machine"]
     by = table.set_index("endpoint")["cpu_ms_per_request"]
     ratio = by["contact_post"] / by["home"]
-    top = profile.head(6)
+    top = profile.head(8)
     lines = [
         f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
         f"{machine['python']}, commit {record['git_commit']}: the Celery app's gunicorn worker "

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
-from loadtests import report_isolation
+from loadtests import cpu_cost, report_isolation
 from loadtests.results import settings_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,3 +133,14 @@ def test_readme_report_queue_table_is_the_committed_run():
     rows = table.set_index(["report_queue", "reports_running"])
     assert rows.loc[("reports", 4), "delay_p50_s"] < 2 * rows.loc[("reports", 0), "delay_p50_s"]
     assert rows.loc[("celery", 4), "delay_p50_s"] > record["settings"]["report_duration_s"] / 2
+
+
+def test_readme_cpu_section_is_the_committed_run():
+    table = pd.read_csv(ROOT / "results" / "cpu_per_request.csv")
+    record = json.loads((ROOT / "results" / "cpu_per_request.json").read_text())
+    profile = pd.DataFrame(record["post_profile"])
+
+    assert between((ROOT / "README.md").read_text(), "cpu-per-request") + "\n" == (
+        cpu_cost.readme_section(table, profile, record)
+    )
+    assert abs(profile["share"].sum() - 1) < 0.01

@@ -70,7 +70,7 @@ bench-celery-pool: redis  ## the Celery app with 1, 4 and 16 worker processes (n
 bench-api: redis  ## use case 2: price lookups against the slow rates API, homepage timed (1 min)
 	$(BIN)/python -m loadtests.api_lookup
 
-bench-reports: redis  ## do contact emails wait behind long reports? own queue vs shared (2 min)
+bench-reports: redis  ## do contact emails wait behind long reports? own queue vs shared (1 min)
 	$(BIN)/python -m loadtests.report_isolation
 
 bench-cpu: redis  ## the web worker's CPU time per request: homepage vs Celery POST, profiled

@@ -30,8 +30,12 @@ from contact_form.settings import Settings
 from long_report import ReportBuilder, filename
 
 
+def reports_dir(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "reports"
+
+
 def report_path(settings: Settings, task_id: str) -> Path:
-    return Path(settings.data_dir) / "reports" / f"{task_id}.csv"
+    return reports_dir(settings) / f"{task_id}.csv"
 
 
 def expired(path: Path, settings: Settings) -> bool:
@@ -40,7 +44,7 @@ def expired(path: Path, settings: Settings) -> bool:
 
 def delete_expired_reports(settings: Settings) -> None:
     """Reports hold data about people: none is kept longer than REPORT_KEEP_S."""
-    for path in report_path(settings, "any").parent.glob("*.csv"):
+    for path in reports_dir(settings).glob("*.csv"):
         if expired(path, settings):
             path.unlink(missing_ok=True)
 

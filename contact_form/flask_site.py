@@ -28,18 +28,17 @@ from contact_form.form import (
     ReportForm,
 )
 from contact_form.prices import RateQuote, price_rows
-from contact_form.rate_limit import RateLimit, retry_after_header
+from contact_form.rate_limit import RateLimit
 from contact_form.settings import Settings
 from contact_form.site import (
     FAILURE_CODES,
-    LIMITED,
     LOAVES,
     MAX_BODY_BYTES,
     admin_rows,
     new_csp_nonce,
     problem_text,
     push_origins,
-    rate_limit_note,
+    refusal,
     security_headers,
     template_context,
 )
@@ -128,9 +127,7 @@ def rate_limit(action: str = "contact") -> RateLimit:
 
 def too_soon(action: str, wait_s: float) -> tuple[str, dict[str, str]]:
     """What to tell a visitor that `action`'s limit refused, and the Retry-After header."""
-    seconds = retry_after_header(wait_s)
-    note = rate_limit_note(lab_settings().rate_limits()[action], seconds, LIMITED[action])
-    return note, {"Retry-After": seconds}
+    return refusal(lab_settings(), action, wait_s)
 
 
 def visitor_key() -> str:

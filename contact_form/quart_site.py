@@ -24,16 +24,15 @@ from contact_form.form import (
     ReportForm,
 )
 from contact_form.prices import RateQuote, price_rows
-from contact_form.rate_limit import AsyncRateLimit, retry_after_header
+from contact_form.rate_limit import AsyncRateLimit
 from contact_form.settings import Settings
 from contact_form.site import (
     FAILURE_CODES,
-    LIMITED,
     LOAVES,
     MAX_BODY_BYTES,
     new_csp_nonce,
     problem_text,
-    rate_limit_note,
+    refusal,
     security_headers,
     template_context,
 )
@@ -75,9 +74,7 @@ def rate_limit(action: str = "contact") -> AsyncRateLimit:
 
 def too_soon(action: str, wait_s: float) -> tuple[str, dict[str, str]]:
     """What to tell a visitor that `action`'s limit refused, and the Retry-After header."""
-    seconds = retry_after_header(wait_s)
-    note = rate_limit_note(lab_settings().rate_limits()[action], seconds, LIMITED[action])
-    return note, {"Retry-After": seconds}
+    return refusal(lab_settings(), action, wait_s)
 
 
 def visitor_key() -> str:

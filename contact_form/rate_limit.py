@@ -100,11 +100,10 @@ class AsyncRateLimit:
             return Claim(visitor)
         token = secrets.token_hex(8)
         try:
-            if await self.client.set(_key(self.name, visitor), token, nx=True, px=self.window_ms):
+            key = _key(self.name, visitor)
+            if await self.client.set(key, token, nx=True, px=self.window_ms):
                 return Claim(visitor, token)
-            return Claim(
-                visitor, wait_s=max(await self.client.pttl(_key(self.name, visitor)), 1) / 1000
-            )
+            return Claim(visitor, wait_s=max(await self.client.pttl(key), 1) / 1000)
         except redis.RedisError as exc:
             logger.warning("rate limit not checked (fails open), Redis failed: %r", exc)
             return Claim(visitor)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from contact_form.form import EMAIL_MAX, MESSAGE_MAX, NAME_MAX
+from contact_form.rate_limit import retry_after_header
+from contact_form.settings import Settings
 
 # A request body larger than this is refused with 413 before the form is parsed.
 MAX_BODY_BYTES = 64 * 1024
@@ -48,11 +50,15 @@ FAILURE_CODES = "502 when the provider refuses, 504 when it does not answer in t
 LIMITED = {"contact": "message", "prices": "price lookup", "reports": "report"}
 
 
-def rate_limit_note(window_s: float, wait_s: str, what: str = "message") -> str:
-    return (
-        f"we accept one {what} every {window_s:g} seconds from each visitor, and yours came "
-        f"sooner (please wait {wait_s} s)"
+def refusal(settings: Settings, action: str, wait_s: float) -> tuple[str, dict[str, str]]:
+    """What to tell a visitor that `action`'s rate limit refused, and the Retry-After header."""
+    seconds = retry_after_header(wait_s)
+    window_s = settings.rate_limits()[action]
+    note = (
+        f"we accept one {LIMITED[action]} every {window_s:g} seconds from each visitor, and "
+        f"yours came sooner (please wait {seconds} s)"
     )
+    return note, {"Retry-After": seconds}
 
 
 def problem_text(code: int, fallback_title: str, fallback_explanation: str) -> tuple[str, str]:

@@ -29,10 +29,10 @@ from loadtests.results import (
     RESULTS_DIR,
     machine_record,
     percentile,
+    publish,
     settings_record,
-    write_table,
+    update_readme,
 )
-from loadtests.sweep import update_readme
 
 VISITORS = 4
 WINDOW_S = 20.0
@@ -205,10 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "push_read_by": "long polling",
         "settings": settings_record(base.replace(**SETTINGS)),
     }
-    write_table(pd.DataFrame(rows), args.out, record)
-    if args.out == DEFAULT_OUT:
-        update_readme(readme_table(pd.read_csv(args.out), record), marker="api-lookup")
-        print("README.md: its use-case-2 table now shows this run.")
+    publish(pd.DataFrame(rows), args.out, DEFAULT_OUT, record, "api-lookup", readme_table)
     return 0
 
 

@@ -27,8 +27,7 @@ from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.journey import contact_fields, csrf_token_from
-from loadtests.results import RESULTS_DIR, machine_record, settings_record, write_table
-from loadtests.sweep import update_readme
+from loadtests.results import RESULTS_DIR, machine_record, publish, settings_record
 
 REQUESTS = 300
 PROFILED = 200
@@ -128,8 +127,10 @@ def profile_post(settings: Settings) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def readme_section(table: pd.DataFrame, profile: pd.DataFrame, record: dict[str, object]) -> str:
+def readme_section(table: pd.DataFrame, record: dict[str, object]) -> str:
+    """The README's section of a stored run: CPU per request, and the POST's profile."""
     machine = record["machine"]
+    profile = pd.DataFrame(record["post_profile"])
     by = table.set_index("endpoint")["cpu_ms_per_request"]
     ratio = by["contact_post"] / by["home"]
     top = profile.head(8)
@@ -178,12 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "post_profile": profile.to_dict(orient="records"),
         "settings": settings_record(base),
     }
-    write_table(table, args.out, record)
-    section = readme_section(table, profile, record)
-    print(section)
-    if args.out == DEFAULT_OUT:
-        update_readme(section, marker="cpu-per-request")
-        print("README.md: its CPU-per-request section now shows this run.")
+    print(publish(table, args.out, DEFAULT_OUT, record, "cpu-per-request", readme_section))
     return 0
 
 

@@ -23,8 +23,7 @@ from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.journey import contact_fields, csrf_token_from
-from loadtests.results import RESULTS_DIR, machine_record, settings_record, write_table
-from loadtests.sweep import update_readme
+from loadtests.results import RESULTS_DIR, machine_record, publish, settings_record
 
 EMAILS = 8
 REPORTS = 4
@@ -138,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "wait_s": WAIT_S,
         "settings": settings_record(base.replace(**SETTINGS)),
     }
-    write_table(pd.DataFrame(rows), args.out, record)
-    print(f"Wrote {args.out}")
-    if args.out == DEFAULT_OUT:
-        update_readme(readme_table(pd.read_csv(args.out), record), marker="report-isolation")
-        print("README.md: its use-case-3 table now shows this run.")
+    publish(pd.DataFrame(rows), args.out, DEFAULT_OUT, record, "report-isolation", readme_table)
     return 0
 
 

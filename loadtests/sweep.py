@@ -46,9 +46,9 @@ from loadtests.results import (
     requests_frame,
     settings_record,
     summarise_point,
+    update_readme,
 )
 
-README = PROJECT_ROOT / "README.md"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -600,14 +600,6 @@ def replot(out: Path) -> int:
         update_readme(report_md)
         print("README.md: its results section now shows this run.")
     return 0
-
-
-def update_readme(body_md: str, marker: str = "bench") -> None:
-    """Replace the README's generated section between <!-- marker:start/end --> with body_md."""
-    start_tag, end_tag = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    text = README.read_text()
-    start, end = text.index(start_tag), text.index(end_tag)
-    README.write_text(text[: start + len(start_tag)] + "\n" + body_md + text[end:])
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Plan, bool]:

@@ -12,7 +12,7 @@ import pytest
 
 from lab_stack.stack import PROJECT_ROOT
 from loadtests import sweep
-from loadtests.results import RESULTS_DIR, SUMMARY_COLUMNS
+from loadtests.results import README, RESULTS_DIR, SUMMARY_COLUMNS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -20,7 +20,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench") / "results"
-    readme_before = sweep.README.read_text()
+    readme_before = README.read_text()
     finished = subprocess.run(
         [sys.executable, "-m", "loadtests.sweep", "--quick", "--out", str(out)],
         cwd=PROJECT_ROOT,
@@ -30,7 +30,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         check=False,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert sweep.README.read_text() == readme_before, "only the reference run may touch README"
+    assert README.read_text() == readme_before, "only the reference run may touch README"
     return out, finished.stdout
 
 
@@ -87,7 +87,7 @@ def test_quick_sweep_draws_its_plots_and_reports_the_claims(quick_run: tuple[Pat
 
 
 def test_readme_shows_the_committed_reference_run() -> None:
-    text = sweep.README.read_text()
+    text = README.read_text()
     section = text[
         text.index(sweep.README_START) + len(sweep.README_START) : text.index(sweep.README_END)
     ]

@@ -141,6 +141,6 @@ def test_readme_cpu_section_is_the_committed_run():
     profile = pd.DataFrame(record["post_profile"])
 
     assert between((ROOT / "README.md").read_text(), "cpu-per-request") + "\n" == (
-        cpu_cost.readme_section(table, profile, record)
+        cpu_cost.readme_section(table, record)
     )
     assert abs(profile["share"].sum() - 1) < 0.01

@@ -12,7 +12,7 @@ CHECK_PYTHONS   := 3.11 3.12 3.13
 CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
                    aarch64-apple-darwin
 
-.PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-web-tier \
+.PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-reference bench-web-tier \
         bench-celery-pool bench-api bench-reports bench-cpu chaos soak run-once demo notebooks \
         notebooks-run \
         flower lock check-platforms clean
@@ -53,47 +53,51 @@ up: redis  ## start one app's stack until Ctrl-C: make up APP=sync|celery|asynci
 down: setup  ## stop processes left behind by a stack runner that was killed
 	$(BIN)/python -m lab_stack down
 
-bench: redis  ## the full sweep: results/, plots and the claims report (about 6 minutes)
-	$(BIN)/python -m loadtests.sweep
+bench: redis  ## both scenarios, all three apps: results/, plots and the claims (about 9 minutes)
+	$(BIN)/python -m loadtests.runners.bench
 
-bench-quick: redis  ## a one-minute sweep into results/quick/ (short delay, few points)
-	$(BIN)/python -m loadtests.sweep --quick
+bench-reference: redis  ## the committed reference: bench-cpu, then bench + repeats + 2nd generator
+	$(BIN)/python -m loadtests.runners.cpu_cost
+	$(BIN)/python -m loadtests.runners.bench --reference
+
+bench-quick: redis  ## a one-minute bench into results/quick/ (short delay, 4 visitors, a burst)
+	$(BIN)/python -m loadtests.runners.bench --quick
 
 bench-web-tier: redis  ## the sync app under more gunicorn workers and threads (notebook 2)
-	$(BIN)/python -m loadtests.sweep --apps sync --web-workers 1 4 --web-threads 1 4 \
-		--visitors 0 2 4 6 8 12 --no-throughput --out results/web-tier
+	$(BIN)/python -m loadtests.runners.bench --apps sync --web-workers 1 4 --web-threads 1 4 \
+		--visitors 0 2 4 6 8 12 --burst --out results/web-tier
 
 bench-celery-pool: redis  ## the Celery app with 1, 4 and 16 worker processes (notebook 3)
-	$(BIN)/python -m loadtests.sweep --apps celery --celery-concurrency 1 4 16 \
-		--visitors 2 4 8 --no-throughput --out results/celery-pool
+	$(BIN)/python -m loadtests.runners.bench --apps celery --celery-concurrency 1 4 16 \
+		--visitors 2 4 8 --burst --out results/celery-pool
 
 bench-api: redis  ## use case 2: price lookups against the slow rates API, homepage timed (1 min)
-	$(BIN)/python -m loadtests.api_lookup
+	$(BIN)/python -m loadtests.runners.api_lookup
 
 bench-reports: redis  ## do contact emails wait behind long reports? own queue vs shared (1 min)
-	$(BIN)/python -m loadtests.report_isolation
+	$(BIN)/python -m loadtests.runners.report_isolation
 
 bench-cpu: redis  ## the web worker's CPU time per request: homepage vs Celery POST, profiled
-	$(BIN)/python -m loadtests.cpu_cost
+	$(BIN)/python -m loadtests.runners.cpu_cost
 
 chaos: redis  ## kill workers, web servers, Redis, the provider mid-burst; count lost emails
-	$(BIN)/python -m loadtests.chaos
+	$(BIN)/python -m loadtests.runners.chaos
 
 soak: redis  ## the Celery app for minutes with a provider slower than its visitors
-	$(BIN)/python -m loadtests.soak
+	$(BIN)/python -m loadtests.runners.soak
 
 run-once: redis  ## a scheduled job with 3 web servers: beat vs cron in each vs cron on one
-	$(BIN)/python -m loadtests.run_once
+	$(BIN)/python -m loadtests.runners.run_once
 
 demo: redis  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
-	$(BIN)/python -m loadtests.demo --app $(APP)
+	$(BIN)/python -m loadtests.runners.demo --app $(APP)
 
 notebooks: setup  ## open the notebooks in Jupyter Lab
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
 	$(BIN)/jupyter lab notebooks/
 
 notebooks-run: setup  ## re-run every notebook against results/ and save its outputs
-	$(BIN)/python -m loadtests.notebooks
+	$(BIN)/python -m loadtests.publishing.notebooks
 
 flower: setup  ## Celery Flower against the lab's Redis (start `make up APP=celery` first)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt

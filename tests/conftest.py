@@ -9,7 +9,7 @@ import requests
 
 from contact_form.settings import Settings
 from lab_stack.stack import APPS, Stack, with_free_ports
-from loadtests.journey import contact_fields, csrf_token_from
+from loadtests.load.journey import contact_fields, csrf_token_from
 
 # Fast enough for a test suite, slow enough that "waiting for the provider" is visible.
 TEST_SETTINGS = {

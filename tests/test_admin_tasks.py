@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from loadtests.journey import contact_fields, csrf_token_from, final_update
+from loadtests.load.journey import contact_fields, csrf_token_from, final_update
 from tests.conftest import Visitor
 
 

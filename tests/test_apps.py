@@ -10,7 +10,7 @@ import requests
 
 from contact_form.contact_email import SUBMITTED_AT_HEADER
 from lab_stack.stack import APPS, Stack
-from loadtests.journey import contact_fields
+from loadtests.load.journey import contact_fields
 from tests.conftest import Visitor
 
 

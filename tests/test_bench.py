@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from lab_stack.stack import PROJECT_ROOT
-from loadtests import sweep
-from loadtests.results import README, RESULTS_DIR, SUMMARY_COLUMNS
+from loadtests.analysis.results import RESULTS_DIR, SUMMARY_COLUMNS
+from loadtests.publishing import bench_report
+from loadtests.publishing.records import README
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -22,7 +23,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench") / "results"
     readme_before = README.read_text()
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.sweep", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "loadtests.runners.bench", "--quick", "--out", str(out)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -61,37 +62,78 @@ def test_quick_sweep_writes_a_sane_summary(quick_run: tuple[Path, str]) -> None:
 def test_quick_sweep_keeps_every_request_and_the_environment(quick_run: tuple[Path, str]) -> None:
     out, _ = quick_run
     raw = sorted(p.name for p in (out / "raw").iterdir())
-    assert "sync-v04-d0.5-w1t1-c4.requests.csv.gz" in raw
-    assert "celery-v04-d0.5-w1t1-c4.backlog.csv.gz" in raw
-    requests = pd.read_csv(out / "raw" / "sync-v04-d0.5-w1t1-c4.requests.csv.gz")
+    name = "sync-v04-d0.5-w1t1-c4-locust-r1"
+    assert f"{name}.requests.csv.gz" in raw
+    assert "celery-v04-d0.5-w1t1-c4-locust-r1.backlog.csv.gz" in raw
+    assert f"burst-{name}.requests.csv.gz" in raw
+    requests = pd.read_csv(out / "raw" / f"{name}.requests.csv.gz")
     assert {"contact_form", "contact_post", "thanks", "home"} <= set(requests["endpoint"])
     assert {"start", "latency_ms", "status", "app", "visitors"} <= set(requests.columns)
     env = json.loads((out / "environment.json").read_text())
     assert env["machine"]["cores"] >= 1 and env["packages"]["locust"]
     assert env["plan"]["delay_s"] == 0.5 and "secret_key" not in env["settings"]
-    throughput = pd.read_csv(out / "throughput.csv").set_index("endpoint")
-    assert throughput.loc["contact_post", "rps"] > 10
-    assert throughput.loc["home", "rps"] > throughput.loc["contact_post", "rps"]
+    # Staggered visitors, a warm-up of whole cycles, a window sized from the cycle.
+    assert env["plan"]["timing_s"][name]["warmup"] > 2 * 0.5
+
+
+@pytest.mark.bench
+def test_quick_burst_drains_as_the_formula_says(quick_run: tuple[Path, str]) -> None:
+    out, _ = quick_run
+    burst = pd.read_csv(out / "burst.csv").set_index("app")
+    assert (burst["posts_ok"] == 4).all() and (burst["unanswered"] == 0).all()
+    # Four POSTs at once, 0.5 s each, one slot: the next homepage waits about 2 s.
+    sync = burst.loc["sync"]
+    assert sync["predicted_first_ms"] >= 1900
+    assert abs(sync["first_probe_ms"] - sync["predicted_first_ms"]) < 0.25 * 2000
+    assert abs(sync["drained_s"] - 2.0) < 0.5
+    assert (
+        burst.loc["celery", "worst_probe_ms"] < 1000
+        and burst.loc["asyncio", "worst_probe_ms"] < 1000
+    )
 
 
 @pytest.mark.bench
 def test_quick_sweep_draws_its_plots_and_reports_the_claims(quick_run: tuple[Path, str]) -> None:
     out, stdout = quick_run
-    for name in ("homepage_latency", "contact_post_latency", "email_delivery", "throughput"):
+    for name in ("homepage_latency", "contact_post_latency", "email_delivery", "burst-4"):
         png = out / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == PNG_SIGNATURE and png.stat().st_size > 20_000, name
-    for claim in ("C2/C3", "C4", "C5", "C6", "C10"):
+    for claim in ("C2/C3", "queue", "C4", "C6", "C10"):
         assert claim in stdout
-    assert "reproduced" in stdout
-    assert (out / "report.md").read_text() == sweep.rebuild_report(out)
+    assert "reproduced" in stdout and "still queued" in stdout
+    assert (out / "report.md").read_text() == bench_report.rebuild_report(out)[0]
+
+
+@pytest.mark.bench
+def test_a_steady_sync_point_keeps_its_median_when_its_window_doubles(tmp_path: Path) -> None:
+    """The headline must describe the load, not the window: run the same sustained sync point
+    with a window twice as long; its homepage p50 moves by less than 15%, and the journey model
+    predicts both within 20%."""
+    medians = []
+    for scale in (1.0, 2.0):
+        out = tmp_path / f"x{scale:g}"
+        finished = subprocess.run(
+            [sys.executable, "-m", "loadtests.runners.bench", "--quick", "--apps", "sync",
+             "--burst", "--window-scale", str(scale), "--out", str(out)],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+        summary = pd.read_csv(out / "summary.csv")
+        home = summary[summary["endpoint"] == "home"].set_index("visitors").loc[4]
+        model = pd.read_csv(out / "model.csv").set_index("visitors").loc[4]
+        assert home["n"] >= 80 and home["errors"] == 0 and home["pending"] == 0
+        assert abs(home["p50_ms"] - model["p50_ms"]) / model["p50_ms"] < 0.20, (home, model)
+        medians.append(home["p50_ms"])
+    assert abs(medians[1] - medians[0]) / medians[0] < 0.15, medians
 
 
 def test_readme_shows_the_committed_reference_run() -> None:
     text = README.read_text()
-    section = text[
-        text.index(sweep.README_START) + len(sweep.README_START) : text.index(sweep.README_END)
-    ]
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    section = text[text.index(start) + len(start) : text.index(end)]
     assert section.strip() == (RESULTS_DIR / "report.md").read_text().strip()
-    assert (RESULTS_DIR / "report.md").read_text() == sweep.rebuild_report(RESULTS_DIR)
+    assert (RESULTS_DIR / "report.md").read_text() == bench_report.rebuild_report(RESULTS_DIR)[0]
     env = json.loads((RESULTS_DIR / "environment.json").read_text())
-    assert env["plan"] == {**env["plan"], **{"delay_s": 2.0, "visitors": [0, 1, 2, 4, 6, 8, 10]}}
+    assert env["plan"] == {**env["plan"], **{"delay_s": 2.0, "visitors": [0, 2, 4, 10]}}
+    assert env["plan"]["repeats"] >= 3 and env["plan"]["second_generator"]
+    assert not env["git_uncommitted_changes"]

@@ -11,7 +11,7 @@ from celery_app import celery_config
 from celery_app import create_app as create_celery_app
 from contact_form.contact_email import ContactEmail, ContactSubmission
 from contact_form.settings import Settings, SettingsError
-from loadtests.journey import contact_fields
+from loadtests.load.journey import contact_fields
 from tests.conftest import TEST_SETTINGS, Visitor
 
 

@@ -25,7 +25,7 @@ def test_demo_serves_the_site_and_locusts_ui_and_stops_everything_on_ctrl_c():
         [
             sys.executable,
             "-m",
-            "loadtests.demo",
+            "loadtests.runners.demo",
             "--app",
             "sync",
             "--locust-port",
@@ -72,7 +72,7 @@ def test_demo_serves_the_site_and_locusts_ui_and_stops_everything_on_ctrl_c():
 def test_chaos_loses_no_accepted_email_when_the_worker_or_the_web_server_dies(tmp_path):
     out = tmp_path / "chaos.csv"
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.chaos", "--only", "worker-killed", "web-killed",
+        [sys.executable, "-m", "loadtests.runners.chaos", "--only", "worker-killed", "web-killed",
          "--out", str(out)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400, check=False,
     )  # fmt: skip

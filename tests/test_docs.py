@@ -14,8 +14,8 @@ import pandas as pd
 import yaml
 
 from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
-from loadtests import cpu_cost, report_isolation
-from loadtests.results import settings_record
+from loadtests.publishing.records import settings_record
+from loadtests.runners import cpu_cost, report_isolation
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from contact_form.delivery import send_email, send_email_async
 from contact_form.prices import CURRENCIES
 from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
-from loadtests.journey import contact_fields, csrf_token_from
+from loadtests.load.journey import contact_fields, csrf_token_from
 from tests.conftest import Visitor
 
 # Any Unicode (control characters, NUL, CR/LF and surrogates' neighbours included), sometimes

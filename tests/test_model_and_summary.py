@@ -5,8 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from loadtests.model import Scenario, article_wait_s, predict, simulate
-from loadtests.results import Point, percentile, summarise_point
+from loadtests.analysis.model import (
+    Scenario,
+    article_wait_s,
+    burst_wait_s,
+    cycle_s,
+    predict,
+    simulate,
+)
+from loadtests.analysis.results import Point, percentile
+from loadtests.analysis.summary import collapse_repeats, halves, is_lower_bound, summarise_point
 
 POINT = Point("celery", 2, 2.0, 1, 1, 4)
 
@@ -53,6 +61,7 @@ def _requests(rows: list[tuple[str, int, float, float, int]]) -> pd.DataFrame:
         expected.get(e, -1) == s for e, s in zip(frame.endpoint, frame.status, strict=True)
     ]
     frame["in_window"] = (frame["start"] >= 10) & (frame["start"] < 20)
+    frame["t_s"] = frame["start"] - 10
     return frame
 
 
@@ -68,20 +77,85 @@ def test_summary_counts_only_the_window_and_reports_what_is_missing() -> None:
             ("contact_post", 2, 12.0, 6.0, 302),  # visitor 2's message 2: never delivered
         ]
     )
-    deliveries = pd.DataFrame(
-        {"user": [2], "sequence": [1], "delay_ms": [2500.0], "in_window": [True]}
-    )
-    rows = {r["endpoint"]: r for r in summarise_point(POINT, requests, deliveries, 10.0, True)}
+    deliveries = pd.DataFrame({"user": [2], "sequence": [1], "delay_ms": [2500.0]})
+    # The wait for the emails ended at t=30: message 2 (answered at 12.006) was still queued.
+    rows = {
+        r["endpoint"]: r for r in summarise_point(POINT, requests, deliveries, 10.0, True, 30.0)
+    }
     home, post, mail = rows["home"], rows["contact_post"], rows["email_delivery"]
     assert (home["n"], home["errors"], home["pending"]) == (3, 1, 1)
     assert (home["p50_ms"], home["max_ms"], home["rps"]) == (10.0, 30.0, 0.2)
     assert (post["n"], post["p50_ms"]) == (2, 4.0)
-    assert (mail["n"], mail["pending"], mail["p50_ms"]) == (1, 1, 2500.0)
+    assert (mail["accepted"], mail["delivered"], mail["queued_at_bound"]) == (2, 1, 1)
+    assert mail["censored_from_ms"] == pytest.approx(17_994.0)
+    # Every accepted email counts: the median is the delivered one's (exact, below the bound);
+    # the maximum is the queued one's lower bound, and says so.
+    assert mail["p50_ms"] == 2500.0 and not is_lower_bound(mail["p50_ms"], mail["censored_from_ms"])
+    assert mail["max_ms"] == pytest.approx(17_994.0)
+    assert is_lower_bound(mail["max_ms"], mail["censored_from_ms"])
+
+
+def test_a_median_over_censored_emails_is_only_a_lower_bound() -> None:
+    requests = _requests([("contact_post", 2, 11.0 + k, 4.0, 302) for k in range(3)])
+    deliveries = pd.DataFrame({"user": [2], "sequence": [1], "delay_ms": [9000.0]})
+    # Messages 2 and 3 still queued 1 s after the window: they waited at least ~9 s and ~8 s,
+    # at most the delivered one's 9 s, so the median (~9 s) could be higher in truth.
+    mail = summarise_point(POINT, requests, deliveries, 10.0, True, 21.0)[-1]
+    assert mail["p50_ms"] == pytest.approx(8_996.0)
+    assert is_lower_bound(mail["p50_ms"], mail["censored_from_ms"])
+
+
+def test_halves_that_disagree_mark_a_point_not_steady() -> None:
+    def probes(first_ms: float, second_ms: float) -> pd.DataFrame:
+        return pd.DataFrame({"t_s": [1.0, 2.0, 6.0, 7.0], "ok": True,
+                             "latency_ms": [first_ms, first_ms, second_ms, second_ms]})  # fmt: skip
+
+    assert halves(probes(1000.0, 1100.0), 10.0) == (1000.0, 1100.0, True)
+    assert halves(probes(1000.0, 1300.0), 10.0)[2] is False
+    assert halves(probes(2.0, 4.0), 10.0)[2] is True  # 2 ms apart: noise, not a transient
+
+
+def test_repeats_collapse_to_their_median_with_min_and_max() -> None:
+    rows = [
+        {**Point("sync", 4, 2.0, 1, 1, 4, repeat=r).labels(), "endpoint": "home", "n": 100,
+         "p50_ms": p50, "steady": r != 2, "valid": True}
+        for r, p50 in ((1, 3000.0), (2, 3600.0), (3, 3300.0))
+    ]  # fmt: skip
+    row = collapse_repeats(pd.DataFrame(rows)).iloc[0]
+    assert (row["p50_ms"], row["p50_min_ms"], row["p50_max_ms"]) == (3300.0, 3000.0, 3600.0)
+    assert row["repeats"] == 3 and not row["steady"]
+
+
+def test_the_burst_formula_falls_from_visitors_times_delay() -> None:
+    assert burst_wait_s(0.0, 10, 2.0) == 20.0
+    assert burst_wait_s(5.0, 10, 2.0) == 15.0
+    assert burst_wait_s(25.0, 10, 2.0) == 0.0
+    # Four slots: ten POSTs take three rounds on two of them, two rounds on the other two.
+    assert burst_wait_s(0.0, 10, 2.0, servers=4) == 4.0
+    assert burst_wait_s(0.0, 3, 2.0, servers=4) == 0.0
+
+
+def test_a_saturated_blocking_cycle_is_every_post_in_turn() -> None:
+    scenario = Scenario(visitors=10, delay_s=2.0, service_s=0.003)
+    assert cycle_s(scenario, blocking=True) == pytest.approx(20.03)
+    assert cycle_s(scenario, blocking=False) == pytest.approx(3.009)
+    assert cycle_s(scenario, blocking=False, post_waits=False) == pytest.approx(1.009)
+
+
+def test_the_staggered_model_does_not_move_with_its_window() -> None:
+    # Staggered over one cycle, measured after two: the steady state, whatever its length.
+    def p50(window_s: float) -> float:
+        scenario = Scenario(visitors=10, delay_s=2.0, spawn_s=20.0, warmup_s=40.0,
+                            window_s=window_s)  # fmt: skip
+        return predict(scenario, replications=8).p50_s
+
+    short, long = p50(50.0), p50(100.0)
+    assert abs(long - short) / short < 0.15
+    assert 4.0 < short < 10.0  # far below the synchronised transient's visitors x delay
 
 
 def test_a_sweep_of_several_setups_reports_tables_but_judges_no_claims() -> None:
-    from loadtests import report
-    from loadtests.sweep import claims_for
+    from loadtests.publishing import bench_report, tables
 
     rows = []
     for workers in (1, 4):
@@ -92,5 +166,5 @@ def test_a_sweep_of_several_setups_reports_tables_but_judges_no_claims() -> None
                          "max_ms": 9.0, "rps": 5.0, "valid": True})  # fmt: skip
     summary = pd.DataFrame(rows)
 
-    assert claims_for(summary, None, None) == []
-    assert report.text_table(report.claims_frame([])).startswith("claim")
+    assert bench_report.setups(summary) == [(1, 1, 4), (4, 1, 4)]
+    assert tables.text_table(tables.claims_frame([])).startswith("claim")

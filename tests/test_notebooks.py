@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from loadtests.notebooks import NOTEBOOKS_DIR, execute, images, notebooks
+from loadtests.publishing.notebooks import NOTEBOOKS_DIR, execute, images, notebooks
 
 EXPECTED = [
     "01-the-80ms-vs-8s-argument.ipynb",

@@ -22,10 +22,10 @@ from celery_app.prices import look_up_rate
 from celery_app.updates import TaskUpdates, next_update
 from contact_form import prices
 from lab_stack.stack import PROJECT_ROOT, Stack
-from loadtests import journey
-from loadtests.api_lookup import readme_table
-from loadtests.journey import csrf_token_from
-from loadtests.results import RESULTS_DIR
+from loadtests.analysis.results import RESULTS_DIR
+from loadtests.load import journey
+from loadtests.load.journey import csrf_token_from
+from loadtests.runners.api_lookup import readme_table
 
 PRICE_CELLS = re.compile(r'<td class="num">([^<]+)</td>')
 
@@ -198,7 +198,7 @@ def test_bench_api_times_each_app_and_the_readme_shows_the_committed_run(tmp_pat
     out = tmp_path / "api_lookup.csv"
     readme_before = (PROJECT_ROOT / "README.md").read_text()
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.api_lookup", "--out", str(out),
+        [sys.executable, "-m", "loadtests.runners.api_lookup", "--out", str(out),
          "--visitors", "2", "--window", "4", "--delay", "0.5"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

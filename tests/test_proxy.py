@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from lab_stack.stack import APPS
-from loadtests.journey import contact_fields
+from loadtests.load.journey import contact_fields
 from tests.conftest import Visitor
 
 OUTSIDER = "203.0.113.9"  # TEST-NET-3: an address on the internet, never this machine

@@ -15,7 +15,7 @@ import requests
 import websocket
 
 from celery_app.updates import TaskUpdates
-from loadtests.journey import contact_fields
+from loadtests.load.journey import contact_fields
 from tests.conftest import Visitor
 
 CAP = 40

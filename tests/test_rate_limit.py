@@ -12,7 +12,7 @@ import requests
 
 from contact_form.rate_limit import AsyncRateLimit, RateLimit
 from lab_stack.stack import APPS
-from loadtests.journey import contact_fields, csrf_token_from
+from loadtests.load.journey import contact_fields, csrf_token_from
 from tests.conftest import Visitor
 
 WINDOW_S = 2.0

@@ -65,7 +65,7 @@ def test_seeded_accounts_have_the_promised_share_of_idle_ones(tmp_path):
 def test_beat_runs_the_job_once_per_tick_where_cron_runs_it_per_server(tmp_path):
     out = tmp_path / "run_once.csv"
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.run_once", "--out", str(out)],
+        [sys.executable, "-m", "loadtests.runners.run_once", "--out", str(out)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]

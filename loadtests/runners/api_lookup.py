@@ -23,16 +23,10 @@ import requests
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, Stack, with_free_ports
-from loadtests.journey import csrf_token_from, final_update
-from loadtests.plots import fmt_ms
-from loadtests.results import (
-    RESULTS_DIR,
-    machine_record,
-    percentile,
-    publish,
-    settings_record,
-    update_readme,
-)
+from loadtests.analysis.plots import fmt_ms
+from loadtests.analysis.results import RESULTS_DIR, percentile
+from loadtests.load.journey import csrf_token_from, final_update
+from loadtests.publishing.records import machine_record, publish, settings_record, update_readme
 
 VISITORS = 4
 WINDOW_S = 20.0
@@ -158,7 +152,7 @@ def readme_table(table: pd.DataFrame, record: dict[str, object]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.api_lookup",
+        prog="python -m loadtests.runners.api_lookup",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -22,8 +22,9 @@ import requests
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
-from loadtests.journey import contact_fields, csrf_token_from
-from loadtests.results import RESULTS_DIR, machine_record, publish, settings_record
+from loadtests.analysis.results import RESULTS_DIR
+from loadtests.load.journey import contact_fields, csrf_token_from
+from loadtests.publishing.records import machine_record, publish, settings_record
 
 EMAILS = 8
 REPORTS = 4
@@ -115,7 +116,7 @@ def describe(row: dict[str, object]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.report_isolation",
+        prog="python -m loadtests.runners.report_isolation",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

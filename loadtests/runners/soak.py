@@ -5,8 +5,8 @@ lost; the memory of every process stays flat (the backlog lives in Redis, not in
 the worker); and once the visitors stop, the queue drains. Writes `results/soak.csv` (one sample
 every two seconds) and `results/soak.json` (the accounting).
 
-    python -m loadtests.soak                 # 3 minutes of load, then the drain
-    python -m loadtests.soak --minutes 10
+    python -m loadtests.runners.soak                 # 3 minutes of load, then the drain
+    python -m loadtests.runners.soak --minutes 10
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -25,17 +24,15 @@ import redis
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
-from loadtests.results import (
+from loadtests.analysis.results import (
     RESULTS_DIR,
     Point,
-    machine_record,
     message_ref,
     posts_with_messages,
     requests_frame,
-    settings_record,
-    write_table,
 )
-from loadtests.sweep import Plan, run_locust, warm_up
+from loadtests.load.drive import Load, generate, warm_up
+from loadtests.publishing.records import machine_record, settings_record, write_table
 
 SOAK_SETTINGS = {
     "provider_delay_s": 2.0,
@@ -99,7 +96,6 @@ class Sampler(threading.Thread):
 def run(minutes: float, out: Path) -> dict[str, object]:
     started = time.time()
     settings = with_free_ports(Settings.from_env().replace(**SOAK_SETTINGS))
-    plan = replace(Plan(), window_s=minutes * 60, think_s=1.0, probe_rate=2.0, drain_max_s=30)
     point = Point("celery", VISITORS, settings.provider_delay_s, 1, 1, settings.celery_concurrency)
     scratch = PROJECT_ROOT / "var" / "soak"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -108,10 +104,9 @@ def run(minutes: float, out: Path) -> dict[str, object]:
         sampler = Sampler(stack)
         sampler.start()
         print(f"load: {VISITORS} visitors for {minutes:g} minutes ...", flush=True)
-        meta = run_locust(
-            stack, plan, ["HomepageProbe", "Visitor"], VISITORS + 1, plan.window_s,
-            scratch / "soak.csv", 0.0, scratch / "soak.log",
-        )  # fmt: skip
+        load = Load(("HomepageProbe", "Visitor"), VISITORS + 1, think_s=1.0, probe_rate=2.0,
+                    window_s=minutes * 60, drain_max_s=30)  # fmt: skip
+        meta = generate("locust", stack.url, load, scratch / "soak.csv", scratch / "soak.log")
         load_end = time.time() - sampler.started
         print("load stopped; waiting for the queue to drain ...", flush=True)
         deadline = time.monotonic() + 15 * 60
@@ -158,7 +153,7 @@ def run(minutes: float, out: Path) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.soak",
+        prog="python -m loadtests.runners.soak",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -26,7 +26,7 @@ def locust_process(stack: Stack, port: int, think_s: float, probe_rate: float) -
     }
     argv = [
         sys.executable, "-m", "locust",
-        "-f", str(PROJECT_ROOT / "loadtests" / "locustfile.py"),
+        "-f", str(PROJECT_ROOT / "loadtests" / "load" / "locustfile.py"),
         "--host", stack.url,
         "--web-host", LOCUST_HOST, "--web-port", str(port),
         "--users", "5", "--spawn-rate", "100",  # the form's defaults: the probe + 4 visitors
@@ -39,7 +39,7 @@ def locust_process(stack: Stack, port: int, think_s: float, probe_rate: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m loadtests.runners.demo", description=__doc__)
     parser.add_argument("--app", choices=APPS, required=True)
     parser.add_argument("--locust-port", type=int, default=8089)
     parser.add_argument("--think", type=float, default=1.0, help="visitor think time, seconds")

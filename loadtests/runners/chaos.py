@@ -6,8 +6,8 @@ visitors were told (302 accepted, an error page, or no answer at all) and what r
 provider (matched message by message). An email is **lost** if its visitor got the thank-you
 page and it never arrived; a **duplicate** is a Message-ID the provider received twice.
 
-    python -m loadtests.chaos                  # every scenario, into results/chaos.csv
-    python -m loadtests.chaos --only web-killed
+    python -m loadtests.runners.chaos                  # every scenario, into results/chaos.csv
+    python -m loadtests.runners.chaos --only web-killed
 """
 
 from __future__ import annotations
@@ -28,25 +28,15 @@ import requests
 
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
-from lab_stack.stack import Stack, with_free_ports
-from loadtests.journey import contact_fields, csrf_token_from
-from loadtests.results import (
-    RESULTS_DIR,
-    machine_record,
-    message_ref,
-    settings_record,
-    write_table,
-)
+from lab_stack.stack import Stack
+from loadtests.analysis.results import RESULTS_DIR, message_ref
+from loadtests.load.drive import bench_settings
+from loadtests.load.journey import contact_fields, csrf_token_from
+from loadtests.publishing.records import machine_record, settings_record, write_table
 
-CHAOS_SETTINGS = {
-    "provider_delay_s": 0.5,
-    "celery_concurrency": 8,
-    "retry_base_s": 0.5,
-    "rate_limit_s": 0.0,  # the burst's visitors all come from 127.0.0.1
-    "prices_rate_limit_s": 0.0,
-    "report_rate_limit_s": 0.0,
-    "data_dir": "var/chaos",
-}
+# The rate limits are off as in every benchmark (`bench_settings`): all visitors are 127.0.0.1.
+CHAOS_SETTINGS = {"provider_delay_s": 0.5, "celery_concurrency": 8, "retry_base_s": 0.5,
+                  "data_dir": "var/chaos"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -182,7 +172,7 @@ def wait_for_drain(stack: Stack, timeout_s: float = 90.0) -> float:
 
 
 def run_scenario(fault: Fault, app: str, base: Settings) -> dict[str, object]:
-    settings = with_free_ports(base.replace(**{**CHAOS_SETTINGS, **fault.settings}))
+    settings = bench_settings(base, **{**CHAOS_SETTINGS, **fault.settings})
     submissions: list[Submission] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -251,7 +241,7 @@ def count(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.chaos",
+        prog="python -m loadtests.runners.chaos",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -281,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nChaos run interrupted; its stacks have been stopped.", file=sys.stderr)
         return 130
     record = {
-        **machine_record(started, base.replace(**CHAOS_SETTINGS)),
+        **machine_record(started, bench_settings(base, **CHAOS_SETTINGS)),
         "wall_time_s": round(time.time() - started, 1),
         "burst": {
             "visitors": VISITORS,
@@ -291,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "down_s": DOWN_S,
             "outage_s": OUTAGE_S,
         },
-        "settings": settings_record(base.replace(**CHAOS_SETTINGS)),
+        "settings": settings_record(bench_settings(base, **CHAOS_SETTINGS)),
         "faults": {f.name: {"what": f.what, "settings": f.settings} for f in FAULTS},
     }
     table = pd.DataFrame(rows)

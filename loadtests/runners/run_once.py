@@ -27,7 +27,8 @@ from idle_accounts.job import JOB
 from idle_accounts.store import AccountStore
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
-from loadtests.results import RESULTS_DIR, machine_record, settings_record, write_table
+from loadtests.analysis.results import RESULTS_DIR
+from loadtests.publishing.records import machine_record, settings_record, write_table
 
 TICK_S = 1.0
 TICKS = 12
@@ -103,7 +104,7 @@ def run_mode(mode: str, base: Settings) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.run_once",
+        prog="python -m loadtests.runners.run_once",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,7 +1,7 @@
 """Run the class notebooks against the committed results, and keep their outputs.
 
-    python -m loadtests.notebooks            # execute every notebook in place (outputs saved)
-    python -m loadtests.notebooks --check    # execute copies; fail on any error
+    python -m loadtests.publishing.notebooks          # run every notebook in place, outputs saved
+    python -m loadtests.publishing.notebooks --check  # execute copies; fail on any error
 
 The notebooks read `results/` only: they never start a server, so each runs in seconds.
 """
@@ -49,7 +49,9 @@ def images(notebook: nbformat.NotebookNode) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.notebooks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.publishing.notebooks", description=__doc__
+    )
     parser.add_argument("--check", action="store_true", help="run copies, do not save outputs")
     args = parser.parse_args(argv)
     for path in notebooks():

@@ -1,234 +1,26 @@
-"""The lab's figures, one style for all: the same colour per app everywhere, big type for a
-projector, labelled axes with units, and titles that state the finding.
-
-The sweep writes them to `results/plots/`; the notebooks call the same functions.
+"""Figures for the notebooks that read the raw data of single runs: timelines, backlogs, sweeps
+of the web tier and the worker pool, the soak. Same style as `plots`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-# Okabe-Ito colours: distinct for colour-blind readers and on a washed-out projector.
-APP_COLOURS = {"sync": "#D55E00", "celery": "#009E73", "asyncio": "#0072B2"}
-APP_LABELS = {
-    "sync": "sync (Flask)",
-    "celery": "Celery (Flask + worker)",
-    "asyncio": "async (Quart)",
-}
-MODEL_COLOUR = "#555555"
-ARTICLE_COLOUR = "#999999"
-ARTICLE_HOME_MS = (80, 8000)  # the article's homepage before and after the form is busy
-
-STYLE = {
-    "figure.figsize": (11, 7),
-    "figure.dpi": 100,
-    "savefig.dpi": 110,
-    "font.size": 14,
-    "axes.titlesize": 16,
-    "axes.titleweight": "bold",
-    "axes.labelsize": 14,
-    "legend.fontsize": 12,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "lines.linewidth": 2.6,
-    "lines.markersize": 8,
-}
-
-
-def apply_style() -> None:
-    plt.rcParams.update(STYLE)
-
-
-def _ms_label(value: float, _pos: object = None) -> str:
-    if value >= 1000:
-        return f"{value / 1000:g} s"
-    return f"{value:g} ms"
-
-
-def _log_ms_axis(ax: plt.Axes) -> None:
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(_ms_label))
-
-    def minor(value: float, _pos: object = None) -> str:
-        low, high = ax.get_ylim()
-        return _ms_label(value) if high / max(low, 1e-9) < 30 else ""  # only on a narrow axis
-
-    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
-
-
-def fmt_ms(value: float) -> str:
-    """A latency for a title or a table: 2.3 ms, 140 ms, 4.1 s."""
-    if value != value:  # NaN
-        return "n/a"
-    if value >= 1000:
-        return f"{value / 1000:.1f} s"
-    if value >= 100:
-        return f"{value:.0f} ms"
-    return f"{value:.1f} ms"
-
-
-def _finish(fig: Figure, ax: plt.Axes, visitors: pd.Series | None = None) -> Figure:
-    """Integer visitor ticks, and the legend under the plot where it hides no data."""
-    if visitors is not None and len(visitors):
-        ax.set_xticks(sorted(set(int(v) for v in visitors)))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def _reference_line(ax: plt.Axes, value: float, text: str, colour: str, style: object) -> None:
-    """A labelled horizontal line: the article's figure, or the provider's delay."""
-    ax.axhline(value, color=colour, linestyle=style, linewidth=1.4)
-    ax.annotate(text, (0.995, value), xycoords=("axes fraction", "data"), ha="right",
-                va="bottom", color=colour, fontsize=12)  # fmt: skip
-
-
-def _per_app(ax: plt.Axes, frame: pd.DataFrame, series: tuple[tuple[str, str, float], ...]) -> None:
-    """One line per app and series (column, marker, alpha); the app's colour for all of them."""
-    for app, rows in frame.groupby("app", sort=False):
-        for column, marker, alpha in series:
-            what = column.removesuffix("_ms").replace("max", "slowest")
-            label = f"{APP_LABELS[app]} {what}" if column == "p50_ms" else f"{app} {what}"
-            ax.plot(rows["visitors"], rows[column], marker, color=APP_COLOURS[app], alpha=alpha,
-                    label=label)  # fmt: skip
-
-
-def _endpoint(summary: pd.DataFrame, endpoint: str) -> pd.DataFrame:
-    return summary[summary["endpoint"] == endpoint].sort_values("visitors")
-
-
-def _annotate_article(ax: plt.Axes) -> None:
-    for value, text in zip(ARTICLE_HOME_MS, ("article: ~80 ms", "article: ~8 s"), strict=True):
-        _reference_line(ax, value, text, ARTICLE_COLOUR, (0, (6, 4)))
-
-
-PERCENTILE_STYLES = {"p50": ("o-", 1.0), "p95": ("s--", 0.7), "p99": ("^:", 0.55)}
-
-
-def homepage_latency(
-    summary: pd.DataFrame,
-    model: pd.DataFrame | None = None,
-    percentiles: tuple[str, ...] = ("p50", "p95"),
-) -> Figure:
-    """Homepage p50 (solid) and p95 (dashed) vs visitors, per app, log scale."""
-    apply_style()
-    home = _endpoint(summary, "home")
-    fig, ax = plt.subplots()
-    _per_app(ax, home, tuple((f"{p}_ms", *PERCENTILE_STYLES[p]) for p in percentiles))
-    if model is not None and len(model):
-        ax.plot(
-            model["visitors"],
-            model["p50_ms"],
-            ":",
-            color=MODEL_COLOUR,
-            linewidth=2,
-            label="queueing model p50 (sync)",
-        )
-    _annotate_article(ax)
-    _log_ms_axis(ax)
-    ax.set_xlabel("visitors submitting the contact form at once")
-    ax.set_ylabel("homepage latency (log scale)")
-    ax.set_title(_homepage_finding(home))
-    return _finish(fig, ax, home["visitors"])
-
-
-def _homepage_finding(home: pd.DataFrame) -> str:
-    try:
-        sync = home[home["app"] == "sync"].set_index("visitors")["p50_ms"]
-        others = home[home["app"] != "sync"]["p50_ms"]
-        top = sync.index.max()
-        return (
-            f"Sync homepage: {fmt_ms(sync.iloc[0])} idle, {fmt_ms(sync[top])} with {top} "
-            f"visitors;\nCelery and async stay under {fmt_ms(others.max())} (p50)"
-        )
-    except (KeyError, IndexError, ValueError):
-        return "Homepage latency while visitors submit the contact form"
-
-
-def contact_post_latency(summary: pd.DataFrame) -> Figure:
-    apply_style()
-    post = _endpoint(summary, "contact_post")
-    post = post[post["visitors"] > 0]  # nobody posts when there are no visitors
-    fig, ax = plt.subplots()
-    _per_app(ax, post, (("p50_ms", "o-", 1.0), ("p95_ms", "s--", 0.7)))
-    delay_ms = 1000 * post["smtp_delay_s"].iloc[0]
-    _reference_line(ax, delay_ms, f"provider delay {fmt_ms(delay_ms)}", MODEL_COLOUR, ":")
-    _reference_line(ax, 20, "article: ~20 ms with Celery", ARTICLE_COLOUR, (0, (6, 4)))
-    _log_ms_axis(ax)
-    ax.set_xlabel("visitors submitting the contact form at once")
-    ax.set_ylabel("POST /contact latency (log scale)")
-    celery = post[post["app"] == "celery"]["p50_ms"]
-    blocking = post[post["app"] != "celery"]["p50_ms"]
-    ax.set_title(
-        f"Pressing 'send': Celery answers in {fmt_ms(celery.max())} or less (p50),\n"
-        f"sync and async make the visitor wait {fmt_ms(blocking.min())} or more"
-        if len(celery) and len(blocking)
-        else "POST /contact latency"
-    )
-    return _finish(fig, ax, post["visitors"])
-
-
-def email_delivery(summary: pd.DataFrame) -> Figure:
-    """Submission to arrival at the provider: the delay the visitor never sees (C10)."""
-    apply_style()
-    delivery = _endpoint(summary, "email_delivery")
-    delivery = delivery[delivery["visitors"] > 0]
-    fig, ax = plt.subplots()
-    _per_app(ax, delivery, (("p50_ms", "o-", 1.0), ("max_ms", "^:", 0.7)))
-    _log_ms_axis(ax)
-    ax.set_xlabel("visitors submitting the contact form at once")
-    ax.set_ylabel("form submitted -> email at provider (log scale)")
-    celery = delivery[delivery["app"] == "celery"]
-    if len(celery):
-        worst = celery.loc[celery["max_ms"].idxmax()]
-        ax.set_title(
-            f"The email's delay grows once the Celery workers fall behind:\n"
-            f"up to {fmt_ms(worst['max_ms'])} at {worst['visitors']} visitors, "
-            f"{int(worst['pending'])} still queued after the run"
-        )
-    else:
-        ax.set_title("Email delivery delay")
-    return _finish(fig, ax, delivery["visitors"])
-
-
-def throughput(table: pd.DataFrame) -> Figure:
-    """Requests per second one web process sustains, contact POST beside the bare homepage."""
-    apply_style()
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    labels = [f"{APP_LABELS[r.app]}\n{r.endpoint.replace('_', ' ')}" for r in table.itertuples()]
-    colours = [
-        to_rgba(APP_COLOURS[app], 0.95 if endpoint == "contact_post" else 0.5)
-        for app, endpoint in zip(table["app"], table["endpoint"], strict=True)
-    ]
-    bars = ax.bar(labels, table["rps"], color=colours)
-    ax.bar_label(bars, labels=[f"{v:.0f}/s" for v in table["rps"]], padding=4)
-    _reference_line(ax, 50, "article: ~50/s per process", ARTICLE_COLOUR, (0, (6, 4)))
-    ax.set_ylabel("requests per second (one web process)")
-    post = table[table["endpoint"] == "contact_post"]["rps"]
-    ax.set_title(
-        f"One web process queues {post.max():.0f} contact emails per second"
-        if len(post)
-        else "Throughput of one web process"
-    )
-    ax.grid(axis="x", visible=False)
-    fig.tight_layout()
-    return fig
-
-
-def save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
+from loadtests.analysis.plots import (
+    APP_COLOURS,
+    APP_LABELS,
+    ARTICLE_COLOUR,
+    MODEL_COLOUR,
+    annotate_article,
+    apply_style,
+    endpoint_rows,
+    finish,
+    fmt_ms,
+    log_ms_axis,
+)
 
 # Figures for the notebooks: they read the raw data of single runs.
 
@@ -251,17 +43,17 @@ def probe_timeline(requests: pd.DataFrame, visitors: int) -> Figure:
     posts = sync[sync["endpoint"] == "contact_post"]
     for start, latency in zip(posts["t_s"], posts["latency_ms"], strict=True):
         ax.axvline(start + latency / 1000, color=APP_COLOURS["sync"], alpha=0.25, linewidth=1)
-    _log_ms_axis(ax)
-    ax.set_xlabel("seconds since the visitors pressed 'send' (thin lines: a sync POST finished)")
+    log_ms_axis(ax)
+    ax.set_xlabel("seconds into the measured window (thin lines: a sync POST finished)")
     ax.set_ylabel("homepage latency (log scale)")
     probes = sync[(sync["endpoint"] == "home") & sync["in_window"].astype(bool)]
     answered = (probes["t_s"] + probes["latency_ms"] / 1000).median() if len(probes) else 0
     ax.set_title(
-        f"{visitors} visitors at once: the sync app answered its homepage probes only after\n"
-        f"the POSTs queued ahead of them (median answer at t = {answered:.0f} s); "
+        f"{visitors} visitors, sustained: the sync app answers each homepage probe only after\n"
+        f"the POSTs queued ahead of it (median answer at t = {answered:.0f} s); "
         "Celery and async in ms"
     )
-    return _finish(fig, ax)
+    return finish(fig, ax)
 
 
 def journey_timeline(requests: pd.DataFrame, deliveries: pd.DataFrame, visitors: int) -> Figure:
@@ -328,7 +120,7 @@ def journey_timeline(requests: pd.DataFrame, deliveries: pd.DataFrame, visitors:
 def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     """The sync app's homepage against the journey model and the article's visitors x delay."""
     apply_style()
-    home = _endpoint(summary, "home")
+    home = endpoint_rows(summary, "home")
     sync = home[home["app"] == "sync"]
     fig, ax = plt.subplots()
     ax.plot(sync["visitors"], sync["p50_ms"] / 1000, "o", color=APP_COLOURS["sync"],
@@ -341,7 +133,7 @@ def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
             label="journey model p95")  # fmt: skip
     ax.plot(model["visitors"], model["article_ms"] / 1000, ":", color=ARTICLE_COLOUR,
             label="article: visitors x delay")  # fmt: skip
-    ax.set_xlabel("visitors submitting the contact form at once")
+    ax.set_xlabel("visitors using the contact form (sustained load)")
     ax.set_ylabel("homepage latency (s)")
     gaps = (abs(sync.set_index("visitors")["p50_ms"] - model.set_index("visitors")["p50_ms"])
             / model.set_index("visitors")["p50_ms"].clip(lower=1))  # fmt: skip
@@ -349,13 +141,13 @@ def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
         f"A FIFO queue in front of one worker predicts the measurement (largest p50 gap\n"
         f"{gaps.max():.0%}, at {gaps.idxmax()} visitor(s)); 'visitors x delay' is the worst case"
     )
-    return _finish(fig, ax, sync["visitors"])
+    return finish(fig, ax, sync["visitors"])
 
 
 def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     """Sync homepage p50 vs visitors for each web tier (workers x threads), with the model."""
     apply_style()
-    home = _endpoint(summary, "home")
+    home = endpoint_rows(summary, "home")
     home = home[home["app"] == "sync"]
     fig, ax = plt.subplots()
     tiers = sorted(set(zip(home["web_workers"], home["web_threads"], strict=True)),
@@ -369,15 +161,15 @@ def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
                 label=f"{w} worker(s) x {t} thread(s) = {w * t} slot(s)")  # fmt: skip
         m = model[(model["web_workers"] == w) & (model["web_threads"] == t)]
         ax.plot(m["visitors"], m["p50_ms"], ":", color=colour, linewidth=1.8)
-    _annotate_article(ax)
-    _log_ms_axis(ax)
+    annotate_article(ax)
+    log_ms_axis(ax)
     ax.set_xlabel("visitors submitting the contact form at once (dotted: queueing model)")
     ax.set_ylabel("sync homepage p50 (log scale)")
     ax.set_title(
         "More workers or threads only move the cliff:\n"
         "the homepage stays fast until the visitors outnumber the slots"
     )
-    _finish(fig, ax, home["visitors"])
+    finish(fig, ax, home["visitors"])
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
     fig.tight_layout()
     return fig
@@ -408,7 +200,7 @@ def backlog_over_time(backlog: pd.DataFrame, visitors: list[int]) -> Figure:
 def concurrency_effect(summary: pd.DataFrame) -> Figure:
     """Email delay and emails left queued vs Celery worker processes."""
     apply_style()
-    mail = _endpoint(summary, "email_delivery")
+    mail = endpoint_rows(summary, "email_delivery")
     mail = mail[mail["visitors"] > 0]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6))
     shades = plt.get_cmap("Greens")

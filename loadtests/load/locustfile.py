@@ -1,6 +1,7 @@
-"""The load: contact-form visitors plus an open-model homepage probe (and two throughput floods).
+"""The load: contact-form visitors plus an open-model homepage probe (and the burst).
 
-Run by `loadtests.sweep` (headless, one Locust process per point) and by `make demo` (web UI).
+Run by `loadtests.runners.bench` (headless, one Locust process per point) and by `make demo`
+(web UI).
 User classes:
 
 - `Visitor`: the article's journey in a loop: GET /contact (read the CSRF token), POST it, follow
@@ -8,11 +9,13 @@ User classes:
 - `HomepageProbe`: GET / every 1/LAB_PROBE_RATE seconds *on schedule*, each probe in its own
   greenlet, whether or not the earlier probes have returned: a stalled server cannot make the
   probe wait before asking (coordinated omission), so its stall shows up as latency.
-- `ContactPoster` and `HomepageReader`: no think time, for the throughput points.
+- `BurstVisitor`: the article's picture: opens the form, then every one of them presses send at
+  the same instant (one second into the window), once.
 
 In a benchmark run (LAB_WINDOW_S set) every request is written to LAB_RAW_CSV, and a small JSON
 next to it says when the measured window was and whether Locust's CPU warning fired. The run
 ends by itself once every request started in the window has returned (or LAB_DRAIN_MAX_S passed).
+`loadtests/load/threads_journey.py` runs the same load without Locust, for a second opinion.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from gevent.pool import Group
 from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
 
-from loadtests.journey import contact_fields, csrf_token_from
+from loadtests.load.journey import contact_fields, csrf_token_from
 
 # Locust samples its own CPU every 10 s; a benchmark window is about that long, so sample often
 # enough that a saturated load generator is noticed within the run.
@@ -47,6 +50,7 @@ class LoadConfig:
     window_s: float | None  # None: run until stopped (the live demo)
     drain_max_s: float
     raw_csv: Path | None
+    burst: int  # >0: that many BurstVisitors; the window closes when their POSTs are answered
 
     @classmethod
     def from_env(cls) -> LoadConfig:
@@ -59,6 +63,7 @@ class LoadConfig:
             window_s=float(window) if window else None,
             drain_max_s=float(os.environ.get("LAB_DRAIN_MAX_S", "60")),
             raw_csv=Path(raw) if raw else None,
+            burst=int(os.environ.get("LAB_BURST", "0")),
         )
 
 
@@ -75,14 +80,27 @@ class Recorder:
         self.waiting: dict[int, float] = {}
         self.ids = itertools.count()
         self.cpu_warnings: list[float] = []
+        self.burst_answered = 0
+        self.burst_drained_at: float | None = None
 
     @property
     def window_start(self) -> float:
         return self.t0 + CONFIG.warmup_s
 
     @property
+    def burst_at(self) -> float:
+        return self.window_start + 1.0
+
+    @property
     def window_end(self) -> float:
+        if self.burst_drained_at is not None:
+            return self.burst_drained_at + 1.0
         return self.window_start + (CONFIG.window_s or float("inf"))
+
+    def burst_post_answered(self) -> None:
+        self.burst_answered += 1
+        if self.burst_answered == CONFIG.burst:
+            self.burst_drained_at = time.time()
 
     def measuring(self) -> bool:
         return time.time() < self.window_end
@@ -141,6 +159,9 @@ class Recorder:
             "window_start": self.window_start,
             "window_end": self.window_end,
             "still_waiting": len(still_waiting),
+            "burst": CONFIG.burst,
+            "burst_at": self.burst_at if CONFIG.burst else None,
+            "burst_drained_at": self.burst_drained_at,
             "cpu_warnings": self.cpu_warnings,
             "locust_version": locust.__version__,
         }
@@ -164,7 +185,8 @@ def _note_cpu_warning(environment, cpu_usage, **_kwargs) -> None:
 
 
 def _end_run_when_drained(environment) -> None:
-    gevent.sleep(max(0.0, RECORDER.window_end - time.time()))
+    while time.time() < RECORDER.window_end:  # a burst's window can close early
+        gevent.sleep(0.05)
     deadline = time.time() + CONFIG.drain_max_s
     while not RECORDER.window_drained() and time.time() < deadline:
         gevent.sleep(0.05)
@@ -255,33 +277,22 @@ class HomepageProbe(LabUser):
         raise StopUser()
 
 
-class ContactPoster(LabUser):
-    """Throughput: one form token, then POST /contact as fast as the app answers."""
+class BurstVisitor(LabUser):
+    """Opens the form, waits for the moment every visitor presses send, POSTs it once."""
 
     wait_time = constant(0)
 
-    def on_start(self) -> None:
-        super().on_start()
-        form = self.client.get("/contact", name="contact_form")
-        self.token = csrf_token_from(form.text or "")
-        self.sent = 0
-
     @task
-    def post(self) -> None:
-        self.finish_if_window_over()
-        self.sent += 1
-        fields = {**contact_fields(self.user_id, self.sent), "csrf_token": self.token}
-        self.fetch(
+    def press_send_with_the_others(self) -> None:
+        form = self.fetch("contact_form", "/contact", 200)
+        gevent.sleep(max(0.0, RECORDER.burst_at - time.time()))
+        fields = {"csrf_token": csrf_token_from(form.text) if form is not None else ""}
+        fields.update(contact_fields(self.user_id, 1))
+        posted = self.fetch(
             "contact_post", "/contact", 302, method="POST", data=fields, allow_redirects=False
         )
-
-
-class HomepageReader(LabUser):
-    """Throughput: GET / as fast as the app answers."""
-
-    wait_time = constant(0)
-
-    @task
-    def read(self) -> None:
-        self.finish_if_window_over()
-        self.fetch("home", "/", 200)
+        RECORDER.burst_post_answered()
+        if posted is not None:
+            self.fetch("thanks", posted.headers["Location"], 200)
+        while True:  # once is the scenario
+            gevent.sleep(3600)

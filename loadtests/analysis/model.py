@@ -1,7 +1,7 @@
 """The queueing model: what the homepage probe should see if the web tier is a plain FIFO queue.
 
 A blocking app (the sync app) is `servers` request slots (gunicorn workers x threads) in front of
-one FIFO queue. Each visitor runs the journey of `loadtests/locustfile.py` in a loop: GET the
+one FIFO queue. Each visitor runs the journey of `loadtests/load/locustfile.py` in a loop: GET the
 form, POST it (the slot is held for the provider's delay), GET the thank-you page, think. The
 homepage probe arrives on a fixed schedule. The probe's latency is its wait in the queue plus
 its own service time.
@@ -10,7 +10,13 @@ The article's rule of thumb, "a request waits behind visitors x delay / workers"
 visitor has a POST queued when the probe arrives. In the journey a visitor spends part of each
 cycle queued with a cheap GET, and the probe lands at a random point of the cycle, so fewer slow
 POSTs stand ahead of it; `simulate` replays the exact schedule the benchmark runs instead of
-assuming that.
+assuming that: a discrete-event simulation (DES) of the closed network (visitors cycling through
+the FIFO web tier and a think-time delay) plus the open-model probe, seeded and replicated.
+
+Where it fails: it knows only the provider's delay and one cheap-request time, so it misses
+whatever else holds a slot (a slow first request, the machine's other processes competing for
+2 cores, the kernel's accept order when many connections arrive in the same millisecond), and
+it treats the asyncio and Celery apps' web tiers as never blocked, which is their point.
 """
 
 from __future__ import annotations
@@ -66,7 +72,10 @@ def simulate(scenario: Scenario, seed: int = 0) -> list[float]:
     for k in range(int(end * s.probe_rate) + 1):
         heapq.heappush(events, (k / s.probe_rate, next(order), "arrive", -1, 0))
     for v in range(s.visitors):
-        start = (v + rng.random()) * max(s.spawn_s, SPAWN_GAP_S * s.visitors) / s.visitors
+        if s.spawn_s > 0:  # as both generators ramp up: the probe first, then evenly spread
+            start = (v + 1) * s.spawn_s / (s.visitors + 1)
+        else:
+            start = (v + rng.random()) * SPAWN_GAP_S
         heapq.heappush(events, (start, next(order), "arrive", v, 0))
 
     journey = (s.service_s, s.delay_s + s.service_s, s.service_s)  # form, POST, thank-you page
@@ -123,3 +132,26 @@ def predict(scenario: Scenario, replications: int = 20) -> Prediction:
         p95_s=p95,
         article_s=article_wait_s(scenario.visitors, scenario.delay_s, scenario.servers),
     )
+
+
+def cycle_s(scenario: Scenario, blocking: bool, post_waits: bool = True) -> float:
+    """How long one visitor's journey takes in steady state (the sustained scenario sizes its
+    warm-up and window from it). Alone, it is the think time, three cheap requests and the POST
+    (which waits for the provider unless the email is queued). A blocking web tier is saturated
+    once the visitors' POSTs need it for longer than that: then a cycle is every POST in turn."""
+    s = scenario
+    alone = s.think_s + 3 * s.service_s + (s.delay_s if post_waits else 0.0)
+    if not blocking:
+        return alone
+    return max(alone, s.visitors * (s.delay_s + s.service_s) / s.servers)
+
+
+def burst_wait_s(sent_after_s: float, visitors: int, delay_s: float, servers: int = 1) -> float:
+    """How long a probe sent `sent_after_s` seconds after `visitors` POSTs arrived at once waits
+    in a blocking FIFO web tier of `servers` slots, each POST holding its slot `delay_s`: it is
+    served once every POST ahead of it has started and a slot has come free. Server k (of the
+    first min(visitors, servers)) frees at ceil((visitors - k) / servers) x delay."""
+    if visitors < servers:
+        return 0.0
+    free_at = min(-(-(visitors - k) // servers) * delay_s for k in range(servers))
+    return max(0.0, free_at - sent_after_s)

@@ -1,0 +1,254 @@
+"""The lab's figures, one style for all: the same colour per app everywhere, big type for a
+projector, labelled axes with units, and titles that state the finding.
+
+The sweep writes them to `results/plots/`; the notebooks call the same functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+# Okabe-Ito colours: distinct for colour-blind readers and on a washed-out projector.
+APP_COLOURS = {"sync": "#D55E00", "celery": "#009E73", "asyncio": "#0072B2"}
+APP_LABELS = {
+    "sync": "sync (Flask)",
+    "celery": "Celery (Flask + worker)",
+    "asyncio": "async (Quart)",
+}
+MODEL_COLOUR = "#555555"
+ARTICLE_COLOUR = "#999999"
+ARTICLE_HOME_MS = (80, 8000)  # the article's homepage before and after the form is busy
+
+STYLE = {
+    "figure.figsize": (11, 7),
+    "figure.dpi": 100,
+    "savefig.dpi": 110,
+    "font.size": 14,
+    "axes.titlesize": 16,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 14,
+    "legend.fontsize": 12,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 2.6,
+    "lines.markersize": 8,
+}
+
+
+def apply_style() -> None:
+    plt.rcParams.update(STYLE)
+
+
+def _ms_label(value: float, _pos: object = None) -> str:
+    if value >= 1000:
+        return f"{value / 1000:g} s"
+    return f"{value:g} ms"
+
+
+def log_ms_axis(ax: plt.Axes) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(_ms_label))
+
+    def minor(value: float, _pos: object = None) -> str:
+        low, high = ax.get_ylim()
+        return _ms_label(value) if high / max(low, 1e-9) < 30 else ""  # only on a narrow axis
+
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
+def fmt_ms(value: float) -> str:
+    """A latency for a title or a table: 2.3 ms, 140 ms, 4.1 s."""
+    if value != value:  # NaN
+        return "n/a"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    if value >= 100:
+        return f"{value:.0f} ms"
+    return f"{value:.1f} ms"
+
+
+def finish(fig: Figure, ax: plt.Axes, visitors: pd.Series | None = None) -> Figure:
+    """Integer visitor ticks, and the legend under the plot where it hides no data."""
+    if visitors is not None and len(visitors):
+        ax.set_xticks(sorted(set(int(v) for v in visitors)))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def reference_line(ax: plt.Axes, value: float, text: str, colour: str, style: object) -> None:
+    """A labelled horizontal line: the article's figure, or the provider's delay."""
+    ax.axhline(value, color=colour, linestyle=style, linewidth=1.4)
+    ax.annotate(text, (0.995, value), xycoords=("axes fraction", "data"), ha="right",
+                va="bottom", color=colour, fontsize=12)  # fmt: skip
+
+
+def per_app(ax: plt.Axes, frame: pd.DataFrame, series: tuple[tuple[str, str, float], ...]) -> None:
+    """One line per app and series (column, marker, alpha); the app's colour for all of them."""
+    for app, rows in frame.groupby("app", sort=False):
+        for column, marker, alpha in series:
+            what = column.removesuffix("_ms").replace("max", "slowest")
+            label = f"{APP_LABELS[app]} {what}" if column == "p50_ms" else f"{app} {what}"
+            ax.plot(rows["visitors"], rows[column], marker, color=APP_COLOURS[app], alpha=alpha,
+                    label=label)  # fmt: skip
+
+
+def endpoint_rows(summary: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    return summary[summary["endpoint"] == endpoint].sort_values("visitors")
+
+
+ARTICLE_POINTS = ((0, 80, "article: ~80 ms idle"), (10, 8000, "article: ~8 s at ~10 visitors"))
+
+
+def annotate_article(ax: plt.Axes) -> None:
+    """The article's two figures as points where it states them, not lines across every x."""
+    for visitors, value, text in ARTICLE_POINTS:
+        ax.plot([visitors], [value], "*", color=ARTICLE_COLOUR, markersize=16, zorder=5)
+        ax.annotate(text, (visitors, value), textcoords="offset points", xytext=(10, -4),
+                    color=ARTICLE_COLOUR, fontsize=12)  # fmt: skip
+
+
+def spread(ax: plt.Axes, frame: pd.DataFrame) -> None:
+    """The min-max of the repeats, where a point ran more than once; hollow: not steady."""
+    if "p50_min_ms" not in frame:
+        return
+    for app, rows in frame.groupby("app", sort=False):
+        repeated = rows[rows["repeats"] > 1]
+        if len(repeated):
+            ax.errorbar(repeated["visitors"], repeated["p50_ms"],
+                        yerr=[repeated["p50_ms"] - repeated["p50_min_ms"],
+                              repeated["p50_max_ms"] - repeated["p50_ms"]],
+                        fmt="none", ecolor=APP_COLOURS[app], capsize=6, linewidth=1.6)  # fmt: skip
+        shaky = rows[~rows["steady"].astype(bool)]
+        if len(shaky):
+            ax.plot(shaky["visitors"], shaky["p50_ms"], "o", markersize=15, fillstyle="none",
+                    color="black", label=f"{app}: halves differ (not steady)")  # fmt: skip
+
+
+def homepage_latency(summary: pd.DataFrame, model: pd.DataFrame | None = None) -> Figure:
+    """Homepage p50 (solid, min-max of repeats) and p95 (dashed) vs visitors, log scale."""
+    apply_style()
+    home = endpoint_rows(summary, "home")
+    fig, ax = plt.subplots()
+    per_app(ax, home, (("p50_ms", "o-", 1.0), ("p95_ms", "s--", 0.6)))
+    spread(ax, home)
+    if model is not None and len(model):
+        ax.plot(model["visitors"], model["p50_ms"], ":", color=MODEL_COLOUR, linewidth=2.4,
+                label="queueing model p50 (sync)")  # fmt: skip
+    annotate_article(ax)
+    log_ms_axis(ax)
+    ax.set_xlabel("visitors using the contact form (sustained load, steady state)")
+    ax.set_ylabel("homepage latency (log scale)")
+    ax.set_title(_homepage_finding(home))
+    return finish(fig, ax, home["visitors"])
+
+
+def _homepage_finding(home: pd.DataFrame) -> str:
+    try:
+        sync = home[home["app"] == "sync"].set_index("visitors")["p50_ms"]
+        others = home[home["app"] != "sync"]["p50_ms"]
+        top = sync.index.max()
+        return (
+            f"Sync homepage: {fmt_ms(sync.iloc[0])} idle, {fmt_ms(sync[top])} with {top} "
+            f"visitors;\nCelery and async stay under {fmt_ms(others.max())} (p50)"
+        )
+    except (KeyError, IndexError, ValueError):
+        return "Homepage latency while visitors use the contact form"
+
+
+def contact_post_latency(summary: pd.DataFrame) -> Figure:
+    apply_style()
+    post = endpoint_rows(summary, "contact_post")
+    post = post[post["visitors"] > 0]  # nobody posts when there are no visitors
+    fig, ax = plt.subplots()
+    per_app(ax, post, (("p50_ms", "o-", 1.0), ("p95_ms", "s--", 0.6)))
+    spread(ax, post)
+    delay_ms = 1000 * post["smtp_delay_s"].iloc[0]
+    reference_line(ax, delay_ms, f"provider delay {fmt_ms(delay_ms)}", MODEL_COLOUR, ":")
+    reference_line(ax, 20, "article: ~20 ms with Celery", ARTICLE_COLOUR, (0, (6, 4)))
+    log_ms_axis(ax)
+    ax.set_xlabel("visitors using the contact form (sustained load, steady state)")
+    ax.set_ylabel("POST /contact latency (log scale)")
+    celery = post[post["app"] == "celery"]["p50_ms"]
+    blocking = post[post["app"] != "celery"]["p50_ms"]
+    ax.set_title(
+        f"Pressing 'send': Celery answers in {fmt_ms(celery.max())} or less (p50),\n"
+        f"sync and async make the visitor wait {fmt_ms(blocking.min())} or more"
+        if len(celery) and len(blocking)
+        else "POST /contact latency"
+    )
+    return finish(fig, ax, post["visitors"])
+
+
+def email_delivery(summary: pd.DataFrame) -> Figure:
+    """Submission to arrival at the provider for every accepted email (C10); a percentile that
+    includes emails still queued at the bound is a lower bound, drawn as an upward triangle."""
+    apply_style()
+    delivery = endpoint_rows(summary, "email_delivery")
+    delivery = delivery[delivery["visitors"] > 0]
+    fig, ax = plt.subplots()
+    per_app(ax, delivery, (("p50_ms", "o-", 1.0), ("max_ms", "s--", 0.6)))
+    for column in ("p50_ms", "max_ms"):
+        bound = delivery[delivery[column] >= delivery["censored_from_ms"]]
+        if len(bound):
+            label = f"{column[:-3]}: at least (emails still queued)"
+            ax.plot(bound["visitors"], bound[column], "^", markersize=16, fillstyle="none",
+                    color="black", label=label)  # fmt: skip
+    log_ms_axis(ax)
+    ax.set_xlabel("visitors using the contact form (sustained load)")
+    ax.set_ylabel("form submitted -> email at provider (log scale)")
+    celery = delivery[delivery["app"] == "celery"]
+    if len(celery):
+        worst = celery.loc[celery["visitors"].idxmax()]
+        queued = int(worst["queued_at_bound"])
+        ax.set_title(
+            f"Every accepted email counted: at {worst['visitors']} visitors Celery accepted "
+            f"{int(worst['accepted'])},\n{queued} still queued at the bound; median delay "
+            f"{'>= ' if queued and worst['p50_ms'] >= worst['censored_from_ms'] else ''}"
+            f"{fmt_ms(worst['p50_ms'])}"
+        )
+    else:
+        ax.set_title("Email delivery delay, every accepted email")
+    return finish(fig, ax, delivery["visitors"])
+
+
+def burst_timeline(probes: dict[str, pd.DataFrame], visitors: int, delay_s: float) -> Figure:
+    """Each homepage probe's latency against when it was sent, after `visitors` POSTs arrived at
+    the same instant, per app; the formula's prediction drawn over each."""
+    apply_style()
+    fig, ax = plt.subplots()
+    for app, home in probes.items():
+        ok = home[home["ok"].astype(str).eq("True")]
+        ax.plot(ok["sent_after_s"], ok["latency_ms"], "o", color=APP_COLOURS[app], alpha=0.7,
+                label=APP_LABELS[app])  # fmt: skip
+        ordered = home.sort_values("sent_after_s")
+        ax.plot(ordered["sent_after_s"], ordered["predicted_ms"], "-", color=APP_COLOURS[app],
+                linewidth=1.4, alpha=0.9)  # fmt: skip
+    ax.plot([], [], "-", color=MODEL_COLOUR, linewidth=1.4, label="prediction (formula)")
+    ax.axvline(0, color=MODEL_COLOUR, linestyle=":", linewidth=1.2)
+    log_ms_axis(ax)
+    ax.set_xlabel(f"probe sent, seconds after {visitors} visitors pressed send at once")
+    ax.set_ylabel("homepage latency (log scale)")
+    sync = probes.get("sync")
+    first = sync[sync["sent_after_s"] >= 0]["latency_ms"].iloc[0] if sync is not None else None
+    ax.set_title(
+        f"{visitors} visitors press send at once: the next sync homepage waits "
+        f"{fmt_ms(first)}\n(predicted {visitors} x {delay_s:g} s), then less as the queue drains"
+        if first is not None
+        else f"{visitors} visitors press send at once"
+    )
+    return finish(fig, ax)
+
+
+def save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

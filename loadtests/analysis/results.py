@@ -1,0 +1,195 @@
+"""Reading and summarising benchmark results: the raw requests -> `summary.csv` rows.
+
+Used by the sweep (to write `results/`) and by the notebooks (to read it back), so both compute
+every figure the same way.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RESULTS_DIR = PROJECT_ROOT / "results"
+SUMMARY_COLUMNS = [
+    "app",
+    "visitors",
+    "smtp_delay_s",
+    "web_workers",
+    "web_threads",
+    "celery_concurrency",
+    "generator",
+    "repeat",
+    "endpoint",
+    "n",
+    "errors",
+    "pending",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "rps",
+    "window_s",
+    "p50_first_half_ms",
+    "p50_second_half_ms",
+    "steady",
+    "accepted",
+    "delivered",
+    "queued_at_bound",
+    "censored_from_ms",
+    "valid",
+]
+# The endpoints the summary reports: the rest of the site, the form's POST, and the email itself.
+SUMMARY_ENDPOINTS = ("home", "contact_post", "email_delivery")
+EXPECTED_STATUS = {"home": 200, "contact_form": 200, "contact_post": 302, "thanks": 200}
+MESSAGE_REF = re.compile(r"Message (\d+) from visitor (\d+)")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the sweep: an app under a load, with the web tier's limits."""
+
+    app: str
+    visitors: int
+    smtp_delay_s: float
+    web_workers: int
+    web_threads: int
+    celery_concurrency: int
+    generator: str = "locust"
+    repeat: int = 1
+
+    @property
+    def name(self) -> str:
+        return (
+            f"{self.app}-v{self.visitors:02d}-d{self.smtp_delay_s:g}"
+            f"-w{self.web_workers}t{self.web_threads}-c{self.celery_concurrency}"
+            f"-{self.generator}-r{self.repeat}"
+        )
+
+    def labels(self) -> dict[str, object]:
+        return {
+            "app": self.app,
+            "visitors": self.visitors,
+            "smtp_delay_s": self.smtp_delay_s,
+            "web_workers": self.web_workers,
+            "web_threads": self.web_threads,
+            "celery_concurrency": self.celery_concurrency,
+            "generator": self.generator,
+            "repeat": self.repeat,
+        }
+
+
+def message_ref(raw: str) -> tuple[int, int] | None:
+    """(visitor, sequence) of a load-test email, from its body; None for any other email."""
+    message = email.message_from_string(raw)
+    body = message.get_payload(decode=True) or b""
+    ref = MESSAGE_REF.search(body.decode("utf-8", errors="replace"))
+    return (int(ref.group(2)), int(ref.group(1))) if ref else None
+
+
+def percentile(values: pd.Series, q: float) -> float:
+    """Nearest-rank percentile, an observed value (no interpolation between two requests)."""
+    if len(values) == 0:
+        return float("nan")
+    ordered = np.sort(values.to_numpy())
+    rank = int(np.ceil(q / 100 * len(ordered))) - 1
+    return float(ordered[max(rank, 0)])
+
+
+def requests_frame(raw_csv: Path, meta: dict[str, float], point: Point) -> pd.DataFrame:
+    """Locust's per-request CSV with the run's labels and the time relative to the window."""
+    frame = pd.read_csv(raw_csv, keep_default_na=False)
+    frame["ok"] = [
+        status == EXPECTED_STATUS.get(endpoint, -1)
+        for endpoint, status in zip(frame["endpoint"], frame["status"], strict=True)
+    ]
+    frame["t_s"] = frame["start"] - meta["window_start"]
+    frame["in_window"] = (frame["start"] >= meta["window_start"]) & (
+        frame["start"] < meta["window_end"]
+    )
+    for key, value in reversed(point.labels().items()):
+        frame.insert(0, key, value)
+    return frame
+
+
+def deliveries_frame(
+    deliveries: list[dict[str, object]], meta: dict[str, float], point: Point
+) -> pd.DataFrame:
+    """The provider's delivery log: which visitor's message arrived when, and how late."""
+    rows = []
+    for delivery in deliveries:
+        ref = message_ref(str(delivery["raw"]))
+        submitted = pd.Timestamp(str(delivery["submitted_at"])).timestamp()
+        arrived = float(delivery["arrived_at"])
+        rows.append(
+            {
+                "message_id": delivery["message_id"],
+                "user": ref[0] if ref else -1,
+                "sequence": ref[1] if ref else -1,
+                "submitted": submitted,
+                "arrived": arrived,
+                "delay_ms": (arrived - submitted) * 1000,
+                "t_s": submitted - meta["window_start"],
+                "in_window": meta["window_start"] <= submitted < meta["window_end"],
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "message_id",
+            "user",
+            "sequence",
+            "submitted",
+            "arrived",
+            "delay_ms",
+            "t_s",
+            "in_window",
+        ],
+    )
+    for key, value in reversed(point.labels().items()):
+        frame.insert(0, key, value)
+    return frame
+
+
+def posts_with_messages(requests: pd.DataFrame) -> pd.DataFrame:
+    """The contact POSTs, each with the `sequence` of the message it carried: a visitor's n-th
+    POST carries its message n (`loadtests.load.journey.contact_fields(visitor, n)`)."""
+    posted = requests[requests["endpoint"] == "contact_post"].sort_values("start")
+    return posted.assign(sequence=posted.groupby("user").cumcount() + 1)
+
+
+# Reading results back (notebooks, report, README)
+
+
+def load_summary(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    return pd.read_csv(results_dir / "summary.csv")
+
+
+def load_environment(results_dir: Path = RESULTS_DIR) -> dict[str, object]:
+    return json.loads((results_dir / "environment.json").read_text())
+
+
+def load_raw(
+    results_dir: Path = RESULTS_DIR, kind: str = "requests", scenario: str = "sustained"
+) -> pd.DataFrame:
+    """The raw `kind` (requests, deliveries or backlog) of a scenario's points in one frame:
+    of the sustained points, each point's first run with Locust (repeats and the second
+    generator are in the summary; their raw files stay beside)."""
+    files = sorted((results_dir / "raw").glob(f"*.{kind}.csv.gz"))
+    files = [f for f in files if f.name.startswith("burst-") == (scenario == "burst")]
+    if not files:
+        raise FileNotFoundError(f"no raw {kind} in {results_dir / 'raw'}: run `make bench` first")
+    frame = pd.concat([pd.read_csv(f, keep_default_na=False) for f in files], ignore_index=True)
+    if "generator" in frame:
+        frame = frame[(frame["generator"] == "locust") & (frame["repeat"] == 1)]
+    return frame.reset_index(drop=True)
+
+
+def load_burst(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    return pd.read_csv(results_dir / "burst.csv")

@@ -1,0 +1,163 @@
+"""Driving a load against a running stack: Locust or the threads generator, as a subprocess.
+
+Both generators run the same `Load` (the journey of `journey.py`, the open-model homepage probe)
+and write the same raw CSV plus a JSON of the window, so one analysis reads either. Runners call
+`generate`; they never start a generator themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import redis
+
+from contact_form.settings import Settings
+from lab_stack.stack import PROJECT_ROOT, with_free_ports
+
+GENERATORS = ("locust", "threads")
+
+
+@dataclass(frozen=True)
+class Load:
+    """What a generator runs, in seconds from its start (t0).
+
+    Visitors start spread evenly over `ramp_s` (0: all at once); the measured window opens at
+    `warmup_s` and lasts `window_s`; afterwards no new request starts and the run ends once every
+    request started in the window has returned (at most `drain_max_s` later). With `burst`, each
+    of that many visitors opens the form, then all POST it at `warmup_s + 1` (the window opens a
+    second before) and stop; the window closes one second after the last of those POSTs is
+    answered (at most `window_s`).
+    """
+
+    users: tuple[str, ...]
+    count: int
+    think_s: float = 1.0
+    probe_rate: float = 5.0
+    warmup_s: float = 0.0
+    window_s: float = 10.0
+    ramp_s: float = 0.0
+    drain_max_s: float = 60.0
+    burst: int = 0
+
+    def env(self, raw_csv: Path) -> dict[str, str]:
+        return {
+            "LAB_PROBE_RATE": str(self.probe_rate),
+            "LAB_THINK_S": str(self.think_s),
+            "LAB_WARMUP_S": str(self.warmup_s),
+            "LAB_WINDOW_S": str(self.window_s),
+            "LAB_RAMP_S": str(self.ramp_s),
+            "LAB_DRAIN_MAX_S": str(self.drain_max_s),
+            "LAB_BURST": str(self.burst),
+            "LAB_RAW_CSV": str(raw_csv),
+        }
+
+    @property
+    def time_limit_s(self) -> float:
+        return self.warmup_s + self.window_s + self.drain_max_s + 60
+
+
+def _locust_argv(url: str, load: Load) -> list[str]:
+    # Locust spawns the fixed-count probe first, then the visitors at this rate.
+    rate = load.count / load.ramp_s if load.ramp_s > 0 else 1000
+    return [
+        sys.executable, "-m", "locust",
+        "-f", str(PROJECT_ROOT / "loadtests" / "load" / "locustfile.py"),
+        "--headless", "--host", url, "--users", str(load.count), "--spawn-rate", str(rate),
+        "--only-summary",
+        "--exit-code-on-error", "0",  # failed requests are data (counted in `errors`)
+        "--loglevel", "WARNING",
+        *load.users,
+    ]  # fmt: skip
+
+
+def _threads_argv(url: str, load: Load) -> list[str]:
+    if load.burst or load.users != ("HomepageProbe", "Visitor"):
+        raise ValueError("the threads generator runs the sustained journey with its probe only")
+    visitors = str(load.count - 1)
+    return [
+        sys.executable,
+        "-m",
+        "loadtests.load.threads_journey",
+        "--host",
+        url,
+        "--visitors",
+        visitors,
+    ]
+
+
+def generate(generator: str, url: str, load: Load, raw_csv: Path, log: Path) -> dict[str, object]:
+    """Run one generator against `url` until its window has drained; return the window's
+    metadata (the JSON it wrote beside `raw_csv`)."""
+    argv = (_locust_argv if generator == "locust" else _threads_argv)(url, load)
+    env = {**os.environ, **load.env(raw_csv)}
+    raw_csv.unlink(missing_ok=True)
+    with log.open("w") as out:
+        finished = subprocess.run(
+            argv, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
+            timeout=load.time_limit_s, check=False,
+        )  # fmt: skip
+    if finished.returncode != 0 or not raw_csv.exists():
+        tail = log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(
+            f"{generator} failed (exit {finished.returncode}); its log ends:\n{tail}"
+        )
+    meta = json.loads(raw_csv.with_suffix(".json").read_text())
+    meta["generator"] = generator
+    return meta
+
+
+def bench_settings(base: Settings, **changes: object) -> Settings:
+    """A benchmark stack's settings: free ports, no rate limits (every simulated visitor comes
+    from 127.0.0.1, so a limit would refuse all but one), its own data folder."""
+    unlimited = {"rate_limit_s": 0.0, "prices_rate_limit_s": 0.0, "report_rate_limit_s": 0.0}
+    return with_free_ports(base.replace(**{**unlimited, "data_dir": "var/bench", **changes}))
+
+
+def warm_up(url: str, rounds: int = 10) -> float:
+    """Request each page a few times, so nothing measured pays a first-request cost; return the
+    idle homepage's median time in seconds (what a cheap request costs this web tier)."""
+    times = []
+    for _ in range(rounds):
+        for path in ("/", "/contact"):
+            began = time.perf_counter()
+            with urllib.request.urlopen(f"{url}{path}", timeout=10) as response:
+                response.read()
+            if path == "/":
+                times.append(time.perf_counter() - began)
+    return sorted(times)[len(times) // 2]
+
+
+class BacklogSampler(threading.Thread):
+    """Samples the Celery queue (waiting + taken but unacknowledged) while a point runs."""
+
+    def __init__(self, redis_url: str, period_s: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=2)
+        self.period_s = period_s
+        self.samples: list[tuple[float, int, int]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.period_s):
+            try:
+                pipe = self.client.pipeline()
+                pipe.llen("celery")
+                pipe.hlen("unacked")
+                queued, unacked = pipe.execute()
+            except redis.RedisError:
+                continue
+            self.samples.append((time.time(), queued, unacked))
+
+    def stop(self) -> pd.DataFrame:
+        self.done.set()
+        self.join()
+        return pd.DataFrame(self.samples, columns=["time", "queued", "unacked"])

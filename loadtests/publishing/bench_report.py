@@ -1,0 +1,295 @@
+"""What `make bench` prints and writes: its terminal lines, `results/` files, figures, report.md
+and the README's results section, all computed from the stored files (so `--replot` gives the
+same report as the run that measured).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from contact_form.settings import Settings
+from loadtests.analysis import burst as burst_analysis
+from loadtests.analysis import plots
+from loadtests.analysis.claims import Claim, claims, generator_comparison
+from loadtests.analysis.plots import fmt_ms
+from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, SUMMARY_COLUMNS
+from loadtests.analysis.summary import (
+    STEADY_NOISE_MS,
+    STEADY_TOLERANCE,
+    collapse_repeats,
+    is_lower_bound,
+)
+from loadtests.publishing.records import machine_record, settings_record, update_readme
+from loadtests.publishing.tables import claims_frame, headline_table, markdown_table, text_table
+
+SETUP = ["web_workers", "web_threads", "celery_concurrency"]
+
+
+def plan_line(plan, sustained: int, bursts: int) -> str:
+    return (
+        f"Bench: {sustained} sustained points ({', '.join(plan.apps)} x visitors "
+        f"{', '.join(map(str, plan.visitors))}"
+        + (f"; {plan.repeats} runs at {plan.repeat_visitors}" if plan.repeats > 1 else "")
+        + ("; threads generator too" if plan.second_generator else "")
+        + f") and {bursts} burst(s) of {', '.join(map(str, plan.burst)) or 'no'} visitors; "
+        f"provider delay {plan.delay_s:g} s; web tier {'/'.join(map(str, plan.web_workers))} "
+        f"worker(s) x {'/'.join(map(str, plan.web_threads))} thread(s) for every app."
+    )
+
+
+def point_line(rows: list[dict[str, object]], model_ms: float | None) -> str:
+    by = {r["endpoint"]: r for r in rows}
+    home, post, mail = by["home"], by["contact_post"], by["email_delivery"]
+    text = f"homepage p50 {fmt_ms(home['p50_ms'])} p95 {fmt_ms(home['p95_ms'])} (n={home['n']})"
+    text += f", halves {fmt_ms(home['p50_first_half_ms'])} / {fmt_ms(home['p50_second_half_ms'])}"
+    text += "" if home["steady"] else " NOT STEADY"
+    if model_ms is not None:
+        text += f", model {fmt_ms(model_ms)} ({(home['p50_ms'] - model_ms) / model_ms:+.0%})"
+    if post["n"]:
+        bound = ">= " if is_lower_bound(mail["p50_ms"], mail["censored_from_ms"]) else ""
+        text += f" | POST p50 {fmt_ms(post['p50_ms'])} | emails: {mail['accepted']} accepted, "
+        text += f"{mail['delivered']} delivered, {mail['queued_at_bound']} still queued, "
+        text += f"delay p50 {bound}{fmt_ms(mail['p50_ms'])}"
+    if home["errors"] or home["pending"] or post["errors"]:
+        text += f" | errors {home['errors'] + post['errors']}, unanswered {home['pending']}"
+    if not home["valid"]:
+        text += "  INVALID: Locust's CPU warning fired"
+    return text
+
+
+def burst_line(row: dict[str, object]) -> str:
+    return (
+        f"{row['posts_ok']}/{row['posts']} POSTs answered, the last after "
+        f"{row['drained_s']:.1f} s (predicted {row['predicted_drained_s']:.1f} s); first probe "
+        f"after the burst {fmt_ms(row['first_probe_ms'])} (predicted "
+        f"{fmt_ms(row['predicted_first_ms'])}), worst {fmt_ms(row['worst_probe_ms'])}"
+    )
+
+
+def environment(plan, base: Settings, started: float, wall_s: float) -> dict[str, object]:
+    plan_record = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(plan).items()}
+    plan_record["out"] = os.path.relpath(plan.out, PROJECT_ROOT)
+    plan_record["timing_s"] = {
+        p.name: dict(zip(("ramp", "warmup", "window"), plan.timing(p), strict=True))
+        for p in plan.sustained_points()
+        if p.repeat == 1 and p.generator == "locust"
+    }
+    return {
+        **machine_record(started, base),
+        "wall_time_s": round(wall_s, 1),
+        "plan": plan_record,
+        "settings": settings_record(base),
+        "notes": [
+            "Every app ran under the same web tier: the plan's web_workers x web_threads.",
+            "Ports were chosen free for each point; the lab started its own Redis (redis_server "
+            "says which binary) unless REDIS_URL was set.",
+            "The rate limits were off: every simulated visitor comes from 127.0.0.1.",
+        ],
+    }
+
+
+def write_results(plan, base, started, wall, summary_rows, model_rows, burst_rows) -> None:
+    out = plan.out
+    pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS).to_csv(
+        out / "summary.csv", index=False, float_format="%.3f"
+    )
+    pd.DataFrame(model_rows).to_csv(out / "model.csv", index=False, float_format="%.3f")
+    pd.DataFrame(burst_rows).to_csv(out / "burst.csv", index=False, float_format="%.3f")
+    env = environment(plan, base, started, wall)
+    (out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
+    for stale in ("throughput.csv",):  # written by earlier versions of the bench
+        (out / stale).unlink(missing_ok=True)
+    written = write_plots(out)
+    report_md, found = rebuild_report(out)
+    (out / "report.md").write_text(report_md)
+    print()
+    print(
+        text_table(claims_frame(found)) if found else "No claims: this run covers several setups."
+    )
+    if plan.repeats == 1:
+        print("\nEach point ran once: `make bench-reference` repeats the headline points 3 times.")
+    if plan.delay_s != 2.0 or max(plan.visitors) < 10:
+        print(
+            f"\nNote: this run's provider delay is {plan.delay_s:g} s with up to "
+            f"{max(plan.visitors)} visitors; the article's figures assume 2 s and ~10 visitors, "
+            "so read the verdicts as a smoke test."
+        )
+    print(
+        f"\nWrote {os.path.relpath(out, Path.cwd())}/: summary.csv, model.csv, burst.csv, "
+        f"environment.json, report.md, raw/ ({len(list((out / 'raw').iterdir()))} files), "
+        f"plots/ ({len(written)} PNGs)"
+    )
+    if out.resolve() == RESULTS_DIR.resolve():
+        update_readme(report_md)
+        print("README.md: its results section now shows this run.")
+    print(f"The bench took {wall / 60:.1f} minutes.")
+
+
+def read_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """summary, model and burst of the results in `out` (empty frames where none)."""
+
+    def read(name: str) -> pd.DataFrame:
+        path = out / name
+        return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()
+
+    return read("summary.csv"), read("model.csv"), read("burst.csv")
+
+
+def setups(summary: pd.DataFrame) -> list[tuple[int, int, int]]:
+    """The web tiers and worker pools a run covered, in the order it ran them."""
+    return [tuple(row) for row in summary[SETUP].drop_duplicates().to_numpy()]
+
+
+def _part(frame: pd.DataFrame, setup: tuple[int, int, int]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    w, t, c = setup
+    part = frame[(frame["web_workers"] == w) & (frame["web_threads"] == t)]
+    return part[(part["app"] != "celery") | (part["celery_concurrency"] == c)]
+
+
+def write_plots(out: Path) -> list[Path]:
+    """The bench's figures; with several web tiers or worker pools, one set for each."""
+    summary, model, burst = read_results(out)
+    table = collapse_repeats(summary[summary["generator"] == "locust"])
+    written, several = [], len(setups(summary)) > 1
+    for setup in setups(summary):
+        suffix = "-w{}t{}-c{}".format(*setup) if several else ""
+        part = _part(table, setup)
+        charts = {
+            "homepage_latency": plots.homepage_latency(part, _part(model, setup)),
+            "contact_post_latency": plots.contact_post_latency(part),
+            "email_delivery": plots.email_delivery(part),
+        }
+        for name, fig in charts.items():
+            written.append(plots.save(fig, out / "plots" / f"{name}{suffix}.png"))
+    for visitors in sorted(set(burst["visitors"])) if len(burst) else []:
+        probes = burst_analysis.timeline_probes(out, burst, visitors)
+        delay = float(burst["smtp_delay_s"].iloc[0])
+        fig = plots.burst_timeline(probes, int(visitors), delay)
+        written.append(plots.save(fig, out / "plots" / f"burst-{int(visitors)}.png"))
+    return written
+
+
+def cpu_table() -> pd.DataFrame | None:
+    path = RESULTS_DIR / "cpu_per_request.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def rebuild_report(out: Path) -> tuple[str, list[Claim]]:
+    """`report.md` of the results in `out`, computed from its files alone, and its claims."""
+    summary, model, burst = read_results(out)
+    env = json.loads((out / "environment.json").read_text())
+    found = claims(summary, model, burst, cpu_table()) if len(setups(summary)) == 1 else []
+    return render_report(out, summary, model, burst, found, env), found
+
+
+def _scenario_text(plan: dict[str, object]) -> list[str]:
+    return [
+        f"**Sustained** (the headline): visitors run the journey (GET the form, POST it, read the "
+        f"thank-you page, think {plan['think_s']:g} s on average) in a loop, started one after "
+        f"another over one predicted journey cycle; the homepage probe runs "
+        f"{plan['probe_rate']:g}/s on a fixed schedule. Measuring starts after "
+        f"{plan['warmup_cycles']:g} cycles and lasts {plan['window_cycles']:g} cycles (at least "
+        f"{plan['min_window_s']:g} s; a saturated sync app's cycle is visitors x delay). "
+        f"A point is *steady* when the p50s of the window's two halves differ by at most "
+        f"{STEADY_TOLERANCE:.0%} (or by under {STEADY_NOISE_MS:g} ms).",
+        "",
+        "**Burst** (the article's picture): that many visitors open the form, then press send at "
+        "the same instant, once; the probe runs until the last POST is answered.",
+        "",
+        "**The model** (`loadtests/analysis/model.py`): a discrete-event simulation of the same "
+        "schedule through a FIFO queue with the web tier's slots, fed only the provider's delay "
+        "and the idle homepage time measured while warming up; the burst's prediction is a "
+        "formula (N x delay for the first probe, less for each later one). It cannot see what "
+        "else holds the worker: the machine's other processes on shared cores, a slow first "
+        "request, connections accepted out of order.",
+    ]
+
+
+def render_report(out, summary, model, burst, found, env) -> str:
+    """The run in Markdown: machine, scenarios, tables, claims. Links are relative to the repo."""
+    machine, plan = env["machine"], env["plan"]
+    rel = os.path.relpath(out, PROJECT_ROOT)
+    repeats = int(plan.get("repeats", 1))
+    lines = [
+        f"Measured {env['date']} on {machine['cpu_model']} ({machine['cores']} cores), "
+        f"{machine['os']}, Python {machine['python']}, Locust {env['packages']['locust']}; "
+        f"commit {env['git_commit']}; the bench took {env['wall_time_s'] / 60:.1f} minutes. "
+        f"Web tier for every app: {'/'.join(map(str, plan['web_workers']))} gunicorn worker(s) "
+        f"x {'/'.join(map(str, plan['web_threads']))} thread(s); provider delay "
+        f"{plan['delay_s']:g} s.",
+        "",
+        *_scenario_text(plan),
+    ]
+    table = collapse_repeats(summary[summary["generator"] == "locust"])
+    several = len(setups(summary)) > 1
+    for setup in setups(summary):
+        part = _part(table, setup)
+        label = " ({} worker(s) x {} thread(s), Celery pool {})".format(*setup) if several else ""
+        runs = (
+            f"the median of {repeats} runs at {plan['repeat_visitors']} visitors [min-max]"
+            if repeats > 1
+            else "one run per point"
+        )
+        lines += [
+            "",
+            f"Sustained{label}: homepage p50 / p95 (n probes), {runs}:",
+            "",
+            markdown_table(headline_table(part, _part(model, setup))),
+            "",
+            f"Sustained{label}: POST /contact p50 / p95 (n), and the email's delay over every "
+            "accepted email (>=: a lower bound, some were still queued when the wait ended):",
+            "",
+            markdown_table(headline_table(part, None, "contact_post")),
+            "",
+            markdown_table(headline_table(part, None, "email_delivery")),
+        ]
+    if len(burst):
+        times = ["first_probe_ms", "predicted_first_ms", "worst_probe_ms", "median_error_ms"]
+        view = burst[["app", "visitors", "drained_s", "predicted_drained_s", *times]].copy()
+        for col in times:
+            view[col] = view[col].map(fmt_ms)
+        for col in ("drained_s", "predicted_drained_s"):
+            view[col] = view[col].map(lambda s: f"{s:.1f} s")
+        lines += ["", "Burst: when the last POST was answered, and the probes against the formula:",
+                  "", markdown_table(view)]  # fmt: skip
+    both = generator_comparison(summary)
+    if len(both):
+        view = both.assign(
+            locust_ms=both["locust_ms"].map(fmt_ms),
+            threads_ms=both["threads_ms"].map(fmt_ms),
+            difference=both["difference"].map(lambda d: f"{d:+.0%}"),
+        )
+        lines += ["", "Two generators, same journey (p50; Locust's is the median of its runs):",
+                  "", markdown_table(view)]  # fmt: skip
+    if found:
+        lines += ["", markdown_table(claims_frame(found))]
+    figures = sorted(p.name for p in (out / "plots").glob("*.png"))
+    lines += ["", *(f"![{name}]({rel}/plots/{name})" for name in figures if "homepage" in name
+                    or "burst" in name)]  # fmt: skip
+    lines += [
+        "",
+        f"Everything above is computed from `{rel}/summary.csv`, `burst.csv`, `model.csv` and "
+        f"`{rel}/raw/`; the machine and every setting are in `{rel}/environment.json`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replot(out: Path) -> int:
+    """Draw the figures and write the report again from the files in `out`; measure nothing."""
+    shutil.rmtree(out / "plots", ignore_errors=True)
+    written = write_plots(out)
+    report_md, _found = rebuild_report(out)
+    (out / "report.md").write_text(report_md)
+    print(f"{os.path.relpath(out, Path.cwd())}: {len(written)} figures and report.md redrawn")
+    if out.resolve() == RESULTS_DIR.resolve():
+        update_readme(report_md)
+        print("README.md: its results section now shows this run.")
+    return 0

@@ -1,0 +1,186 @@
+"""`make bench`: the three apps under identical web-tier limits, in two scenarios, then the claims.
+
+For each point: start a fresh stack (Redis, slow provider, gunicorn, Celery worker), warm it up,
+run the load (Locust, or the threads generator for a second opinion), wait (bounded) until every
+accepted email has reached the provider, stop the stack. The sustained scenario measures a
+steady load (the headline); the burst scenario the article's "10 visitors press send at once".
+`loadtests/runners/bench_plan.py` says what runs and for how long.
+
+    python -m loadtests.runners.bench                  # the sweep, about 9 minutes
+    python -m loadtests.runners.bench --reference      # + repeats and the second generator
+    python -m loadtests.runners.bench --quick          # under a minute, into results/quick/
+    python -m loadtests.runners.bench --apps sync --web-workers 1 4 --out results/web-tier
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+
+import matplotlib
+import pandas as pd
+from tqdm import tqdm
+
+from contact_form.settings import Settings
+from lab_stack.processes import sigterm_like_ctrl_c
+from lab_stack.stack import PROJECT_ROOT, Stack
+from loadtests.analysis import burst as burst_analysis
+from loadtests.analysis.model import predict
+from loadtests.analysis.plots import fmt_ms
+from loadtests.analysis.results import Point, deliveries_frame, message_ref, requests_frame
+from loadtests.analysis.summary import accepted_refs, summarise_point
+from loadtests.load.drive import BacklogSampler, bench_settings, generate, warm_up
+from loadtests.publishing import bench_report
+from loadtests.runners.bench_plan import Plan, parse_args
+
+SCRATCH = PROJECT_ROOT / "var" / "bench" / "load"
+
+
+def wait_for_emails(stack: Stack, refs: set[tuple[int, int]], bound_s: float) -> float:
+    """Wait until every accepted email has reached the provider, or `bound_s` has passed;
+    return the moment the wait ended (emails still queued then are censored at it)."""
+    deadline = time.time() + bound_s
+    while refs and time.time() < deadline:
+        arrived = {message_ref(str(d["raw"])) for d in stack.provider.deliveries()}
+        if refs <= arrived:
+            break
+        time.sleep(1.0)
+    return time.time()
+
+
+def stack_for(base: Settings, point: Point) -> Stack:
+    return Stack(
+        point.app,
+        bench_settings(
+            base,
+            provider_delay_s=point.smtp_delay_s,
+            web_workers=point.web_workers,
+            web_threads=point.web_threads,
+            celery_concurrency=point.celery_concurrency,
+        ),
+    )
+
+
+def measure(
+    base: Settings, plan: Plan, point: Point, burst: bool, announce
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object], float]:
+    """Run one point; store its raw data; return its requests, deliveries, window metadata and
+    the idle homepage time (s) measured while warming up."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    name = f"burst-{point.name}" if burst else point.name
+    raw_csv, log = SCRATCH / f"{name}.csv", SCRATCH / f"{name}.log"
+    load = plan.burst_load(point) if burst else plan.sustained_load(point)
+    with stack_for(base, point) as stack:
+        idle_s = warm_up(stack.url)
+        announce(idle_s)
+        sampler = BacklogSampler(stack.settings.effective_redis_url)
+        if point.app == "celery":
+            sampler.start()
+        try:
+            meta = generate(point.generator, stack.url, load, raw_csv, log)
+        finally:
+            backlog = sampler.stop() if point.app == "celery" else None
+        requests = requests_frame(raw_csv, meta, point)
+        if burst:
+            requests["sent_after_s"] = requests["start"] - float(meta["burst_at"])
+        bound_at = wait_for_emails(stack, accepted_refs(requests), plan.email_wait_s)
+        deliveries = deliveries_frame(stack.provider.deliveries(), meta, point)
+    shutil.rmtree(stack.run_dir, ignore_errors=True)  # kept only when the point failed
+    meta["emails_bound_at"] = bound_at
+    raw = plan.out / "raw" / name
+    requests.to_csv(f"{raw}.requests.csv.gz", index=False)
+    deliveries.to_csv(f"{raw}.deliveries.csv.gz", index=False)
+    if backlog is not None:
+        backlog["t_s"] = backlog["time"] - meta["window_start"]
+        for key, value in reversed(point.labels().items()):
+            backlog.insert(0, key, value)
+        backlog.to_csv(f"{raw}.backlog.csv.gz", index=False)
+    return requests, deliveries, meta, idle_s
+
+
+def run_sustained(base: Settings, plan: Plan, point: Point, say) -> tuple[list[dict], dict]:
+    """One sustained point: its summary rows and (for the blocking app) its model row."""
+    _ramp, warmup, window = plan.timing(point)
+    model: dict[str, object] = {}
+
+    def announce(idle_s: float) -> None:
+        text = f"{point.app} {point.visitors} visitors ({point.generator}"
+        text += f", repeat {point.repeat})" if point.repeat > 1 else ")"
+        text += f": warm-up {warmup:.0f} s, window {window:.0f} s"
+        if point.app == "sync" and point.visitors:
+            scenario = plan.scenario(point, service_s=idle_s)
+            prediction = predict(scenario)
+            model.update(point.labels(), service_ms=idle_s * 1000, window_s=window,
+                         p50_ms=prediction.p50_s * 1000, p95_ms=prediction.p95_s * 1000,
+                         article_ms=prediction.article_s * 1000)  # fmt: skip
+            text += f"; the model predicts homepage p50 {fmt_ms(model['p50_ms'])}"
+        say(text + " ...")
+
+    requests, deliveries, meta, _idle = measure(base, plan, point, False, announce)
+    valid = not meta["cpu_warnings"]
+    rows = summarise_point(point, requests, deliveries, window, valid, meta["emails_bound_at"])
+    say("    " + bench_report.point_line(rows, model.get("p50_ms")))
+    return rows, model
+
+
+def run_burst(base: Settings, plan: Plan, point: Point, say) -> dict[str, object]:
+    def announce(idle_s: float) -> None:
+        say(
+            f"burst: {point.visitors} visitors press send at once on {point.app}; predicted: the "
+            f"last POST answered after {plan.burst_drain_s(point):.1f} s ..."
+        )
+
+    requests, _deliveries, meta, idle_s = measure(base, plan, point, True, announce)
+    row = burst_analysis.summarise(point, requests, meta, idle_s)
+    say("    " + bench_report.burst_line(row))
+    return row
+
+
+def run(plan: Plan, base: Settings) -> int:
+    started = time.time()
+    if plan.out.exists():
+        for stale in ("raw", "plots"):
+            shutil.rmtree(plan.out / stale, ignore_errors=True)
+    (plan.out / "raw").mkdir(parents=True, exist_ok=True)
+    sustained, bursts = plan.sustained_points(), plan.burst_points()
+    print(bench_report.plan_line(plan, len(sustained), len(bursts)))
+    summary_rows: list[dict[str, object]] = []
+    model_rows: list[dict[str, object]] = []
+    burst_rows: list[dict[str, object]] = []
+    estimates = [plan.estimate_s(p) for p in sustained] + [plan.estimate_s(p, True) for p in bursts]
+    bar_format = "{l_bar}{bar}| {elapsed} elapsed, about {remaining} to go"
+    with tqdm(total=round(sum(estimates)), bar_format=bar_format, dynamic_ncols=True,
+              disable=None) as bar:  # fmt: skip
+        for point, estimate in zip(sustained, estimates, strict=False):
+            bar.set_description(f"sustained {point.app} {point.visitors}")
+            rows, model = run_sustained(base, plan, point, bar.write)
+            summary_rows.extend(rows)
+            if model:
+                model_rows.append(model)
+            bar.update(round(estimate))
+        for point, estimate in zip(bursts, estimates[len(sustained) :], strict=True):
+            bar.set_description(f"burst {point.app} {point.visitors}")
+            burst_rows.append(run_burst(base, plan, point, bar.write))
+            bar.update(round(estimate))
+    wall = time.time() - started
+    bench_report.write_results(plan, base, started, wall, summary_rows, model_rows, burst_rows)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan, only_replot = parse_args(argv, __doc__)
+    sys.stdout.reconfigure(line_buffering=True)  # a point's line shows up at once, even in a pipe
+    sigterm_like_ctrl_c()
+    matplotlib.use("Agg")  # figures go to files; never open a window on a student's desktop
+    if only_replot:
+        return bench_report.replot(plan.out)
+    try:
+        return run(plan, Settings.from_env())
+    except KeyboardInterrupt:
+        print("\nSweep interrupted; every stack it started has been stopped.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

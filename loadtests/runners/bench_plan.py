@@ -1,0 +1,214 @@
+"""What `make bench` runs: the plan, its points, and how long each point measures.
+
+Two scenarios:
+
+- **sustained** (the headline): visitors start spread over one predicted journey cycle, the
+  window opens after `warmup_cycles` cycles and lasts `window_cycles` cycles (at least
+  `min_window_s`), so it describes the load, not its first seconds. A saturated sync app's cycle
+  is visitors x delay, so its points run longer than the others'.
+- **burst** (the article's picture): `burst` visitors open the form, then press send at the same
+  instant, once; the probe runs until their POSTs are answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lab_stack.stack import APPS
+from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
+from loadtests.analysis.results import RESULTS_DIR, Point
+from loadtests.load.drive import Load
+
+CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
+STACK_OVERHEAD_S = {"sync": 3.0, "celery": 7.0, "asyncio": 3.0}  # start, warm up, stop
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every field is a command-line option (see `--help`)."""
+
+    apps: tuple[str, ...] = APPS
+    visitors: tuple[int, ...] = (0, 2, 4, 10)
+    delay_s: float = 2.0
+    web_workers: tuple[int, ...] = (1,)
+    web_threads: tuple[int, ...] = (1,)
+    celery_concurrency: tuple[int, ...] = (4,)
+    think_s: float = 1.0
+    probe_rate: float = 5.0
+    warmup_cycles: float = 2.0
+    window_cycles: float = 2.5
+    min_window_s: float = 12.0
+    # A blocking app's probe latency follows the POSTs it serves one by one, in a pattern that
+    # repeats every cycle: its window holds at least this many POSTs and a whole, even number of
+    # cycles, so that each half sees the same pattern (and many POSTs), whatever the visitors.
+    min_posts_served: int = 30
+    window_scale: float = 1.0  # every window x this (2: the window-doubling check)
+    burst: tuple[int, ...] = (10,)
+    repeats: int = 1
+    repeat_visitors: tuple[int, ...] = (4, 10)
+    second_generator: bool = False
+    email_wait_s: float = 15.0
+    drain_max_s: float = 60.0
+    out: Path = RESULTS_DIR
+
+    def sustained_points(self) -> list[Point]:
+        """Every point once with Locust, then the threads generator's points, then the
+        repeats: a slow drift of the machine spreads over the points instead of hitting one."""
+        base = [
+            Point(app, v, self.delay_s, w, t, c)
+            for app in self.apps
+            # Only the Celery app has worker processes to vary.
+            for c in (self.celery_concurrency if app == "celery" else self.celery_concurrency[:1])
+            for w in self.web_workers
+            for t in self.web_threads
+            for v in self.visitors
+        ]
+        headline = [p for p in base if p.visitors in self.repeat_visitors]
+        second = [replace(p, generator="threads") for p in headline if self.second_generator]
+        again = [replace(p, repeat=r) for r in range(2, self.repeats + 1) for p in headline]
+        return base + second + again
+
+    def burst_points(self) -> list[Point]:
+        return [
+            Point(app, n, self.delay_s, self.web_workers[0], self.web_threads[0],
+                  self.celery_concurrency[0])
+            for app in self.apps
+            for n in self.burst
+        ]  # fmt: skip
+
+    def scenario(self, point: Point, service_s: float = CHEAP_REQUEST_S) -> Scenario:
+        ramp, warmup, window = self.timing(point)
+        return Scenario(
+            visitors=point.visitors,
+            delay_s=point.smtp_delay_s,
+            servers=point.web_workers * point.web_threads,
+            think_s=self.think_s,
+            probe_rate=self.probe_rate,
+            warmup_s=warmup,
+            window_s=window,
+            spawn_s=ramp,
+            service_s=service_s,
+        )
+
+    def cycle_s(self, point: Point) -> float:
+        sizing = Scenario(
+            point.visitors, point.smtp_delay_s, point.web_workers * point.web_threads,
+            self.think_s, self.probe_rate, service_s=CHEAP_REQUEST_S,
+        )  # fmt: skip
+        return cycle_s(sizing, blocking=point.app == "sync", post_waits=point.app != "celery")
+
+    def timing(self, point: Point) -> tuple[float, float, float]:
+        """(ramp, warm-up, window) in seconds for a sustained point."""
+        if point.visitors == 0:
+            return 0.0, 0.0, self.min_window_s * self.window_scale
+        cycle = self.cycle_s(point)
+        window = max(self.min_window_s, self.window_cycles * cycle)
+        if point.app == "sync":
+            slots = point.web_workers * point.web_threads
+            window = max(window, self.min_posts_served * point.smtp_delay_s / slots)
+            window = 2 * math.ceil(window / (2 * cycle)) * cycle
+        window *= self.window_scale
+        return cycle, self.warmup_cycles * cycle, window
+
+    def sustained_load(self, point: Point) -> Load:
+        ramp, warmup, window = self.timing(point)
+        users = ("HomepageProbe", "Visitor") if point.visitors else ("HomepageProbe",)
+        return Load(
+            users, point.visitors + 1, self.think_s, self.probe_rate, warmup, window, ramp,
+            self.drain_max_s,
+        )  # fmt: skip
+
+    def burst_load(self, point: Point) -> Load:
+        drain = self.burst_drain_s(point)
+        return Load(
+            ("HomepageProbe", "BurstVisitor"), point.visitors + 1, self.think_s, self.probe_rate,
+            warmup_s=1.0, window_s=1.5 * drain + point.smtp_delay_s + 10, ramp_s=0.0,
+            drain_max_s=self.drain_max_s, burst=point.visitors,
+        )  # fmt: skip
+
+    def burst_drain_s(self, point: Point) -> float:
+        """When the burst's last POST is answered, predicted: the blocking app serves them one
+        slot at a time; the asyncio app awaits them together; Celery only enqueues them."""
+        if point.app == "sync":
+            return burst_wait_s(0.0, point.visitors, point.smtp_delay_s,
+                                point.web_workers * point.web_threads)  # fmt: skip
+        return point.smtp_delay_s if point.app == "asyncio" else 0.0
+
+    def estimate_s(self, point: Point, burst: bool = False) -> float:
+        """Roughly how long a point takes, for the progress bar's ETA."""
+        overhead = STACK_OVERHEAD_S[point.app]
+        if burst:
+            return overhead + 3.0 + self.burst_drain_s(point) + 1.0
+        _ramp, warmup, window = self.timing(point)
+        drain = self.cycle_s(point) / 3 if point.app == "sync" else point.smtp_delay_s
+        emails = self.email_wait_s / 2 if point.app == "celery" and point.visitors else 0.0
+        return overhead + warmup + window + drain + emails
+
+
+QUICK = {
+    "visitors": (4,),
+    "delay_s": 0.5,
+    "think_s": 0.25,
+    "probe_rate": 12.0,
+    "min_window_s": 3.0,
+    "min_posts_served": 12,
+    "warmup_cycles": 1.5,
+    "burst": (4,),
+    "email_wait_s": 2.0,
+    "drain_max_s": 15.0,
+    "out": RESULTS_DIR / "quick",
+}
+
+
+def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
+    """The plan the command line asks for, and whether it only asks to --replot."""
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.runners.bench",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = Plan()
+    add = parser.add_argument
+    add("--quick", action="store_true", help="short delay, 4 visitors, short runs, results/quick/")
+    add(
+        "--reference",
+        action="store_true",
+        help=f"the committed reference run: --repeats 3 --second-generator (into {d.out.name}/)",
+    )
+    add("--apps", nargs="+", choices=APPS)
+    add("--visitors", nargs="+", type=int, help=f"sustained scenario (default {d.visitors})")
+    add("--burst", nargs="*", type=int, help=f"burst scenario visitors (default {d.burst})")
+    add("--delay", type=float, dest="delay_s", help=f"provider delay, s (default {d.delay_s})")
+    add("--web-workers", nargs="+", type=int, help="gunicorn workers; several sweep them")
+    add("--web-threads", nargs="+", type=int, help="threads per worker; several sweep them")
+    add("--celery-concurrency", nargs="+", type=int, help=f"default {d.celery_concurrency}")
+    add("--think", type=float, dest="think_s", help=f"visitor think time, s (default {d.think_s})")
+    add("--probe-rate", type=float, help=f"homepage probes per second (default {d.probe_rate})")
+    add("--window-scale", type=float, help="multiply every sustained window by this")
+    add("--repeats", type=int, help=f"runs of each point at {d.repeat_visitors} visitors")
+    add(
+        "--second-generator",
+        action="store_true",
+        default=None,
+        help="also run those points with the threads generator (not Locust)",
+    )
+    add("--out", type=Path, help="results folder (default results/)")
+    add(
+        "--replot",
+        action="store_true",
+        help="measure nothing: redraw the plots and the report of --out (default results/)",
+    )
+    args = parser.parse_args(argv)
+    changes: dict[str, object] = dict(QUICK) if args.quick else {}
+    if args.reference:
+        changes.update(repeats=3, second_generator=True)
+    for key, value in vars(args).items():
+        if key in ("quick", "reference", "replot") or value is None:
+            continue
+        changes[key] = tuple(value) if isinstance(value, list) else value
+    if "out" in changes:
+        changes["out"] = Path(changes["out"]).resolve()
+    return replace(Plan(), **changes), args.replot

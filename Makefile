@@ -12,7 +12,7 @@ CHECK_PYTHONS   := 3.11 3.12 3.13
 CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
                    aarch64-apple-darwin
 
-.PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-reference bench-web-tier \
+.PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-reference bench-shortcut bench-web-tier \
         bench-celery-pool bench-api bench-reports bench-cpu chaos soak run-once demo notebooks \
         notebooks-run \
         flower lock check-platforms clean
@@ -71,6 +71,10 @@ bench-celery-pool: redis  ## the Celery app with 1, 4 and 16 worker processes (n
 	$(BIN)/python -m loadtests.runners.bench --apps celery --celery-concurrency 1 4 16 \
 		--visitors 2 4 8 --burst --out results/celery-pool
 
+bench-shortcut: redis  ## "why not a thread?": the in-process shortcut in both bench scenarios
+	$(BIN)/python -m loadtests.runners.bench --apps sync+thread asyncio+task --out results/shortcut
+	$(BIN)/python -m loadtests.publishing.hand_offs
+
 bench-api: redis  ## use case 2: price lookups against the slow rates API, homepage timed (1 min)
 	$(BIN)/python -m loadtests.runners.api_lookup
 
@@ -80,11 +84,14 @@ bench-reports: redis  ## do contact emails wait behind long reports? own queue v
 bench-cpu: redis  ## the web worker's CPU time per request: homepage vs Celery POST, profiled
 	$(BIN)/python -m loadtests.runners.cpu_cost
 
-chaos: redis  ## kill workers, web servers, Redis, the provider mid-burst; count lost emails
+chaos: redis  ## kill or restart workers, web servers, Redis, the provider mid-burst; count losses
 	$(BIN)/python -m loadtests.runners.chaos
+	$(BIN)/python -m loadtests.publishing.hand_offs
 
-soak: redis  ## the Celery app for minutes with a provider slower than its visitors
+soak: redis  ## Celery, then the thread shortcut, for minutes with a provider slower than visitors
 	$(BIN)/python -m loadtests.runners.soak
+	$(BIN)/python -m loadtests.runners.soak --app sync+thread
+	$(BIN)/python -m loadtests.publishing.hand_offs
 
 run-once: redis  ## a scheduled job with 3 web servers: beat vs cron in each vs cron on one
 	$(BIN)/python -m loadtests.runners.run_once

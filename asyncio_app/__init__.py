@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiosmtplib
 from quart import Quart, redirect, render_template, url_for
 from werkzeug.wrappers import Response
@@ -9,7 +11,12 @@ from werkzeug.wrappers import Response
 import long_report
 from contact_form import prices
 from contact_form.contact_email import compose_contact_email
-from contact_form.delivery import describe_failure, failure_status, send_email_async
+from contact_form.delivery import (
+    describe_failure,
+    failure_status,
+    send_email_async,
+    send_unwatched_async,
+)
 from contact_form.quart_site import (
     bound_contact_form,
     bound_price_form,
@@ -30,6 +37,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     settings = settings or Settings.from_env()
     app = Quart(__name__)
     configure_site(app, settings)
+    # CONTACT_HAND_OFF=in-process: "why not just a task?" (README). The loop holds only weak
+    # references to tasks, so the app keeps them until they finish; they die with the process.
+    unwatched: set[asyncio.Task[None]] = set()
 
     @app.post("/contact")
     async def contact_submit() -> Response | tuple[str, int]:
@@ -40,6 +50,11 @@ def create_app(settings: Settings | None = None) -> Quart:
         if claim.refused:
             return await rate_limited_page(form, claim.wait_s)
         message = compose_contact_email(form.submission(), settings)
+        if settings.contact_hand_off == "in-process":
+            task = asyncio.create_task(send_unwatched_async(message, settings, app.logger))
+            unwatched.add(task)  # the shortcut: a task of this process, nobody awaits it
+            task.add_done_callback(unwatched.discard)
+            return redirect(url_for("site.contact_thanks"))
         try:
             await send_email_async(message, settings)  # the hand-off: await the provider's answer
         except (OSError, aiosmtplib.SMTPException) as exc:

@@ -5,6 +5,7 @@ Also the one place that decides which failures are worth retrying and how long t
 
 from __future__ import annotations
 
+import logging
 import random
 import smtplib
 from email.message import EmailMessage
@@ -37,6 +38,25 @@ async def send_email_async(
         port=settings.smtp_port,
         timeout=settings.smtp_timeout_s,
     )
+
+
+def send_unwatched(message: EmailMessage, settings: Settings, logger: logging.Logger) -> None:
+    """The shortcut's send, on a thread of the web process: the visitor has already been told
+    it worked, so a failure reaches nobody but the log (no retry, no record)."""
+    try:
+        send_email(message, settings)
+    except (OSError, smtplib.SMTPException) as exc:
+        logger.error("contact email %s lost: %r", message["Message-ID"], exc)
+
+
+async def send_unwatched_async(
+    message: EmailMessage, settings: Settings, logger: logging.Logger
+) -> None:
+    """`send_unwatched` as an asyncio task of the web process's event loop."""
+    try:
+        await send_email_async(message, settings)
+    except (OSError, aiosmtplib.SMTPException) as exc:
+        logger.error("contact email %s lost: %r", message["Message-ID"], exc)
 
 
 def smtp_code(exc: BaseException) -> int | None:

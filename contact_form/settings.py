@@ -185,6 +185,14 @@ class Settings:
     web_threads: int = _env(
         "WEB_THREADS", default=1, doc="threads per gunicorn worker (sync and Celery apps)"
     )
+    contact_hand_off: str = _env(
+        "CONTACT_HAND_OFF",
+        default="request",
+        doc="how the sync and async apps send the contact email: `request` (inside the request, "
+        "waiting for the provider) or `in-process`, the tempting shortcut: a thread pool in the "
+        "sync app, an un-awaited asyncio task in the async app (no queue, no retries); the "
+        "Celery app always queues",
+    )
     request_body_timeout_s: float = _env(
         "REQUEST_BODY_TIMEOUT_S",
         default=10.0,
@@ -260,6 +268,8 @@ class Settings:
             raise SettingsError(f"SECRET_KEY must be set when LAB_ENV={self.lab_env!r}")
         if self.provider_delay_distribution not in ("fixed", "uniform", "exponential"):
             raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
+        if self.contact_hand_off not in ("request", "in-process"):
+            raise SettingsError("CONTACT_HAND_OFF must be request or in-process")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be >= 0")
         if self.rates_api_retries < 0:

@@ -30,6 +30,9 @@ from slow_provider.client import ProviderClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 APPS = ("sync", "celery", "asyncio")
+# The tempting shortcut ("why not just a thread?"): the sync or the async app with
+# CONTACT_HAND_OFF=in-process. Named apart so that results never mix it with the app it is.
+SHORTCUTS = {"sync+thread": "sync", "asyncio+task": "asyncio"}
 GUNICORN_TARGETS = {
     "sync": "sync_app:create_app()",
     "celery": "celery_app:create_app()",
@@ -80,6 +83,7 @@ class Stack:
         if app not in APPS:
             raise ValueError(f"app must be one of {APPS}, not {app!r}")
         self.app = app
+        self.label = app  # what results call it: open_stack names the shortcuts
         self.settings = settings
         self.run_dir = PROJECT_ROOT / settings.data_dir / f"{app}-{settings.web_port}"
         if fresh:
@@ -310,6 +314,17 @@ class Stack:
             lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")
         return "\n".join(lines)
+
+
+def open_stack(name: str, settings: Settings) -> Stack:
+    """The stack of one of APPS, or of one of SHORTCUTS (its app, the email handed off inside
+    the web process); `stack.label` is the name asked for."""
+    if name in SHORTCUTS:
+        stack = Stack(SHORTCUTS[name], settings.replace(contact_hand_off="in-process"))
+    else:
+        stack = Stack(name, settings.replace(contact_hand_off="request"))
+    stack.label = name
+    return stack
 
 
 def run_until_stopped(stack: Stack, start: Callable[[], str], stopped: str) -> int:

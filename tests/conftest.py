@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from contact_form.settings import Settings
-from lab_stack.stack import APPS, Stack, with_free_ports
+from lab_stack.stack import APPS, Stack, open_stack, with_free_ports
 from loadtests.load.journey import contact_fields, csrf_token_from
 
 # Fast enough for a test suite, slow enough that "waiting for the provider" is visible.
@@ -32,11 +32,12 @@ def settings_for_tests(**changes: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def start_stack() -> Iterator[Callable[..., Stack]]:
-    """Start a stack for an app with test settings; every stack started is stopped at the end."""
+    """Start a stack for an app (or a shortcut) with test settings; every stack started is
+    stopped at the end."""
     started: list[Stack] = []
 
     def start(app: str, **changes: object) -> Stack:
-        stack = Stack(app, settings_for_tests(**changes))
+        stack = open_stack(app, settings_for_tests(**changes))
         started.append(stack)
         return stack.start()
 

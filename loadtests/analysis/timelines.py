@@ -228,23 +228,27 @@ def concurrency_effect(summary: pd.DataFrame) -> Figure:
 
 
 def soak_timeline(samples: pd.DataFrame) -> Figure:
-    """The soak run: the Celery queue and each process's memory, during the load and after."""
+    """The soak run: the backlog (accepted, not yet at the provider) and each process's memory,
+    during the load, across the web server's restart, and after."""
     apply_style()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
     load_end = samples[samples["load"].astype(bool)]["t_s"].max()
-    top.plot(samples["t_s"], samples["queued"], color=APP_COLOURS["celery"])
-    top.set_ylabel("emails queued")
+    top.plot(samples["t_s"], samples["backlog"], color=APP_COLOURS["celery"])
+    top.set_ylabel("emails accepted, not yet sent")
     top.axvspan(0, load_end, color=APP_COLOURS["celery"], alpha=0.08)
-    top.annotate("visitors sending", (load_end / 2, samples["queued"].max() * 0.9), ha="center")
+    top.annotate("visitors sending", (load_end / 2, samples["backlog"].max() * 0.9), ha="center")
     for column in sorted(c for c in samples.columns if c.startswith("rss_")):
         bottom.plot(samples["t_s"], samples[column], label=column[4:-3])
     bottom.axvspan(0, load_end, color=APP_COLOURS["celery"], alpha=0.08)
     bottom.set_ylabel("resident memory (MB)")
     bottom.set_xlabel("seconds since the load started")
     bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=4, frameon=False)
+    loaded = samples[samples["load"].astype(bool)]
+    web = loaded["rss_web_mb"].dropna()
     top.set_title(
-        "Visitors outpace the workers: the queue grows while they send and drains after;\n"
-        "every process's memory stays flat (the backlog lives in Redis)"
+        f"Visitors outpace the senders: {int(loaded['backlog'].iloc[-1])} emails waiting when "
+        f"they stop;\nthe web process: {web.iloc[min(5, len(web) - 1)]:.0f} MB after warm-up, "
+        f"{web.iloc[-1]:.0f} MB when the load stopped"
     )
     fig.tight_layout()
     return fig

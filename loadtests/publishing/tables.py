@@ -7,7 +7,7 @@ import textwrap
 import pandas as pd
 
 from loadtests.analysis.claims import Claim
-from loadtests.analysis.plots import fmt_ms
+from loadtests.analysis.plots import APP_LABELS, fmt_ms
 from loadtests.analysis.summary import is_lower_bound
 
 
@@ -36,7 +36,7 @@ def headline_table(
     homepage, the model's sync prediction beside."""
     rows = table[table["endpoint"] == endpoint]
     out = pd.DataFrame({"visitors": sorted(set(rows["visitors"]))})
-    for app in ("sync", "celery", "asyncio"):
+    for app in APP_LABELS:
         by = rows[rows["app"] == app].set_index("visitors")
         if not by.empty:
             out[app] = [

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
-from lab_stack.stack import PROJECT_ROOT, Stack
+from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
 from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis.model import predict
 from loadtests.analysis.plots import fmt_ms
@@ -50,7 +50,7 @@ def wait_for_emails(stack: Stack, refs: set[tuple[int, int]], bound_s: float) ->
 
 
 def stack_for(base: Settings, point: Point) -> Stack:
-    return Stack(
+    return open_stack(
         point.app,
         bench_settings(
             base,

@@ -17,13 +17,15 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lab_stack.stack import APPS
+from lab_stack.stack import APPS, SHORTCUTS
 from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
 from loadtests.analysis.results import RESULTS_DIR, Point
 from loadtests.load.drive import Load
 
 CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
 STACK_OVERHEAD_S = {"sync": 3.0, "celery": 7.0, "asyncio": 3.0}  # start, warm up, stop
+BLOCKING = {"sync"}  # its web tier waits for the provider: the queueing model applies
+QUEUED = {"celery", *SHORTCUTS}  # the POST answers before the email is sent
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Plan:
             point.visitors, point.smtp_delay_s, point.web_workers * point.web_threads,
             self.think_s, self.probe_rate, service_s=CHEAP_REQUEST_S,
         )  # fmt: skip
-        return cycle_s(sizing, blocking=point.app == "sync", post_waits=point.app != "celery")
+        return cycle_s(sizing, blocking=point.app in BLOCKING, post_waits=point.app not in QUEUED)
 
     def timing(self, point: Point) -> tuple[float, float, float]:
         """(ramp, warm-up, window) in seconds for a sustained point."""
@@ -106,7 +108,7 @@ class Plan:
             return 0.0, 0.0, self.min_window_s * self.window_scale
         cycle = self.cycle_s(point)
         window = max(self.min_window_s, self.window_cycles * cycle)
-        if point.app == "sync":
+        if point.app in BLOCKING:
             slots = point.web_workers * point.web_threads
             window = max(window, self.min_posts_served * point.smtp_delay_s / slots)
             window = 2 * math.ceil(window / (2 * cycle)) * cycle
@@ -132,19 +134,19 @@ class Plan:
     def burst_drain_s(self, point: Point) -> float:
         """When the burst's last POST is answered, predicted: the blocking app serves them one
         slot at a time; the asyncio app awaits them together; Celery only enqueues them."""
-        if point.app == "sync":
+        if point.app in BLOCKING:
             return burst_wait_s(0.0, point.visitors, point.smtp_delay_s,
                                 point.web_workers * point.web_threads)  # fmt: skip
-        return point.smtp_delay_s if point.app == "asyncio" else 0.0
+        return 0.0 if point.app in QUEUED else point.smtp_delay_s
 
     def estimate_s(self, point: Point, burst: bool = False) -> float:
         """Roughly how long a point takes, for the progress bar's ETA."""
-        overhead = STACK_OVERHEAD_S[point.app]
+        overhead = STACK_OVERHEAD_S[SHORTCUTS.get(point.app, point.app)]
         if burst:
             return overhead + 3.0 + self.burst_drain_s(point) + 1.0
         _ramp, warmup, window = self.timing(point)
-        drain = self.cycle_s(point) / 3 if point.app == "sync" else point.smtp_delay_s
-        emails = self.email_wait_s / 2 if point.app == "celery" and point.visitors else 0.0
+        drain = self.cycle_s(point) / 3 if point.app in BLOCKING else point.smtp_delay_s
+        emails = self.email_wait_s / 2 if point.app in QUEUED and point.visitors else 0.0
         return overhead + warmup + window + drain + emails
 
 
@@ -178,7 +180,12 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
         action="store_true",
         help=f"the committed reference run: --repeats 3 --second-generator (into {d.out.name}/)",
     )
-    add("--apps", nargs="+", choices=APPS)
+    add(
+        "--apps",
+        nargs="+",
+        choices=(*APPS, *SHORTCUTS),
+        help=f"default {' '.join(APPS)}; {' and '.join(SHORTCUTS)} are the in-process shortcut",
+    )
     add("--visitors", nargs="+", type=int, help=f"sustained scenario (default {d.visitors})")
     add("--burst", nargs="*", type=int, help=f"burst scenario visitors (default {d.burst})")
     add("--delay", type=float, dest="delay_s", help=f"provider delay, s (default {d.delay_s})")

@@ -18,8 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,80 +27,18 @@ import requests
 
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
-from lab_stack.stack import Stack
+from lab_stack.stack import Stack, open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref
 from loadtests.load.drive import bench_settings
 from loadtests.load.journey import contact_fields, csrf_token_from
 from loadtests.publishing.records import machine_record, settings_record, write_table
+from loadtests.runners.chaos_faults import FAULTS, Fault
 
 # The rate limits are off as in every benchmark (`bench_settings`): all visitors are 127.0.0.1.
 CHAOS_SETTINGS = {"provider_delay_s": 0.5, "celery_concurrency": 8, "retry_base_s": 0.5,
                   "data_dir": "var/chaos"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    apps: tuple[str, ...]
-    what: str
-    inject: Callable[[Stack], None]
-    recover: Callable[[Stack], None]
-    settings: dict[str, object] = field(default_factory=dict)
-
-
-def _kill(name: str) -> Callable[[Stack], None]:
-    return lambda stack: stack.processes[name].kill()
-
-
-def _restart(name: str) -> Callable[[Stack], None]:
-    return lambda stack: stack.restart(name)
-
-
-def _provider_mode(mode: str) -> Callable[[Stack], None]:
-    return lambda stack: stack.provider.configure(mode=mode)
-
-
-FAULTS = (
-    Fault(
-        "worker-killed",
-        ("celery",),
-        "SIGKILL the Celery worker and its pool mid-burst, then start a new one",
-        _kill("worker"),
-        _restart("worker"),
-        # The killed worker's unacknowledged tasks are handed out again after this long; it
-        # must exceed the longest task (0.5 s here) and the longest retry wait plus the SMTP
-        # timeout (the app refuses to start otherwise), or healthy tasks would run twice.
-        {"celery_visibility_timeout_s": 5, "retry_max": 1, "smtp_timeout_s": 4.0},
-    ),
-    Fault(
-        "web-killed",
-        ("sync", "asyncio", "celery"),
-        "SIGKILL the gunicorn master and worker mid-burst, then start them again",
-        _kill("web"),
-        _restart("web"),
-    ),
-    Fault(
-        "provider-outage",
-        ("sync", "asyncio", "celery"),
-        "the provider answers 451 to everything for 4 s, then recovers",
-        _provider_mode("outage"),
-        _provider_mode("normal"),
-    ),
-    Fault(
-        "redis-restarted",
-        ("celery",),
-        "stop Redis cleanly mid-burst (it writes its append-only file) and start it again",
-        lambda stack: stack.processes["redis"].stop(),
-        _restart("redis"),
-    ),
-    Fault(
-        "redis-crashed",
-        ("celery",),
-        "SIGKILL Redis mid-burst (append-only file, fsync once a second), then start it again",
-        _kill("redis"),
-        _restart("redis"),
-    ),
-)
 FAULT_AT_S = 2.0
 OUTAGE_S = {"provider-outage": 4.0}
 DOWN_S = 1.0
@@ -176,7 +113,7 @@ def run_scenario(fault: Fault, app: str, base: Settings) -> dict[str, object]:
     submissions: list[Submission] = []
     lock = threading.Lock()
     stop = threading.Event()
-    with Stack(app, settings) as stack:
+    with open_stack(app, settings) as stack:
         visitors = [
             threading.Thread(
                 target=visitor_loop, args=(stack.url, v, stop, submissions, lock), daemon=True
@@ -261,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_scenario(fault, app, base)
                 rows.append(row)
                 print(
-                    f"{fault.name:16} {app:8} submitted {row['submitted']:4}  accepted "
+                    f"{fault.name:16} {app:12} submitted {row['submitted']:4}  accepted "
                     f"{row['accepted']:4}  delivered {row['delivered']:4}  lost {row['lost']:3}"
                     f"  duplicates {row['duplicates']:2}  visitor saw an error "
                     f"{row['error_page'] + row['no_answer']:3} (of which sent anyway "

@@ -1,0 +1,121 @@
+"""The README's "why not just a thread?" table: one row per way of handing off the email, every
+cell read from the stored runs (the bench, the shortcut's bench, chaos, the soaks).
+
+    python -m loadtests.publishing.hand_offs      # rewrite the README section from results/
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from contact_form.settings import Settings
+from lab_stack.stack import open_stack
+from loadtests.analysis.plots import APP_LABELS, fmt_ms
+from loadtests.analysis.results import RESULTS_DIR
+from loadtests.analysis.summary import collapse_repeats, is_lower_bound
+from loadtests.publishing.records import update_readme
+from loadtests.publishing.tables import markdown_table
+
+MARKER = "hand-offs"
+ORDER = ("sync", "asyncio", "sync+thread", "asyncio+task", "celery")
+FAULTS = ("web-killed", "web-restarted", "provider-outage")
+FAKES = {"provider", "rates_api"}  # the third parties: every hand-off has them
+
+
+def _summary(results: Path) -> pd.DataFrame:
+    paths = (results / "summary.csv", results / "shortcut" / "summary.csv")
+    frames = [pd.read_csv(p) for p in paths if p.exists()]
+    runs = pd.concat(frames, ignore_index=True)
+    return collapse_repeats(runs[runs["generator"] == "locust"])
+
+
+def _soaks(results: Path) -> dict[str, dict[str, object]]:
+    soaks = {}
+    for path in results.glob("soak*.json"):
+        record = json.loads(path.read_text())
+        soaks[record.get("app", "celery")] = record
+    return soaks
+
+
+def moving_parts(name: str) -> str:
+    """The processes the hand-off runs besides the fake third parties, from its stack."""
+    unlimited = {"rate_limit_s": 0.0, "prices_rate_limit_s": 0.0, "report_rate_limit_s": 0.0}
+    stack = open_stack(name, Settings().replace(**unlimited))  # as benchmarked
+    return ", ".join(sorted(set(stack.processes) - FAKES))
+
+
+def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
+    summary = _summary(results)
+    at = summary[summary["visitors"] == visitors].set_index(["app", "endpoint"])
+    chaos_csv = results / "chaos.csv"
+    chaos = pd.read_csv(chaos_csv) if chaos_csv.exists() else pd.DataFrame(columns=["scenario"])
+    chaos = chaos.set_index(["scenario", "app"]) if len(chaos) else chaos
+    soaks = _soaks(results)
+    rows = []
+    for app in ORDER:
+        if (app, "home") not in at.index:
+            continue
+        home, post, mail = (
+            at.loc[(app, "home")],
+            at.loc[(app, "contact_post")],
+            at.loc[(app, "email_delivery")],
+        )
+        bound = ">= " if is_lower_bound(mail["p50_ms"], mail["censored_from_ms"]) else ""
+        lost = [
+            f"{int(chaos.loc[(f, app), 'lost'])}/{int(chaos.loc[(f, app), 'accepted'])}"
+            if (f, app) in chaos.index
+            else "not run"
+            for f in FAULTS
+        ]
+        soak = soaks.get(app)
+        memory = (
+            f"{soak['rss_mb_after_warmup']['web']:.0f} -> "
+            f"{soak['rss_mb_when_load_stopped']['web']:.0f} MB, backlog "
+            f"{soak['backlog_when_load_stopped']}; the restart lost {soak['lost']}"
+            if soak
+            else "no backlog: the visitor waits"
+        )
+        rows.append(
+            {
+                "hand-off": APP_LABELS[app],
+                f"homepage p50 / p95 ({visitors} visitors)": (
+                    f"{fmt_ms(home['p50_ms'])} / {fmt_ms(home['p95_ms'])}"
+                ),
+                "POST p50": fmt_ms(post["p50_ms"]),
+                "email delay p50": f"{bound}{fmt_ms(mail['p50_ms'])}",
+                **{f"lost: {f} (of accepted)": n for f, n in zip(FAULTS, lost, strict=True)},
+                "web memory under a backlog (soak)": memory,
+                "processes": moving_parts(app),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def section(results: Path = RESULTS_DIR) -> str:
+    paths = {
+        "bench": results / "environment.json",
+        "shortcut": results / "shortcut" / "environment.json",
+        "chaos": results / "chaos.json",
+    }
+    records = {k: json.loads(p.read_text()) for k, p in paths.items() if p.exists()}
+    dates = "; ".join(f"{k} {r['date'][:10]} at {r['git_commit']}" for k, r in records.items())
+    return (
+        markdown_table(table(results))
+        + "\n\nFrom `results/summary.csv`, `results/shortcut/`, `results/chaos.csv` and "
+        f"`results/soak*.json` ({dates}; soaks: "
+        + ", ".join(f"{a} {r['date'][:10]}" for a, r in sorted(_soaks(results).items()))
+        + ").\n"
+    )
+
+
+def main() -> int:
+    update_readme(section(), marker=MARKER)
+    print(f"README.md: its {MARKER} section now shows results/.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

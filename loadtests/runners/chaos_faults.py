@@ -1,0 +1,81 @@
+"""The faults `make chaos` injects: what each breaks, in which apps, and how it recovers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lab_stack.stack import APPS, SHORTCUTS, Stack
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    apps: tuple[str, ...]
+    what: str
+    inject: Callable[[Stack], None]
+    recover: Callable[[Stack], None]
+    settings: dict[str, object] = field(default_factory=dict)
+
+
+def _kill(name: str) -> Callable[[Stack], None]:
+    return lambda stack: stack.processes[name].kill()
+
+
+def _restart(name: str) -> Callable[[Stack], None]:
+    return lambda stack: stack.restart(name)
+
+
+def _provider_mode(mode: str) -> Callable[[Stack], None]:
+    return lambda stack: stack.provider.configure(mode=mode)
+
+
+FAULTS = (
+    Fault(
+        "worker-killed",
+        ("celery",),
+        "SIGKILL the Celery worker and its pool mid-burst, then start a new one",
+        _kill("worker"),
+        _restart("worker"),
+        # The killed worker's unacknowledged tasks are handed out again after this long; it
+        # must exceed the longest task (0.5 s here) and the longest retry wait plus the SMTP
+        # timeout (the app refuses to start otherwise), or healthy tasks would run twice.
+        {"celery_visibility_timeout_s": 5, "retry_max": 1, "smtp_timeout_s": 4.0},
+    ),
+    Fault(
+        "web-killed",
+        (*APPS, *SHORTCUTS),
+        "SIGKILL the gunicorn master and worker mid-burst, then start them again",
+        _kill("web"),
+        _restart("web"),
+    ),
+    Fault(
+        "web-restarted",
+        (*APPS, *SHORTCUTS),
+        "a deploy: SIGTERM gunicorn mid-burst (it finishes what it can within its graceful "
+        "timeout, then is killed), then start it again",
+        lambda stack: stack.processes["web"].stop(),
+        lambda stack: stack.processes["web"].start(),
+    ),
+    Fault(
+        "provider-outage",
+        (*APPS, *SHORTCUTS),
+        "the provider answers 451 to everything for 4 s, then recovers",
+        _provider_mode("outage"),
+        _provider_mode("normal"),
+    ),
+    Fault(
+        "redis-restarted",
+        ("celery",),
+        "stop Redis cleanly mid-burst (it writes its append-only file) and start it again",
+        lambda stack: stack.processes["redis"].stop(),
+        _restart("redis"),
+    ),
+    Fault(
+        "redis-crashed",
+        ("celery",),
+        "SIGKILL Redis mid-burst (append-only file, fsync once a second), then start it again",
+        _kill("redis"),
+        _restart("redis"),
+    ),
+)

@@ -88,9 +88,10 @@ chaos: redis  ## kill or restart workers, web servers, Redis, the provider mid-b
 	$(BIN)/python -m loadtests.runners.chaos
 	$(BIN)/python -m loadtests.publishing.hand_offs
 
-soak: redis  ## Celery, then the thread shortcut, for minutes with a provider slower than visitors
+soak: redis  ## Celery, then both shortcuts, 2 minutes each with a provider slower than visitors
 	$(BIN)/python -m loadtests.runners.soak
 	$(BIN)/python -m loadtests.runners.soak --app sync+thread
+	$(BIN)/python -m loadtests.runners.soak --app asyncio+task
 	$(BIN)/python -m loadtests.publishing.hand_offs
 
 run-once: redis  ## a scheduled job with 3 web servers: beat vs cron in each vs cron on one

@@ -196,8 +196,10 @@ def _scenario_text(plan: dict[str, object]) -> list[str]:
         f"thank-you page, think {plan['think_s']:g} s on average) in a loop, started one after "
         f"another over one predicted journey cycle; the homepage probe runs "
         f"{plan['probe_rate']:g}/s on a fixed schedule. Measuring starts after "
-        f"{plan['warmup_cycles']:g} cycles and lasts {plan['window_cycles']:g} cycles (at least "
-        f"{plan['min_window_s']:g} s; a saturated sync app's cycle is visitors x delay). "
+        f"{plan['warmup_cycles']:g} cycles and lasts at least {plan['window_cycles']:g} (and "
+        f"{plan['min_window_s']:g} s); a saturated sync app's cycle is visitors x delay, and its "
+        f"window is a whole, even number of cycles holding at least {plan['min_posts_served']} "
+        "POSTs, so that both halves see the pattern that repeats every cycle. "
         f"A point is *steady* when the p50s of the window's two halves differ by at most "
         f"{STEADY_TOLERANCE:.0%} (or by under {STEADY_NOISE_MS:g} ms).",
         "",

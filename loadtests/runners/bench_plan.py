@@ -3,7 +3,7 @@
 Two scenarios:
 
 - **sustained** (the headline): visitors start spread over one predicted journey cycle, the
-  window opens after `warmup_cycles` cycles and lasts `window_cycles` cycles (at least
+  window opens after `warmup_cycles` cycles and lasts at least `window_cycles` cycles (and
   `min_window_s`), so it describes the load, not its first seconds. A saturated sync app's cycle
   is visitors x delay, so its points run longer than the others'.
 - **burst** (the article's picture): `burst` visitors open the form, then press send at the same
@@ -24,6 +24,7 @@ from loadtests.load.drive import Load
 
 CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
 STACK_OVERHEAD_S = {"sync": 3.0, "celery": 7.0, "asyncio": 3.0}  # start, warm up, stop
+LOCUST_START_S = 2.0
 BLOCKING = {"sync"}  # its web tier waits for the provider: the queueing model applies
 QUEUED = {"celery", *SHORTCUTS}  # the POST answers before the email is sent
 
@@ -41,18 +42,18 @@ class Plan:
     think_s: float = 1.0
     probe_rate: float = 5.0
     warmup_cycles: float = 2.0
-    window_cycles: float = 2.5
+    window_cycles: float = 2.0
     min_window_s: float = 12.0
     # A blocking app's probe latency follows the POSTs it serves one by one, in a pattern that
     # repeats every cycle: its window holds at least this many POSTs and a whole, even number of
     # cycles, so that each half sees the same pattern (and many POSTs), whatever the visitors.
-    min_posts_served: int = 30
+    min_posts_served: int = 20
     window_scale: float = 1.0  # every window x this (2: the window-doubling check)
     burst: tuple[int, ...] = (10,)
     repeats: int = 1
     repeat_visitors: tuple[int, ...] = (4, 10)
     second_generator: bool = False
-    email_wait_s: float = 15.0
+    email_wait_s: float = 10.0
     drain_max_s: float = 60.0
     out: Path = RESULTS_DIR
 
@@ -141,7 +142,7 @@ class Plan:
 
     def estimate_s(self, point: Point, burst: bool = False) -> float:
         """Roughly how long a point takes, for the progress bar's ETA."""
-        overhead = STACK_OVERHEAD_S[SHORTCUTS.get(point.app, point.app)]
+        overhead = STACK_OVERHEAD_S[SHORTCUTS.get(point.app, point.app)] + LOCUST_START_S
         if burst:
             return overhead + 3.0 + self.burst_drain_s(point) + 1.0
         _ramp, warmup, window = self.timing(point)

@@ -65,7 +65,7 @@ bench-quick: redis  ## a one-minute bench into results/quick/ (short delay, 4 vi
 
 bench-web-tier: redis  ## the sync app under more gunicorn workers and threads (notebook 2)
 	$(BIN)/python -m loadtests.runners.bench --apps sync --web-workers 1 4 --web-threads 1 4 \
-		--visitors 0 2 4 6 8 12 --burst --out results/web-tier
+		--visitors 0 4 8 12 --burst --out results/web-tier
 
 bench-celery-pool: redis  ## the Celery app with 1, 4 and 16 worker processes (notebook 3)
 	$(BIN)/python -m loadtests.runners.bench --apps celery --celery-concurrency 1 4 16 \

@@ -41,8 +41,10 @@ def machine_record(started: float, settings: Settings) -> dict[str, object]:
         ["git", "rev-parse", "--short", "HEAD"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
+    # Code changes, not the results and README sections the runners themselves (re)write.
     changed = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+         ":(exclude)results", ":(exclude)README.md"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
     return {

@@ -203,12 +203,13 @@ def email_delivery(summary: pd.DataFrame) -> Figure:
     delivery = delivery[delivery["visitors"] > 0]
     fig, ax = plt.subplots()
     per_app(ax, delivery, (("p50_ms", "o-", 1.0), ("max_ms", "s--", 0.6)))
+    label = "at least this (emails still queued)"
     for column in ("p50_ms", "max_ms"):
         bound = delivery[delivery[column] >= delivery["censored_from_ms"]]
         if len(bound):
-            label = f"{column[:-3]}: at least (emails still queued)"
             ax.plot(bound["visitors"], bound[column], "^", markersize=16, fillstyle="none",
                     color="black", label=label)  # fmt: skip
+            label = None  # one legend entry for both
     log_ms_axis(ax)
     ax.set_xlabel("visitors using the contact form (sustained load)")
     ax.set_ylabel("form submitted -> email at provider (log scale)")

@@ -70,6 +70,13 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
             else "not run"
             for f in FAULTS
         ]
+        outage = chaos.loc[("provider-outage", app)] if ("provider-outage", app) in chaos.index else None
+        retries = (
+            "not run" if outage is None
+            else f"no: {int(outage['lost'])} accepted, then lost" if outage["lost"]
+            else f"no: {int(outage['error_page'])} error pages" if outage["error_page"]
+            else "yes: none lost, none refused"
+        )  # fmt: skip
         soak = soaks.get(app)
         memory = (
             f"{soak['rss_mb_after_warmup']['web']:.0f} -> "
@@ -87,6 +94,7 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
                 "POST p50": fmt_ms(post["p50_ms"]),
                 "email delay p50": f"{bound}{fmt_ms(mail['p50_ms'])}",
                 **{f"lost: {f} (of accepted)": n for f, n in zip(FAULTS, lost, strict=True)},
+                "retries (the provider's outage)": retries,
                 "web memory under a backlog (soak)": memory,
                 "processes": moving_parts(app),
             }

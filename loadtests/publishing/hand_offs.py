@@ -70,7 +70,8 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
             else "not run"
             for f in FAULTS
         ]
-        outage = chaos.loc[("provider-outage", app)] if ("provider-outage", app) in chaos.index else None
+        key = ("provider-outage", app)
+        outage = chaos.loc[key] if key in chaos.index else None
         retries = (
             "not run" if outage is None
             else f"no: {int(outage['lost'])} accepted, then lost" if outage["lost"]

@@ -39,9 +39,13 @@ def probes(point: Point, requests: pd.DataFrame, meta: dict[str, object], idle_s
 
 
 def summarise(
-    point: Point, requests: pd.DataFrame, meta: dict[str, object], idle_s: float
+    point: Point,
+    requests: pd.DataFrame,
+    meta: dict[str, object],
+    idle_s: float,
+    predicted_drained_s: float,
 ) -> dict[str, object]:
-    """One row: when the burst drained against the formula, the first probe after it, the
+    """One row: when the burst drained against its prediction, the first probe after it, the
     worst probe, and how far the probes sat from the formula while it drained."""
     home = probes(point, requests, meta, idle_s)
     after = home[home["sent_after_s"] >= 0]
@@ -51,19 +55,12 @@ def summarise(
     first = after.iloc[0] if len(after) else None
     posts = requests[requests["endpoint"] == "contact_post"]
     error = (during["latency_ms"] - during["predicted_ms"]).abs()
-    slots = point.web_workers * point.web_threads
     return {
         **{k: v for k, v in point.labels().items() if k not in ("generator", "repeat")},
         "posts": len(posts),
         "posts_ok": int(posts["ok"].sum()),
         "drained_s": drained_s,
-        "predicted_drained_s": (
-            burst_wait_s(0.0, point.visitors, point.smtp_delay_s, slots)
-            if point.app == "sync"
-            else point.smtp_delay_s
-            if point.app == "asyncio"
-            else 0.0
-        ),
+        "predicted_drained_s": predicted_drained_s,
         "probes": len(home),
         "probes_during": len(during),
         "first_probe_ms": float(first["latency_ms"]) if first is not None else float("nan"),

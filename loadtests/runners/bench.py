@@ -74,13 +74,14 @@ def measure(
     with stack_for(base, point) as stack:
         idle_s = warm_up(stack.url)
         announce(idle_s)
-        sampler = BacklogSampler(stack.settings.effective_redis_url)
+        sampler = None
         if point.app == "celery":
+            sampler = BacklogSampler(stack.settings.effective_redis_url)
             sampler.start()
         try:
             meta = generate(point.generator, stack.url, load, raw_csv, log)
         finally:
-            backlog = sampler.stop() if point.app == "celery" else None
+            backlog = sampler.stop() if sampler else None
         requests = requests_frame(raw_csv, meta, point)
         if burst:
             requests["sent_after_s"] = requests["start"] - float(meta["burst_at"])
@@ -132,7 +133,7 @@ def run_burst(base: Settings, plan: Plan, point: Point, say) -> dict[str, object
         )
 
     requests, _deliveries, meta, idle_s = measure(base, plan, point, True, announce)
-    row = burst_analysis.summarise(point, requests, meta, idle_s)
+    row = burst_analysis.summarise(point, requests, meta, idle_s, plan.burst_drain_s(point))
     say("    " + bench_report.burst_line(row))
     return row
 

@@ -131,14 +131,14 @@ def write_results(plan, base, started, wall, summary_rows, model_rows, burst_row
     print(f"The bench took {wall / 60:.1f} minutes.")
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """A stored table, or an empty frame where there is none (a sweep without the sync app)."""
+    return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()
+
+
 def read_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """summary, model and burst of the results in `out` (empty frames where none)."""
-
-    def read(name: str) -> pd.DataFrame:
-        path = out / name
-        return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()
-
-    return read("summary.csv"), read("model.csv"), read("burst.csv")
+    """summary, model and burst of the results in `out`."""
+    return _read(out / "summary.csv"), _read(out / "model.csv"), _read(out / "burst.csv")
 
 
 def setups(summary: pd.DataFrame) -> list[tuple[int, int, int]]:
@@ -177,16 +177,12 @@ def write_plots(out: Path) -> list[Path]:
     return written
 
 
-def cpu_table() -> pd.DataFrame | None:
-    path = RESULTS_DIR / "cpu_per_request.csv"
-    return pd.read_csv(path) if path.exists() else None
-
-
 def rebuild_report(out: Path) -> tuple[str, list[Claim]]:
     """`report.md` of the results in `out`, computed from its files alone, and its claims."""
     summary, model, burst = read_results(out)
     env = json.loads((out / "environment.json").read_text())
-    found = claims(summary, model, burst, cpu_table()) if len(setups(summary)) == 1 else []
+    cpu = _read(RESULTS_DIR / "cpu_per_request.csv")  # make bench-cpu's, judged with C5
+    found = claims(summary, model, burst, cpu) if len(setups(summary)) == 1 else []
     return render_report(out, summary, model, burst, found, env), found
 
 

@@ -7,7 +7,7 @@ provider (matched message by message). An email is **lost** if its visitor got t
 page and it never arrived; a **duplicate** is a Message-ID the provider received twice.
 
     python -m loadtests.runners.chaos                  # every scenario, into results/chaos.csv
-    python -m loadtests.runners.chaos --only web-killed
+    python -m loadtests.runners.chaos --only web-killed --apps sync+thread celery
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import requests
 
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
-from lab_stack.stack import Stack, open_stack
+from lab_stack.stack import APPS, SHORTCUTS, Stack, open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref
 from loadtests.load.drive import bench_settings
 from loadtests.load.journey import contact_fields, csrf_token_from
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--only", nargs="+", choices=[f.name for f in FAULTS])
+    parser.add_argument("--apps", nargs="+", choices=(*APPS, *SHORTCUTS), help="default: all")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "chaos.csv")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
@@ -195,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and fault.name not in args.only:
                 continue
             for app in fault.apps:
+                if args.apps and app not in args.apps:
+                    continue
                 row = run_scenario(fault, app, base)
                 rows.append(row)
                 print(

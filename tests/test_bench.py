@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lab_stack.stack import PROJECT_ROOT
+from loadtests.analysis.burst import timeline_probes
 from loadtests.analysis.results import RESULTS_DIR, SUMMARY_COLUMNS
 from loadtests.publishing import bench_report
 from loadtests.publishing.records import README
@@ -81,11 +82,19 @@ def test_quick_burst_drains_as_the_formula_says(quick_run: tuple[Path, str]) -> 
     out, _ = quick_run
     burst = pd.read_csv(out / "burst.csv").set_index("app")
     assert (burst["posts_ok"] == 4).all() and (burst["unanswered"] == 0).all()
-    # Four POSTs at once, 0.5 s each, one slot: the next homepage waits about 2 s.
+    # Four POSTs at once, 0.5 s each, one slot: a homepage sent t seconds later waits 2 s - t.
+    # (A probe sent in the same few milliseconds as the POSTs can reach the server before some of
+    # them: the formula is checked from 0.1 s on. Each POST also holds the worker a little longer
+    # than the provider's delay, which the formula leaves out.)
     sync = burst.loc["sync"]
     assert sync["predicted_first_ms"] >= 1900
-    assert abs(sync["first_probe_ms"] - sync["predicted_first_ms"]) < 0.25 * 2000
     assert abs(sync["drained_s"] - 2.0) < 0.5
+    probes = timeline_probes(out, pd.read_csv(out / "burst.csv"), 4)["sync"]
+    early = probes[(probes["sent_after_s"] >= 0.1) & (probes["sent_after_s"] < 1.0)]
+    gaps = (early["latency_ms"] - early["predicted_ms"]).abs()
+    assert len(early) >= 5 and gaps.median() < 0.25 * 2000, early
+    # The staircase falls: a probe sent later waits less.
+    assert early["latency_ms"].iloc[0] - early["latency_ms"].iloc[-1] > 500, early
     assert (
         burst.loc["celery", "worst_probe_ms"] < 1000
         and burst.loc["asyncio", "worst_probe_ms"] < 1000

@@ -21,7 +21,7 @@ import pandas as pd
 import redis
 
 from contact_form.settings import Settings
-from lab_stack.stack import PROJECT_ROOT, with_free_ports
+from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
 
 GENERATORS = ("locust", "threads")
 
@@ -161,3 +161,30 @@ class BacklogSampler(threading.Thread):
         self.done.set()
         self.join()
         return pd.DataFrame(self.samples, columns=["time", "queued", "unacked"])
+
+
+def queue_empty(stack: Stack) -> bool:
+    if stack.app != "celery":
+        return True
+    try:
+        client = redis.Redis.from_url(stack.settings.effective_redis_url, socket_timeout=2)
+        return client.llen("celery") == 0 and client.hlen("unacked") == 0
+    except redis.RedisError:
+        return False
+
+
+def wait_for_drain(stack: Stack, quiet_s: float = 2.0, timeout_s: float = 90.0) -> float:
+    """Seconds until nothing is queued (Celery's queue in Redis), in flight at the provider, or
+    still arriving there (nothing new for `quiet_s`); NaN if that takes over `timeout_s`. An
+    in-process queue (the shortcut's) is seen only through what keeps arriving."""
+    started = time.monotonic()
+    last, steady_since = -1, time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        stats = stack.provider.stats()
+        if stats["delivered"] != last:
+            last, steady_since = stats["delivered"], time.monotonic()
+        idle = stats["in_flight"] == 0 and queue_empty(stack)
+        if idle and time.monotonic() - steady_since > quiet_s:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return float("nan")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import time
+from pathlib import Path
 
 import requests
 
+RAW_COLUMNS = ("endpoint", "user", "start", "latency_ms", "status", "error")
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -38,3 +42,22 @@ def final_update(push_url: str, task_id: str, timeout_s: float = 60) -> dict[str
                 return update
             since = update["at"]
     raise TimeoutError(f"no final update for task {task_id} within {timeout_s} s")
+
+
+def write_raw(
+    raw_csv: Path, rows: list[tuple[object, ...]], waiting: list[float], meta: dict[str, object]
+) -> None:
+    """A generator's record of its run: every request (RAW_COLUMNS), plus one `pending` row per
+    request started in the window and never answered (at least this long, counted apart), and
+    the window's metadata beside it as JSON. Both generators write it, so one analysis reads it."""
+    now = time.time()
+    pending = [
+        ("pending", -1, f"{start:.6f}", f"{(now - start) * 1000:.3f}", 0,
+         "still waiting when the run ended")
+        for start in waiting
+    ]  # fmt: skip
+    with raw_csv.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(RAW_COLUMNS)
+        writer.writerows([*rows, *pending])
+    raw_csv.with_suffix(".json").write_text(json.dumps(meta, indent=2))

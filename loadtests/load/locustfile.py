@@ -20,9 +20,7 @@ ends by itself once every request started in the window has returned (or LAB_DRA
 
 from __future__ import annotations
 
-import csv
 import itertools
-import json
 import os
 import time
 from contextlib import contextmanager
@@ -35,7 +33,7 @@ from gevent.pool import Group
 from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
 
-from loadtests.load.journey import contact_fields, csrf_token_from
+from loadtests.load.journey import contact_fields, csrf_token_from, write_raw
 
 # Locust samples its own CPU every 10 s; a benchmark window is about that long, so sample often
 # enough that a saturated load generator is noticed within the run.
@@ -68,7 +66,6 @@ class LoadConfig:
 
 
 CONFIG = LoadConfig.from_env()
-RAW_COLUMNS = ("endpoint", "user", "start", "latency_ms", "status", "error")
 
 
 class Recorder:
@@ -137,23 +134,6 @@ class Recorder:
 
     def write(self, still_waiting: dict[int, float]) -> None:
         assert CONFIG.raw_csv is not None
-        now = time.time()
-        rows = list(self.rows)
-        for start in still_waiting.values():  # never answered: at least this long, counted apart
-            rows.append(
-                (
-                    "pending",
-                    -1,
-                    f"{start:.6f}",
-                    f"{(now - start) * 1000:.3f}",
-                    0,
-                    "still waiting when the run ended",
-                )
-            )
-        with CONFIG.raw_csv.open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(RAW_COLUMNS)
-            writer.writerows(rows)
         meta = {
             "t0": self.t0,
             "window_start": self.window_start,
@@ -165,7 +145,7 @@ class Recorder:
             "cpu_warnings": self.cpu_warnings,
             "locust_version": locust.__version__,
         }
-        CONFIG.raw_csv.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        write_raw(CONFIG.raw_csv, list(self.rows), list(still_waiting.values()), meta)
 
 
 RECORDER = Recorder()

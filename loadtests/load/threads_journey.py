@@ -15,11 +15,9 @@ writes the same raw CSV and JSON, so the same analysis reads both.
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import http.cookies
 import itertools
-import json
 import os
 import random
 import threading
@@ -28,9 +26,8 @@ import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
-from loadtests.load.journey import contact_fields, csrf_token_from
+from loadtests.load.journey import contact_fields, csrf_token_from, write_raw
 
-RAW_COLUMNS = ("endpoint", "user", "start", "latency_ms", "status", "error")
 TIMEOUT_S = 180.0  # the sync app can hold a request for tens of seconds: that is the measurement
 
 
@@ -151,17 +148,9 @@ class Run:
         self.write()
 
     def write(self) -> None:
-        now = time.time()
         with self.lock:
             rows = list(self.rows)
             still = [s for s in self.waiting.values() if s < self.window_end]
-        for start in still:  # never answered: at least this long, counted apart
-            rows.append(("pending", -1, f"{start:.6f}", f"{(now - start) * 1000:.3f}", 0,
-                         "still waiting when the run ended"))  # fmt: skip
-        with self.raw_csv.open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(RAW_COLUMNS)
-            writer.writerows(rows)
         meta = {
             "t0": self.t0,
             "window_start": self.window_start,
@@ -172,7 +161,7 @@ class Run:
             "burst_drained_at": None,
             "cpu_warnings": [],
         }
-        self.raw_csv.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        write_raw(self.raw_csv, rows, still, meta)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import redis
 import requests
 
 from contact_form.settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
-from lab_stack.stack import APPS, SHORTCUTS, Stack, open_stack
+from lab_stack.stack import APPS, SHORTCUTS, open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref
-from loadtests.load.drive import bench_settings
+from loadtests.load.drive import bench_settings, wait_for_drain
 from loadtests.load.journey import contact_fields, csrf_token_from
 from loadtests.publishing.records import machine_record, settings_record, write_table
 from loadtests.runners.chaos_faults import FAULTS, Fault
@@ -81,31 +80,6 @@ def visitor_loop(
         with lock:
             out.append(Submission(visitor, sequence, outcome, status))
         time.sleep(THINK_S)
-
-
-def queue_empty(stack: Stack) -> bool:
-    if stack.app != "celery":
-        return True
-    try:
-        client = redis.Redis.from_url(stack.settings.effective_redis_url, socket_timeout=2)
-        return client.llen("celery") == 0 and client.hlen("unacked") == 0
-    except redis.RedisError:
-        return False
-
-
-def wait_for_drain(stack: Stack, timeout_s: float = 90.0) -> float:
-    """Seconds until nothing is queued, in flight, or still arriving at the provider."""
-    started = time.monotonic()
-    last, steady_since = -1, time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        stats = stack.provider.stats()
-        if stats["delivered"] != last:
-            last, steady_since = stats["delivered"], time.monotonic()
-        idle = stats["in_flight"] == 0 and queue_empty(stack)
-        if idle and time.monotonic() - steady_since > 2.0:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    return float("nan")
 
 
 def run_scenario(fault: Fault, app: str, base: Settings) -> dict[str, object]:

@@ -34,7 +34,7 @@ from loadtests.analysis.results import (
     posts_with_messages,
     requests_frame,
 )
-from loadtests.load.drive import Load, generate, warm_up
+from loadtests.load.drive import Load, generate, wait_for_drain, warm_up
 from loadtests.publishing.records import machine_record, settings_record, write_table
 
 SOAK_SETTINGS = {
@@ -108,19 +108,6 @@ def backlog(samples: pd.DataFrame, posted: pd.DataFrame, t0: float) -> pd.Series
     return pd.Series(accepted, index=samples.index) - samples["delivered"]
 
 
-def wait_until_sent(stack: Stack, sampler: Sampler, timeout_s: float = 15 * 60) -> None:
-    """Until nothing is queued or in flight and the provider has received nothing for 5 s."""
-    deadline, last, quiet_since = time.monotonic() + timeout_s, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        stats = stack.provider.stats()
-        if stats["delivered"] != last:
-            last, quiet_since = stats["delivered"], time.monotonic()
-        queue_empty = not sampler.rows or sampler.rows[-1].get("queued", 0) == 0
-        if queue_empty and stats["in_flight"] == 0 and time.monotonic() - quiet_since > 5:
-            return
-        time.sleep(PERIOD_S)
-
-
 def run(minutes: float, out: Path, app: str) -> dict[str, object]:
     started = time.time()
     settings = with_free_ports(Settings.from_env().replace(**SOAK_SETTINGS))
@@ -139,7 +126,7 @@ def run(minutes: float, out: Path, app: str) -> dict[str, object]:
         print("load stopped; a deploy restarts the web server, then the queue drains ...")
         stack.restart("web")  # SIGTERM: gunicorn finishes what it can in its graceful timeout
         restarted_at = time.time() - sampler.started
-        wait_until_sent(stack, sampler)
+        wait_for_drain(stack, quiet_s=5.0, timeout_s=15 * 60)
         drained_at = time.time() - sampler.started
         samples = sampler.stop()
         deliveries = stack.provider.deliveries()

@@ -131,7 +131,14 @@ class Settings:
     )
     redis_port: int = _env("REDIS_PORT", default=6390, doc="port of the embedded redis-server")
     celery_concurrency: int = _env(
-        "CELERY_CONCURRENCY", default=4, doc="Celery worker processes that send emails"
+        "CELERY_CONCURRENCY",
+        default=4,
+        doc="emails the Celery worker sends at once: processes (prefork), threads or greenlets",
+    )
+    celery_pool: str = _env(
+        "CELERY_POOL",
+        default="prefork",
+        doc="the email worker's pool: prefork (processes), threads, or gevent (greenlets)",
     )
     celery_visibility_timeout_s: int = _env(
         "CELERY_VISIBILITY_TIMEOUT_S",
@@ -270,6 +277,8 @@ class Settings:
             raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
         if self.contact_hand_off not in ("request", "in-process"):
             raise SettingsError("CONTACT_HAND_OFF must be request or in-process")
+        if self.celery_pool not in ("prefork", "threads", "gevent"):
+            raise SettingsError("CELERY_POOL must be prefork, threads or gevent")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be >= 0")
         if self.rates_api_retries < 0:

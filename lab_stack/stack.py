@@ -224,14 +224,14 @@ class Stack:
 
     def _worker_argv(self, name: str = "worker") -> list[str]:
         s = self.settings
-        queue, concurrency = (
-            (s.report_queue, s.report_concurrency)
+        queue, pool, concurrency = (
+            (s.report_queue, "prefork", s.report_concurrency)
             if name == "report_worker"
-            else ("celery", s.celery_concurrency)
+            else ("celery", s.celery_pool, s.celery_concurrency)
         )
         return [
             sys.executable, "-m", "celery", "-A", "celery_app.worker", "worker",
-            "--queues", queue, "--pool", "prefork", "--concurrency", str(concurrency),
+            "--queues", queue, "--pool", pool, "--concurrency", str(concurrency),
             "--loglevel", "INFO", "--without-gossip", "--without-mingle",
             "--hostname", f"lab-{name}-{s.web_port}@%h",
         ]  # fmt: skip

@@ -166,5 +166,5 @@ def test_a_sweep_of_several_setups_reports_tables_but_judges_no_claims() -> None
                          "max_ms": 9.0, "rps": 5.0, "valid": True})  # fmt: skip
     summary = pd.DataFrame(rows)
 
-    assert bench_report.setups(summary) == [(1, 1, 4), (4, 1, 4)]
+    assert bench_report.setups(summary) == [(1, 1, 4, "prefork"), (4, 1, 4, "prefork")]
     assert tables.text_table(tables.claims_frame([])).startswith("claim")

@@ -82,7 +82,8 @@ def timeline_probes(
     for _, row in burst[burst["visitors"] == visitors].iterrows():
         point = Point(str(row["app"]), int(row["visitors"]), float(row["smtp_delay_s"]),
                       int(row["web_workers"]), int(row["web_threads"]),
-                      int(row["celery_concurrency"]))  # fmt: skip
+                      int(row["celery_concurrency"]),
+                      celery_pool=str(row.get("celery_pool", "prefork")))  # fmt: skip
         raw = pd.read_csv(results_dir / "raw" / f"burst-{point.name}.requests.csv.gz",
                           keep_default_na=False)  # fmt: skip
         home = raw[(raw["endpoint"] == "home") & raw["in_window"].astype(str).eq("True")].copy()

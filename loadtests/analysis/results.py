@@ -24,6 +24,7 @@ SUMMARY_COLUMNS = [
     "web_workers",
     "web_threads",
     "celery_concurrency",
+    "celery_pool",
     "generator",
     "repeat",
     "endpoint",
@@ -43,6 +44,7 @@ SUMMARY_COLUMNS = [
     "delivered",
     "queued_at_bound",
     "censored_from_ms",
+    "worker_rss_mb",
     "valid",
 ]
 # The endpoints the summary reports: the rest of the site, the form's POST, and the email itself.
@@ -63,12 +65,14 @@ class Point:
     celery_concurrency: int
     generator: str = "locust"
     repeat: int = 1
+    celery_pool: str = "prefork"
 
     @property
     def name(self) -> str:
+        pool = "" if self.celery_pool == "prefork" else self.celery_pool
         return (
             f"{self.app}-v{self.visitors:02d}-d{self.smtp_delay_s:g}"
-            f"-w{self.web_workers}t{self.web_threads}-c{self.celery_concurrency}"
+            f"-w{self.web_workers}t{self.web_threads}-c{self.celery_concurrency}{pool}"
             f"-{self.generator}-r{self.repeat}"
         )
 
@@ -80,6 +84,7 @@ class Point:
             "web_workers": self.web_workers,
             "web_threads": self.web_threads,
             "celery_concurrency": self.celery_concurrency,
+            "celery_pool": self.celery_pool,
             "generator": self.generator,
             "repeat": self.repeat,
         }
@@ -168,7 +173,10 @@ def posts_with_messages(requests: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_summary(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
-    return pd.read_csv(results_dir / "summary.csv")
+    summary = pd.read_csv(results_dir / "summary.csv")
+    if "celery_pool" not in summary:  # written before the pool could be chosen: prefork
+        summary.insert(SUMMARY_COLUMNS.index("celery_pool"), "celery_pool", "prefork")
+    return summary
 
 
 def load_environment(results_dir: Path = RESULTS_DIR) -> dict[str, object]:

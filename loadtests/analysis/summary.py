@@ -149,7 +149,7 @@ def collapse_repeats(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per app, visitors, setup, generator and endpoint: the median over the repeats of
     each figure, with `p50_min_ms` / `p50_max_ms` and `repeats`; `steady` only if every repeat
     was, `valid` only if every repeat was."""
-    keys = [c for c in SUMMARY_COLUMNS[:9] if c != "repeat"]
+    keys = [c for c in SUMMARY_COLUMNS[: SUMMARY_COLUMNS.index("endpoint") + 1] if c != "repeat"]
     figures = [
         c for c in summary.columns if c not in keys and c not in ("repeat", "steady", "valid")
     ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import redis
 
 from contact_form.settings import Settings
@@ -188,3 +189,18 @@ def wait_for_drain(stack: Stack, quiet_s: float = 2.0, timeout_s: float = 90.0) 
             return time.monotonic() - started
         time.sleep(0.2)
     return float("nan")
+
+
+def memory_mb(stack: Stack) -> dict[str, float]:
+    """Resident memory of each part of the stack, children (gunicorn, Celery pool) included."""
+    usage = {}
+    for name, managed in stack.processes.items():
+        if managed.pid is None:
+            continue
+        try:
+            leader = psutil.Process(managed.pid)
+            family = [leader, *leader.children(recursive=True)]
+            usage[name] = sum(p.memory_info().rss for p in family) / 2**20
+        except psutil.Error:
+            usage[name] = float("nan")
+    return usage

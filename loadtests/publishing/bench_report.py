@@ -18,7 +18,7 @@ from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis import plots
 from loadtests.analysis.claims import Claim, claims, generator_comparison
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, SUMMARY_COLUMNS
+from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, SUMMARY_COLUMNS, load_summary
 from loadtests.analysis.summary import (
     STEADY_NOISE_MS,
     STEADY_TOLERANCE,
@@ -26,9 +26,14 @@ from loadtests.analysis.summary import (
     is_lower_bound,
 )
 from loadtests.publishing.records import machine_record, settings_record, update_readme
-from loadtests.publishing.tables import claims_frame, headline_table, markdown_table, text_table
-
-SETUP = ["web_workers", "web_threads", "celery_concurrency"]
+from loadtests.publishing.tables import (
+    claims_frame,
+    headline_table,
+    markdown_table,
+    setup_part,
+    setups,
+    text_table,
+)
 
 
 def plan_line(plan, sustained: int, bursts: int) -> str:
@@ -138,20 +143,8 @@ def _read(path: Path) -> pd.DataFrame:
 
 def read_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """summary, model and burst of the results in `out`."""
-    return _read(out / "summary.csv"), _read(out / "model.csv"), _read(out / "burst.csv")
-
-
-def setups(summary: pd.DataFrame) -> list[tuple[int, int, int]]:
-    """The web tiers and worker pools a run covered, in the order it ran them."""
-    return [tuple(row) for row in summary[SETUP].drop_duplicates().to_numpy()]
-
-
-def _part(frame: pd.DataFrame, setup: tuple[int, int, int]) -> pd.DataFrame:
-    if frame.empty:
-        return frame
-    w, t, c = setup
-    part = frame[(frame["web_workers"] == w) & (frame["web_threads"] == t)]
-    return part[(part["app"] != "celery") | (part["celery_concurrency"] == c)]
+    summary = load_summary(out) if (out / "summary.csv").exists() else pd.DataFrame()
+    return summary, _read(out / "model.csv"), _read(out / "burst.csv")
 
 
 def write_plots(out: Path) -> list[Path]:
@@ -160,10 +153,10 @@ def write_plots(out: Path) -> list[Path]:
     table = collapse_repeats(summary[summary["generator"] == "locust"])
     written, several = [], len(setups(summary)) > 1
     for setup in setups(summary):
-        suffix = "-w{}t{}-c{}".format(*setup) if several else ""
-        part = _part(table, setup)
+        suffix = "-w{}t{}-c{}{}".format(*setup).removesuffix("prefork") if several else ""
+        part = setup_part(table, setup)
         charts = {
-            "homepage_latency": plots.homepage_latency(part, _part(model, setup)),
+            "homepage_latency": plots.homepage_latency(part, setup_part(model, setup)),
             "contact_post_latency": plots.contact_post_latency(part),
             "email_delivery": plots.email_delivery(part),
         }
@@ -229,7 +222,7 @@ def render_report(out, summary, model, burst, found, env) -> str:
     table = collapse_repeats(summary[summary["generator"] == "locust"])
     several = len(setups(summary)) > 1
     for setup in setups(summary):
-        part = _part(table, setup)
+        part = setup_part(table, setup)
         label = " ({} worker(s) x {} thread(s), Celery pool {})".format(*setup) if several else ""
         runs = (
             f"the median of {repeats} runs at {plan['repeat_visitors']} visitors [min-max]"
@@ -240,7 +233,7 @@ def render_report(out, summary, model, burst, found, env) -> str:
             "",
             f"Sustained{label}: homepage p50 / p95 (n probes), {runs}:",
             "",
-            markdown_table(headline_table(part, _part(model, setup))),
+            markdown_table(headline_table(part, setup_part(model, setup))),
             "",
             f"Sustained{label}: POST /contact p50 / p95 (n), and the email's delay over every "
             "accepted email (>=: a lower bound, some were still queued when the wait ended):",

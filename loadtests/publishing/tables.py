@@ -10,6 +10,9 @@ from loadtests.analysis.claims import Claim
 from loadtests.analysis.plots import APP_LABELS, fmt_ms
 from loadtests.analysis.summary import is_lower_bound
 
+# What tells one web tier and Celery worker pool from another in a sweep.
+SETUP = ["web_workers", "web_threads", "celery_concurrency", "celery_pool"]
+
 
 def _cell(row: pd.Series, endpoint: str) -> str:
     p50 = fmt_ms(row["p50_ms"])
@@ -83,3 +86,20 @@ def text_table(frame: pd.DataFrame) -> str:
                 ).rstrip()
             )
     return "\n".join(lines)
+
+
+def setups(summary: pd.DataFrame) -> list[tuple[int, int, int, str]]:
+    """The web tiers and worker pools a run covered, in the order it ran them."""
+    pools = summary.get("celery_pool", "prefork")  # runs before the pool could be chosen
+    return [
+        tuple(row) for row in summary.assign(celery_pool=pools)[SETUP].drop_duplicates().to_numpy()
+    ]
+
+
+def setup_part(frame: pd.DataFrame, setup: tuple[int, int, int, str]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    w, t, c, pool = setup
+    part = frame[(frame["web_workers"] == w) & (frame["web_threads"] == t)]
+    pools = part.get("celery_pool", "prefork")
+    return part[(part["app"] != "celery") | ((part["celery_concurrency"] == c) & (pools == pool))]

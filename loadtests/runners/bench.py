@@ -30,7 +30,7 @@ from loadtests.analysis.model import predict
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import Point, deliveries_frame, message_ref, requests_frame
 from loadtests.analysis.summary import accepted_refs, summarise_point
-from loadtests.load.drive import BacklogSampler, bench_settings, generate, warm_up
+from loadtests.load.drive import BacklogSampler, bench_settings, generate, memory_mb, warm_up
 from loadtests.publishing import bench_report
 from loadtests.runners.bench_plan import Plan, parse_args
 
@@ -58,6 +58,7 @@ def stack_for(base: Settings, point: Point) -> Stack:
             web_workers=point.web_workers,
             web_threads=point.web_threads,
             celery_concurrency=point.celery_concurrency,
+            celery_pool=point.celery_pool,
         ),
     )
 
@@ -80,6 +81,8 @@ def measure(
             sampler.start()
         try:
             meta = generate(point.generator, stack.url, load, raw_csv, log)
+            # The email worker's memory (its pool included) with the load still on it.
+            meta["worker_rss_mb"] = memory_mb(stack).get("worker", float("nan"))
         finally:
             backlog = sampler.stop() if sampler else None
         requests = requests_frame(raw_csv, meta, point)
@@ -121,6 +124,8 @@ def run_sustained(base: Settings, plan: Plan, point: Point, say) -> tuple[list[d
     requests, deliveries, meta, _idle = measure(base, plan, point, False, announce)
     valid = not meta["cpu_warnings"]
     rows = summarise_point(point, requests, deliveries, window, valid, meta["emails_bound_at"])
+    for row in rows:
+        row["worker_rss_mb"] = meta["worker_rss_mb"]
     say("    " + bench_report.point_line(rows, model.get("p50_ms")))
     return rows, model
 

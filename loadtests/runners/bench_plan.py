@@ -38,7 +38,8 @@ class Plan:
     delay_s: float = 2.0
     web_workers: tuple[int, ...] = (1,)
     web_threads: tuple[int, ...] = (1,)
-    celery_concurrency: tuple[int, ...] = (4,)
+    # Celery's email worker: (pool, concurrency) pairs; on the command line `4` or `threads:64`.
+    celery_workers: tuple[tuple[str, int], ...] = (("prefork", 4),)
     think_s: float = 1.0
     probe_rate: float = 5.0
     warmup_cycles: float = 2.0
@@ -61,10 +62,10 @@ class Plan:
         """Every point once with Locust, then the threads generator's points, then the
         repeats: a slow drift of the machine spreads over the points instead of hitting one."""
         base = [
-            Point(app, v, self.delay_s, w, t, c)
+            Point(app, v, self.delay_s, w, t, c, celery_pool=pool)
             for app in self.apps
-            # Only the Celery app has worker processes to vary.
-            for c in (self.celery_concurrency if app == "celery" else self.celery_concurrency[:1])
+            # Only the Celery app has a worker pool to vary.
+            for pool, c in (self.celery_workers if app == "celery" else self.celery_workers[:1])
             for w in self.web_workers
             for t in self.web_threads
             for v in self.visitors
@@ -75,9 +76,10 @@ class Plan:
         return base + second + again
 
     def burst_points(self) -> list[Point]:
+        pool, c = self.celery_workers[0]
         return [
-            Point(app, n, self.delay_s, self.web_workers[0], self.web_threads[0],
-                  self.celery_concurrency[0])
+            Point(app, n, self.delay_s, self.web_workers[0], self.web_threads[0], c,
+                  celery_pool=pool)
             for app in self.apps
             for n in self.burst
         ]  # fmt: skip
@@ -166,6 +168,14 @@ QUICK = {
 }
 
 
+def celery_worker(text: str) -> tuple[str, int]:
+    """`16` -> ("prefork", 16); `threads:64` -> ("threads", 64)."""
+    pool, _, n = text.rpartition(":")
+    if pool not in ("", "prefork", "threads", "gevent") or not n.isdigit() or int(n) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give N or prefork|threads|gevent:N")
+    return (pool or "prefork", int(n))
+
+
 def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
     """The plan the command line asks for, and whether it only asks to --replot."""
     parser = argparse.ArgumentParser(
@@ -192,7 +202,13 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
     add("--delay", type=float, dest="delay_s", help=f"provider delay, s (default {d.delay_s})")
     add("--web-workers", nargs="+", type=int, help="gunicorn workers; several sweep them")
     add("--web-threads", nargs="+", type=int, help="threads per worker; several sweep them")
-    add("--celery-concurrency", nargs="+", type=int, help=f"default {d.celery_concurrency}")
+    add(
+        "--celery-workers",
+        nargs="+",
+        type=celery_worker,
+        help="the email worker's pools, each N (N prefork processes) or POOL:N, POOL one of "
+        "prefork, threads, gevent; several sweep them (default 4)",
+    )
     add("--think", type=float, dest="think_s", help=f"visitor think time, s (default {d.think_s})")
     add("--probe-rate", type=float, help=f"homepage probes per second (default {d.probe_rate})")
     add("--window-scale", type=float, help="multiply every sustained window by this")

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import redis
 
 from contact_form.settings import Settings
@@ -34,7 +33,7 @@ from loadtests.analysis.results import (
     posts_with_messages,
     requests_frame,
 )
-from loadtests.load.drive import Load, generate, wait_for_drain, warm_up
+from loadtests.load.drive import Load, generate, memory_mb, wait_for_drain, warm_up
 from loadtests.publishing.records import machine_record, settings_record, write_table
 
 SOAK_SETTINGS = {
@@ -50,21 +49,6 @@ SOAK_SETTINGS = {
 # many as arrive through the async shortcut's tasks (no pool: every email in flight at once).
 VISITORS = 4
 PERIOD_S = 2.0
-
-
-def memory_mb(stack: Stack) -> dict[str, float]:
-    """Resident memory of each part of the stack, children (gunicorn, Celery pool) included."""
-    usage = {}
-    for name, managed in stack.processes.items():
-        if managed.pid is None:
-            continue
-        try:
-            leader = psutil.Process(managed.pid)
-            family = [leader, *leader.children(recursive=True)]
-            usage[name] = sum(p.memory_info().rss for p in family) / 2**20
-        except psutil.Error:
-            usage[name] = float("nan")
-    return usage
 
 
 class Sampler(threading.Thread):

@@ -67,9 +67,9 @@ bench-web-tier: redis  ## the sync app under more gunicorn workers and threads (
 	$(BIN)/python -m loadtests.runners.bench --apps sync --web-workers 1 4 --web-threads 1 4 \
 		--visitors 0 4 8 12 --burst --out results/web-tier
 
-bench-celery-pool: redis  ## the Celery app with 1, 4 and 16 worker processes (notebook 3)
+bench-celery-pool: redis  ## Celery's pool: 1, 4, 16 processes, 64 threads, 64 greenlets (notebook 3)
 	$(BIN)/python -m loadtests.runners.bench --apps celery --celery-workers 1 4 16 threads:64 gevent:64 \
-		--visitors 2 4 8 --burst --out results/celery-pool
+		--visitors 2 4 8 16 --burst --out results/celery-pool
 
 bench-shortcut: redis  ## "why not a thread?": the in-process shortcut in both bench scenarios
 	$(BIN)/python -m loadtests.runners.bench --apps sync+thread asyncio+task --out results/shortcut

@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 APP    ?= sync
+RUN    ?= reference
 # What `make check-platforms` proves the pins install on: students' laptops.
 CHECK_PYTHONS   := 3.11 3.12 3.13
 CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
@@ -53,10 +54,10 @@ up: redis  ## start one app's stack until Ctrl-C: make up APP=sync|celery|asynci
 down: setup  ## stop processes left behind by a stack runner that was killed
 	$(BIN)/python -m lab_stack down
 
-bench: redis  ## both scenarios, all three apps: results/, plots and the claims (about 9 minutes)
+bench: redis  ## both scenarios, all three apps, into results/local/ beside the reference (~9 min)
 	$(BIN)/python -m loadtests.runners.bench
 
-bench-reference: redis  ## the committed reference: bench-cpu, then bench + repeats + 2nd generator
+bench-reference: redis  ## regenerate the committed reference (results/, README): cpu, bench x3, 2nd generator
 	$(BIN)/python -m loadtests.runners.cpu_cost
 	$(BIN)/python -m loadtests.runners.bench --reference
 
@@ -100,9 +101,9 @@ run-once: redis  ## a scheduled job with 3 web servers: beat vs cron in each vs 
 demo: redis  ## a stack plus Locust's web UI for a live class demo: make demo APP=sync
 	$(BIN)/python -m loadtests.runners.demo --app $(APP)
 
-notebooks: setup  ## open the notebooks in Jupyter Lab
+notebooks: setup  ## open the notebooks in Jupyter Lab (RUN=local: on your own make bench)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
-	$(BIN)/jupyter lab notebooks/
+	LAB_RUN=$(RUN) $(BIN)/jupyter lab notebooks/
 
 notebooks-run: setup  ## re-run every notebook against results/ and save its outputs
 	$(BIN)/python -m loadtests.publishing.notebooks

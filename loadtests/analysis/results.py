@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-RESULTS_DIR = PROJECT_ROOT / "results"
+RESULTS_DIR = PROJECT_ROOT / "results"  # the committed reference (`make bench-reference`)
+LOCAL_DIR = RESULTS_DIR / "local"  # a student's own `make bench`, never committed
 SUMMARY_COLUMNS = [
     "app",
     "visitors",
@@ -170,6 +172,16 @@ def posts_with_messages(requests: pd.DataFrame) -> pd.DataFrame:
 
 
 # Reading results back (notebooks, report, README)
+
+
+def run_dir(run: str | None = None) -> Path:
+    """The run the notebooks read: `reference` (results/, the default), `local` (results/local/,
+    your own `make bench`) or a folder; `LAB_RUN` chooses when `run` is not given."""
+    run = run or os.environ.get("LAB_RUN") or "reference"
+    path = {"reference": RESULTS_DIR, "local": LOCAL_DIR}.get(run, Path(run))
+    if not (path / "summary.csv").exists():
+        raise FileNotFoundError(f"no run in {path}: `make bench` writes results/local/")
+    return path.resolve()
 
 
 def load_summary(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:

@@ -18,13 +18,20 @@ from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis import plots
 from loadtests.analysis.claims import Claim, claims, generator_comparison
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, SUMMARY_COLUMNS, load_summary
+from loadtests.analysis.results import (
+    LOCAL_DIR,
+    PROJECT_ROOT,
+    RESULTS_DIR,
+    SUMMARY_COLUMNS,
+    load_summary,
+)
 from loadtests.analysis.summary import (
     STEADY_NOISE_MS,
     STEADY_TOLERANCE,
     collapse_repeats,
     is_lower_bound,
 )
+from loadtests.publishing import compare
 from loadtests.publishing.records import machine_record, settings_record, update_readme
 from loadtests.publishing.tables import (
     claims_frame,
@@ -133,6 +140,9 @@ def write_results(plan, base, started, wall, summary_rows, model_rows, burst_row
     if out.resolve() == RESULTS_DIR.resolve():
         update_readme(report_md)
         print("README.md: its results section now shows this run.")
+    elif out.resolve() == LOCAL_DIR.resolve():
+        print("The committed reference (results/) and the README are unchanged.\n")
+        print(compare.report(out))
     print(f"The bench took {wall / 60:.1f} minutes.")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lab_stack.stack import APPS, SHORTCUTS
 from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
-from loadtests.analysis.results import RESULTS_DIR, Point
+from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, Point
 from loadtests.load.drive import Load
 
 CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
@@ -56,7 +56,7 @@ class Plan:
     second_generator: bool = False
     email_wait_s: float = 10.0
     drain_max_s: float = 60.0
-    out: Path = RESULTS_DIR
+    out: Path = LOCAL_DIR  # the reference (results/) only with --reference
 
     def sustained_points(self) -> list[Point]:
         """Every point once with Locust, then the threads generator's points, then the
@@ -189,7 +189,8 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
     add(
         "--reference",
         action="store_true",
-        help=f"the committed reference run: --repeats 3 --second-generator (into {d.out.name}/)",
+        help="the committed reference run: --repeats 3 --second-generator, into results/ and the "
+        "README",
     )
     add(
         "--apps",
@@ -219,16 +220,16 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
         default=None,
         help="also run those points with the threads generator (not Locust)",
     )
-    add("--out", type=Path, help="results folder (default results/)")
+    add("--out", type=Path, help="results folder (default results/local/)")
     add(
         "--replot",
         action="store_true",
-        help="measure nothing: redraw the plots and the report of --out (default results/)",
+        help="measure nothing: redraw the plots and the report of --out (or of --reference)",
     )
     args = parser.parse_args(argv)
     changes: dict[str, object] = dict(QUICK) if args.quick else {}
     if args.reference:
-        changes.update(repeats=3, second_generator=True)
+        changes.update(repeats=3, second_generator=True, out=RESULTS_DIR)
     for key, value in vars(args).items():
         if key in ("quick", "reference", "replot") or value is None:
             continue

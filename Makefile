@@ -14,7 +14,7 @@ CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-dar
                    aarch64-apple-darwin
 
 .PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-reference bench-shortcut bench-web-tier \
-        bench-celery-pool bench-api bench-reports bench-cpu chaos soak run-once demo notebooks \
+        bench-celery-pool bench-api bench-reports bench-progress bench-cpu chaos soak run-once demo notebooks \
         notebooks-run \
         flower lock check-platforms clean
 
@@ -81,6 +81,9 @@ bench-api: redis  ## use case 2: price lookups against the slow rates API, homep
 
 bench-reports: redis  ## do contact emails wait behind long reports? own queue vs shared (1 min)
 	$(BIN)/python -m loadtests.runners.report_isolation
+
+bench-progress: redis  ## use case 3: what a visitor sees while a long report is built, per app
+	$(BIN)/python -m loadtests.runners.report_progress
 
 bench-cpu: redis  ## the web worker's CPU time per request: homepage vs Celery POST, profiled
 	$(BIN)/python -m loadtests.runners.cpu_cost

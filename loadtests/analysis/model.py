@@ -146,6 +146,17 @@ def cycle_s(scenario: Scenario, blocking: bool, post_waits: bool = True) -> floa
     return max(alone, s.visitors * (s.delay_s + s.service_s) / s.servers)
 
 
+def steady_scenario(
+    visitors: int, delay_s: float, servers: int = 1, think_s: float = 1.0
+) -> Scenario:
+    """A sustained load shaped like the bench's, for "try this" questions: visitors start
+    spread over one cycle, two cycles of warm-up, four measured."""
+    sizing = Scenario(visitors, delay_s, servers, think_s=think_s)
+    cycle = cycle_s(sizing, blocking=True)
+    return Scenario(visitors, delay_s, servers, think_s=think_s, spawn_s=cycle,
+                    warmup_s=2 * cycle, window_s=4 * cycle)  # fmt: skip
+
+
 def burst_wait_s(sent_after_s: float, visitors: int, delay_s: float, servers: int = 1) -> float:
     """How long a probe sent `sent_after_s` seconds after `visitors` POSTs arrived at once waits
     in a blocking FIFO web tier of `servers` slots, each POST holding its slot `delay_s`: it is

@@ -185,14 +185,14 @@ def run_dir(run: str | None = None) -> Path:
 
 
 def load_summary(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
-    summary = pd.read_csv(results_dir / "summary.csv")
+    summary = pd.read_csv(Path(results_dir) / "summary.csv")
     if "celery_pool" not in summary:  # written before the pool could be chosen: prefork
         summary.insert(SUMMARY_COLUMNS.index("celery_pool"), "celery_pool", "prefork")
     return summary
 
 
 def load_environment(results_dir: Path = RESULTS_DIR) -> dict[str, object]:
-    return json.loads((results_dir / "environment.json").read_text())
+    return json.loads((Path(results_dir) / "environment.json").read_text())
 
 
 def load_raw(
@@ -201,7 +201,7 @@ def load_raw(
     """The raw `kind` (requests, deliveries or backlog) of a scenario's points in one frame:
     of the sustained points, each point's first run with Locust (repeats and the second
     generator are in the summary; their raw files stay beside)."""
-    files = sorted((results_dir / "raw").glob(f"*.{kind}.csv.gz"))
+    files = sorted((Path(results_dir) / "raw").glob(f"*.{kind}.csv.gz"))
     files = [f for f in files if f.name.startswith("burst-") == (scenario == "burst")]
     if not files:
         raise FileNotFoundError(f"no raw {kind} in {results_dir / 'raw'}: run `make bench` first")
@@ -212,4 +212,4 @@ def load_raw(
 
 
 def load_burst(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
-    return pd.read_csv(results_dir / "burst.csv")
+    return pd.read_csv(Path(results_dir) / "burst.csv")

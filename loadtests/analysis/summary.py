@@ -149,7 +149,8 @@ def collapse_repeats(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per app, visitors, setup, generator and endpoint: the median over the repeats of
     each figure, with `p50_min_ms` / `p50_max_ms` and `repeats`; `steady` only if every repeat
     was, `valid` only if every repeat was."""
-    keys = [c for c in SUMMARY_COLUMNS[: SUMMARY_COLUMNS.index("endpoint") + 1] if c != "repeat"]
+    labels = SUMMARY_COLUMNS[: SUMMARY_COLUMNS.index("endpoint") + 1]
+    keys = [c for c in labels if c != "repeat" and c in summary.columns]  # older runs: fewer
     figures = [
         c for c in summary.columns if c not in keys and c not in ("repeat", "steady", "valid")
     ]

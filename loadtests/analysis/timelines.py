@@ -7,7 +7,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from loadtests.analysis.plots import (
     APP_COLOURS,
@@ -163,7 +162,7 @@ def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
         ax.plot(m["visitors"], m["p50_ms"], ":", color=colour, linewidth=1.8)
     annotate_article(ax)
     log_ms_axis(ax)
-    ax.set_xlabel("visitors submitting the contact form at once (dotted: queueing model)")
+    ax.set_xlabel("visitors using the contact form, sustained (dotted: the queueing model)")
     ax.set_ylabel("sync homepage p50 (log scale)")
     ax.set_title(
         "More workers or threads only move the cliff:\n"
@@ -197,58 +196,89 @@ def backlog_over_time(backlog: pd.DataFrame, visitors: list[int]) -> Figure:
     return fig
 
 
-def concurrency_effect(summary: pd.DataFrame) -> Figure:
-    """Email delay and emails left queued vs Celery worker processes."""
+def pool_label(pool: str, concurrency: int) -> str:
+    return f"{pool} x{concurrency}"
+
+
+def pool_sizing(summary: pd.DataFrame) -> Figure:
+    """Celery's email worker, one pool per column: the email delay at each load (open marker:
+    a lower bound, emails were still queued), and the worker's memory under the load."""
     apply_style()
     mail = endpoint_rows(summary, "email_delivery")
-    mail = mail[mail["visitors"] > 0]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6))
+    mail = mail[mail["visitors"] > 0].copy()
+    mail["pool"] = [
+        pool_label(p, int(c))
+        for p, c in zip(mail["celery_pool"], mail["celery_concurrency"], strict=True)
+    ]
+    pools = list(dict.fromkeys(mail["pool"]))
+    x = {p: i for i, p in enumerate(pools)}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.5), gridspec_kw={"width_ratios": [3, 2]})
     shades = plt.get_cmap("Greens")
     levels = sorted(set(mail["visitors"]))
     for i, v in enumerate(levels):
-        rows = mail[mail["visitors"] == v].sort_values("celery_concurrency")
-        colour = shades(0.45 + 0.55 * i / max(len(levels) - 1, 1))
-        left.plot(rows["celery_concurrency"], rows["p50_ms"] / 1000, "o-", color=colour,
-                  label=f"{v} visitors")  # fmt: skip
-        right.plot(rows["celery_concurrency"], rows["pending"], "o-", color=colour,
-                   label=f"{v} visitors")  # fmt: skip
-    for ax in (left, right):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(set(mail["celery_concurrency"])))
-        ax.get_xaxis().set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-        ax.set_xlabel("Celery worker processes")
-        ax.legend(frameon=False)
-    left.set_ylabel("email delay p50 (s)")
-    right.set_ylabel("emails still queued after the run")
-    fig.suptitle("Sending is the bottleneck now: more worker processes drain the queue\n"
-                 "(each one spends its time waiting for the provider)",
-                 fontweight="bold", fontsize=16)  # fmt: skip
+        rows = mail[mail["visitors"] == v]
+        colour = shades(0.35 + 0.65 * i / max(len(levels) - 1, 1))
+        xs = rows["pool"].map(x)
+        left.plot(xs, rows["p50_ms"] / 1000, "-", color=colour, label=f"{v} visitors")
+        bound = rows["queued_at_bound"] > 0
+        left.plot(xs[~bound], rows["p50_ms"][~bound] / 1000, "o", color=colour)
+        left.plot(xs[bound], rows["p50_ms"][bound] / 1000, "o", color=colour, fillstyle="none",
+                  markersize=11)  # fmt: skip
+    left.set_xticks(range(len(pools)), pools)
+    left.set_ylabel("email delay p50 (s; open: at least)")
+    left.legend(frameon=False, loc="upper right")
+    memory = mail.groupby("pool", sort=False)["worker_rss_mb"].max().reindex(pools)
+    right.bar(range(len(pools)), memory, color=APP_COLOURS["celery"])
+    for i, mb in enumerate(memory):
+        right.annotate(f"{mb:.0f}", (i, mb), ha="center", va="bottom", fontsize=12)
+    right.set_xticks(range(len(pools)), pools, rotation=20)
+    right.set_ylabel("worker memory under load (MB, pool included)")
+    top = mail[mail["visitors"] == max(levels)].set_index("pool")
+    keeping_up = [p for p in pools if p in top.index and top.loc[p, "queued_at_bound"] == 0]
+    delay = float(mail["smtp_delay_s"].iloc[0])
+    fig.suptitle(
+        f"Celery's email worker, provider delay {delay:g} s: at {max(levels)} visitors "
+        + (
+            ", ".join(f"{p} ({memory[p]:.0f} MB)" for p in keeping_up) + " kept up"
+            if keeping_up
+            else "no pool kept up"
+        )
+        + ";\nthe others left emails queued, and their delay grows with the queue",
+        fontweight="bold",
+        fontsize=15,
+    )
     fig.tight_layout()
     return fig
 
 
-def soak_timeline(samples: pd.DataFrame) -> Figure:
-    """The soak run: the backlog (accepted, not yet at the provider) and each process's memory,
-    during the load, across the web server's restart, and after."""
+def soak_timeline(samples: pd.DataFrame, app: str = "celery", lost: int | None = None) -> Figure:
+    """A soak run of `app`: the backlog (accepted, not yet at the provider) and each process's
+    memory, during the load, across the web server's restart, and after; `lost`: what the
+    run counted as never delivered."""
     apply_style()
+    colour = APP_COLOURS[app]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
     load_end = samples[samples["load"].astype(bool)]["t_s"].max()
-    top.plot(samples["t_s"], samples["backlog"], color=APP_COLOURS["celery"])
+    top.plot(samples["t_s"], samples["backlog"], color=colour)
     top.set_ylabel("emails accepted, not yet sent")
-    top.axvspan(0, load_end, color=APP_COLOURS["celery"], alpha=0.08)
+    top.axvspan(0, load_end, color=colour, alpha=0.08)
     top.annotate("visitors sending", (load_end / 2, samples["backlog"].max() * 0.9), ha="center")
+    greys = iter(["#555555", "#888888", "#AAAAAA", "#333333", "#BBBBBB", "#777777"])
     for column in sorted(c for c in samples.columns if c.startswith("rss_")):
-        bottom.plot(samples["t_s"], samples[column], label=column[4:-3])
-    bottom.axvspan(0, load_end, color=APP_COLOURS["celery"], alpha=0.08)
+        name = column[4:-3]
+        line = {"color": colour, "linewidth": 3} if name == "web" else {"color": next(greys)}
+        bottom.plot(samples["t_s"], samples[column], label=name, **line)
+    bottom.axvspan(0, load_end, color=colour, alpha=0.08)
     bottom.set_ylabel("resident memory (MB)")
     bottom.set_xlabel("seconds since the load started")
     bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=4, frameon=False)
     loaded = samples[samples["load"].astype(bool)]
     web = loaded["rss_web_mb"].dropna()
     top.set_title(
-        f"Visitors outpace the senders: {int(loaded['backlog'].iloc[-1])} emails waiting when "
-        f"they stop;\nthe web process: {web.iloc[min(5, len(web) - 1)]:.0f} MB after warm-up, "
-        f"{web.iloc[-1]:.0f} MB when the load stopped"
+        f"{APP_LABELS[app]}: {int(loaded['backlog'].iloc[-1])} emails waiting when the visitors "
+        f"stop{'' if lost is None else f', {lost} never sent'};\nthe web process: "
+        f"{web.iloc[min(5, len(web) - 1)]:.0f} MB after warm-up, {web.iloc[-1]:.0f} MB when the "
+        "load stopped"
     )
     fig.tight_layout()
     return fig

@@ -14,7 +14,7 @@ import pandas as pd
 from contact_form.settings import Settings
 from lab_stack.stack import open_stack
 from loadtests.analysis.plots import APP_LABELS, fmt_ms
-from loadtests.analysis.results import RESULTS_DIR
+from loadtests.analysis.results import RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats, is_lower_bound
 from loadtests.publishing.records import update_readme
 from loadtests.publishing.tables import markdown_table
@@ -27,7 +27,7 @@ FAKES = {"provider", "rates_api"}  # the third parties: every hand-off has them
 
 def _summary(results: Path) -> pd.DataFrame:
     paths = (results / "summary.csv", results / "shortcut" / "summary.csv")
-    frames = [pd.read_csv(p) for p in paths if p.exists()]
+    frames = [load_summary(p.parent) for p in paths if p.exists()]
     runs = pd.concat(frames, ignore_index=True)
     return collapse_repeats(runs[runs["generator"] == "locust"])
 

@@ -1,0 +1,130 @@
+"""The class's exercises: each answer is computed (from the model or from the stored runs), so a
+student can check a number without seeing it, and the answers notebook shows how it is found.
+
+    from loadtests.publishing.exercises import check
+    check("burst", 18)      # -> right, or how far off
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from loadtests.analysis.model import burst_wait_s, predict, steady_scenario
+from loadtests.analysis.results import RESULTS_DIR, load_raw, load_summary
+
+
+@dataclass(frozen=True)
+class Exercise:
+    question: str
+    answer: Callable[[], float]
+    tolerance: float  # relative: a student's figure within this share of the answer is right
+    unit: str
+
+
+def _burst() -> float:
+    return burst_wait_s(sent_after_s=0.0, visitors=6, delay_s=3.0, servers=1)
+
+
+def _sustained() -> float:
+    return predict(steady_scenario(visitors=6, delay_s=2.0), replications=5).p50_s
+
+
+def _senders() -> float:
+    # Little's law: emails per second (20 visitors, one form every 4 s each) x 2 s a send.
+    return 20 / 4.0 * 2.0
+
+
+def _slots() -> float:
+    for slots in (1, 2, 4, 8, 16, 32, 64):
+        if predict(steady_scenario(12, 2.0, servers=slots), replications=3).p50_s < 0.1:
+            return float(slots)
+    return float("nan")
+
+
+def _slow_share(results: Path = RESULTS_DIR) -> float:
+    raw = load_raw(results)
+    least = int(raw.loc[raw["visitors"] > 0, "visitors"].min())
+    probes = raw[(raw["app"] == "sync") & (raw["visitors"] == least) & (raw["endpoint"] == "home")]
+    probes = probes[probes["in_window"].astype(bool)]
+    return float(100 * (probes["latency_ms"] > 100).mean())
+
+
+def _lost(results: Path = RESULTS_DIR) -> float:
+    chaos = pd.read_csv(results / "chaos.csv").set_index(["scenario", "app"])
+    return float(chaos.loc[("web-killed", "asyncio+task"), "lost"])
+
+
+def _rate(results: Path = RESULTS_DIR) -> float:
+    summary = load_summary(results)
+    mail = summary[(summary["app"] == "celery") & (summary["endpoint"] == "email_delivery")]
+    mail = mail[(mail["generator"] == "locust") & (mail["repeat"] == 1)]
+    top = mail[mail["visitors"] == mail["visitors"].max()].iloc[0]
+    return float(top["accepted"] / top["window_s"])
+
+
+def _drain(results: Path = RESULTS_DIR) -> float:
+    soak = json.loads((results / "soak.json").read_text())
+    return float(soak["drain_s"])
+
+
+EXERCISES = {
+    "burst": Exercise(
+        "6 visitors press send at the same instant; the provider takes 3 s; the sync app has one "
+        "worker. How long does a homepage request sent just after them wait (s)?",
+        _burst, 0.05, "s",
+    ),
+    "sustained": Exercise(
+        "6 visitors use the site as in `make bench` (form, send, thank-you, a second of "
+        "thinking), provider 2 s, one worker. What does the model give for the homepage p50 (s)?",
+        _sustained, 0.15, "s",
+    ),
+    "senders": Exercise(
+        "20 visitors each send the form once every 4 s; the provider takes 2 s per email. How "
+        "many Celery senders (processes, threads or greenlets) are busy on average?",
+        _senders, 0.05, "senders",
+    ),
+    "slots": Exercise(
+        "With the model: the fewest web slots (workers x threads, a power of two) that keep the "
+        "sync homepage p50 under 100 ms with 12 visitors and a 2 s provider?",
+        _slots, 0.01, "slots",
+    ),
+    "slow_share": Exercise(
+        "From the reference run's raw data: what percentage of the sync app's homepage probes "
+        "took over 100 ms at its lightest load (the fewest visitors above none)?",
+        _slow_share, 0.03, "%",
+    ),
+    "arrival_rate": Exercise(
+        "From results/summary.csv: how many contact forms per second did the Celery app accept "
+        "at the busiest point (accepted emails / window)?",
+        _rate, 0.05, "forms/s",
+    ),
+    "lost": Exercise(
+        "From results/chaos.csv: how many accepted emails did `asyncio.create_task` lose when the "
+        "web process was killed?",
+        _lost, 0.0, "emails",
+    ),
+    "drain": Exercise(
+        "From results/soak.json: how many seconds did the Celery queue take to drain after the "
+        "soak's visitors stopped?",
+        _drain, 0.05, "s",
+    ),
+}  # fmt: skip
+
+
+def check(name: str, value: float) -> bool:
+    """Print whether `value` answers exercise `name`, without giving the answer away."""
+    exercise = EXERCISES[name]
+    expected = exercise.answer()
+    right = bool(np.isclose(value, expected, rtol=exercise.tolerance, atol=1e-9))
+    if right:
+        print(f"{name}: right.")
+    else:
+        direction = "too high" if value > expected else "too low"
+        print(f"{name}: not yet ({direction}). The answers notebook shows how.")
+    return right

@@ -1,0 +1,158 @@
+"""What the class notebooks show besides figures: the apps' own code, read from the source files
+when the notebook runs (so it never drifts from what was measured), and the summary table an
+instructor ends on, every cell read from the stored runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import HTML, Markdown
+
+from lab_stack.stack import PROJECT_ROOT
+from loadtests.analysis.plots import APP_COLOURS, APP_LABELS, fmt_ms
+from loadtests.analysis.results import RESULTS_DIR, load_environment, load_summary, run_dir
+from loadtests.analysis.summary import collapse_repeats, is_lower_bound
+from loadtests.publishing.hand_offs import moving_parts
+
+APPS = ("sync", "celery", "asyncio")
+MARK = "the hand-off"  # the comment that marks each app's one line that differs
+CONTACT_ROUTES = {
+    "sync": ("sync_app/__init__.py", "contact_submit"),
+    "celery": ("celery_app/__init__.py", "contact_submit"),
+    "asyncio": ("asyncio_app/__init__.py", "contact_submit"),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """The `make bench` run a notebook reads: the reference, or yours (`LAB_RUN=local`)."""
+
+    path: Path
+    runs: pd.DataFrame  # every run of every point
+    summary: pd.DataFrame  # one row per point: the median of its Locust runs
+    model: pd.DataFrame  # the queueing model's prediction for each sync point
+    env: dict[str, object]
+
+    @property
+    def delay_s(self) -> float:
+        return float(self.env["plan"]["delay_s"])
+
+    @property
+    def top_visitors(self) -> int:
+        return int(self.summary["visitors"].max())
+
+    def about(self) -> Markdown:
+        m, plan = self.env["machine"], self.env["plan"]
+        which = "the committed reference" if self.path == RESULTS_DIR.resolve() else "your run"
+        rel = os.path.relpath(self.path, RESULTS_DIR.parent)
+        return Markdown(
+            f"Reading **{which}** (`{rel}/`): `make bench` on {str(self.env['date'])[:10]}, "
+            f"{m['cpu_model']}, {m['cores']} cores, Python {m['python']}, commit "
+            f"{self.env.get('git_commit', '?')}. Web tier for every app: "
+            f"{'/'.join(map(str, plan['web_workers']))} worker(s) x "
+            f"{'/'.join(map(str, plan['web_threads']))} thread(s); provider delay "
+            f"{plan['delay_s']:g} s; visitors {', '.join(map(str, plan['visitors']))}. "
+            "`LAB_RUN=local` (or `make notebooks RUN=local`) reads your own `make bench`."
+        )
+
+
+def open_run(run: str | None = None) -> Run:
+    path = run_dir(run)
+    runs = load_summary(path)
+    model_csv = path / "model.csv"
+    model = pd.read_csv(model_csv) if model_csv.stat().st_size > 1 else pd.DataFrame()
+    summary = collapse_repeats(runs[runs["generator"] == "locust"])
+    return Run(path, runs, summary, model, load_environment(path))
+
+
+def function_source(path: str, name: str, root: Path = PROJECT_ROOT) -> tuple[str, int]:
+    """The source of the (possibly nested) function `name` in `path`, and its first line."""
+    text = (root / path).read_text()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            lines = text.splitlines()[first - 1 : node.end_lineno]
+            indent = min(len(x) - len(x.lstrip()) for x in lines if x.strip())
+            return "\n".join(x[indent:] for x in lines), first
+    raise LookupError(f"no function {name} in {path}")
+
+
+def _code_cell(app: str, path: str, name: str) -> str:
+    source, first = function_source(path, name)
+    lines = []
+    for number, line in enumerate(source.splitlines(), start=first):
+        escaped = html.escape(line)
+        if MARK in line.lower() and "shortcut" not in line.lower():
+            escaped = f'<mark style="background:{APP_COLOURS[app]}33">{escaped}</mark>'
+        lines.append(f'<span style="color:#999">{number:4d}</span>  {escaped}')
+    return (
+        f'<td style="vertical-align:top;text-align:left"><b>{APP_LABELS[app]}</b>: '
+        f"<code>{path}</code><pre style='font-size:11px;text-align:left'>"
+        + "\n".join(lines)
+        + "</pre></td>"
+    )
+
+
+def hand_offs_side_by_side(routes: dict[str, tuple[str, str]] = CONTACT_ROUTES) -> HTML:
+    """Each app's `POST /contact`, from its source file, the hand-off line highlighted."""
+    cells = "".join(_code_cell(app, path, name) for app, (path, name) in routes.items())
+    return HTML(f"<table><tr>{cells}</tr></table>")
+
+
+def hand_off_lines(routes: dict[str, tuple[str, str]] = CONTACT_ROUTES) -> dict[str, str]:
+    """The one marked line of each app: the whole difference between them."""
+    found = {}
+    for app, (path, name) in routes.items():
+        source, _first = function_source(path, name)
+        found[app] = next(
+            line.strip()
+            for line in source.splitlines()
+            if MARK in line.lower() and "shortcut" not in line.lower()
+        )
+    return found
+
+
+def _chaos(results: Path) -> pd.DataFrame:
+    path = results / "chaos.csv"
+    return pd.read_csv(path).set_index(["scenario", "app"]) if path.exists() else pd.DataFrame()
+
+
+def summary_table(run: Path = RESULTS_DIR, results: Path = RESULTS_DIR) -> pd.DataFrame:
+    """One row per app: what a visitor and the owner get, at the run's busiest sustained point,
+    with the crash counts of `make chaos` (in `results`) and the processes each runs."""
+    runs = load_summary(run)
+    table = collapse_repeats(runs[runs["generator"] == "locust"])
+    visitors = int(table["visitors"].max())
+    at = table[table["visitors"] == visitors].set_index(["app", "endpoint"])
+    chaos = _chaos(results)
+    window = json.loads((run / "environment.json").read_text())["plan"]
+    rows = {}
+    for app in [a for a in APPS if (a, "home") in at.index]:
+        mail = at.loc[(app, "email_delivery")]
+        bound = ">= " if is_lower_bound(mail["p50_ms"], mail["censored_from_ms"]) else ""
+        killed = ("web-killed", app)
+        rows[APP_LABELS[app]] = {
+            f"homepage p50 ({visitors} visitors)": fmt_ms(at.loc[(app, "home"), "p50_ms"]),
+            "POST /contact p50": fmt_ms(at.loc[(app, "contact_post"), "p50_ms"]),
+            "email delay p50": bound + fmt_ms(mail["p50_ms"]),
+            "forms accepted in the window": int(mail["accepted"]),
+            "web server killed mid-burst: accepted, then lost": (
+                f"{int(chaos.loc[killed, 'lost'])} of {int(chaos.loc[killed, 'accepted'])}"
+                if killed in chaos.index
+                else "not run"
+            ),
+            "visitors left without an answer": (
+                int(chaos.loc[killed, "no_answer"]) if killed in chaos.index else "not run"
+            ),
+            "processes": moving_parts(app),
+        }
+    frame = pd.DataFrame(rows)
+    frame.index.name = f"{window['delay_s']:g} s provider, {visitors} visitors"
+    return frame

@@ -1,0 +1,156 @@
+"""`make bench-progress`: what a visitor sees while a long report is built (use case 3).
+
+For each app, one visitor presses "Generate report" (a REPORT_S-second report) while a probe
+opens the homepage every PROBE_S. The sync and async apps answer the POST with the finished file,
+so the tab shows nothing until then; the Celery app answers at once with a page that follows
+the task, and the push service hands it each progress update (read here by long polling, as the
+page does without websockets). Every event is timed from the press of the button. Writes
+`results/report_progress.csv` (one row per event) and `.json` (the machine, the settings, and
+the homepage probes' figures per app).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from contact_form.settings import Settings
+from lab_stack.processes import sigterm_like_ctrl_c
+from lab_stack.stack import APPS, open_stack, with_free_ports
+from loadtests.analysis.results import RESULTS_DIR, percentile
+from loadtests.load.journey import csrf_token_from
+from loadtests.publishing.records import machine_record, settings_record, write_table
+
+REPORT_S = 12.0
+PROBE_S = 0.25
+SETTINGS = {
+    "report_duration_s": REPORT_S,
+    "rate_limit_s": 0.0,
+    "prices_rate_limit_s": 0.0,
+    "report_rate_limit_s": 0.0,
+    "data_dir": "var/bench-progress",
+}
+DEFAULT_OUT = RESULTS_DIR / "report_progress.csv"
+
+
+class Probe(threading.Thread):
+    """Opens the homepage every PROBE_S, whether or not the last one came back."""
+
+    def __init__(self, url: str, pressed: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.pressed = url, pressed
+        self.stop = threading.Event()
+        self.latencies_ms: list[float] = []
+        self._lock = threading.Lock()
+
+    def _one(self) -> None:
+        began = time.time()
+        requests.get(self.url + "/", timeout=REPORT_S + 30)
+        with self._lock:
+            self.latencies_ms.append((time.time() - began) * 1000)
+
+    def run(self) -> None:
+        shots = []
+        while not self.stop.wait(PROBE_S):
+            shot = threading.Thread(target=self._one, daemon=True)
+            shot.start()
+            shots.append(shot)
+        for shot in shots:
+            shot.join(REPORT_S + 30)
+
+
+def follow(push_url: str, task_id: str, pressed: float) -> list[dict[str, object]]:
+    """Every update of the task, by long polling as the page does, until the final one."""
+    events, since = [], 0.0
+    deadline = time.time() + REPORT_S + 60
+    while time.time() < deadline:
+        answer = requests.get(f"{push_url}/updates/{task_id}", params={"since": since}, timeout=30)
+        if answer.status_code == 204:
+            continue
+        answer.raise_for_status()
+        update = answer.json()
+        since = float(update["at"])
+        events.append({"event": "progress", "t_s": time.time() - pressed,
+                       "percent": update.get("percent"), "state": update.get("state")})  # fmt: skip
+        if update.get("final"):
+            events[-1]["event"] = "ready"
+            break
+    return events
+
+
+def press(app: str, base: Settings) -> tuple[list[dict[str, object]], list[float]]:
+    settings = with_free_ports(base.replace(**SETTINGS))
+    with open_stack(app, settings) as stack:
+        session = requests.Session()
+        token = csrf_token_from(session.get(stack.url + "/reports", timeout=30).text)
+        pressed = time.time()
+        probe = Probe(stack.url, pressed)
+        probe.start()
+        answer = session.post(stack.url + "/reports", data={"csrf_token": token},
+                              allow_redirects=False, timeout=REPORT_S + 30)  # fmt: skip
+        answered = time.time() - pressed
+        events = [{"event": "answer", "t_s": answered, "percent": None,
+                   "state": str(answer.status_code)}]  # fmt: skip
+        if answer.status_code == 200:  # the file itself: the report was built in the request
+            events.append({"event": "ready", "t_s": answered, "percent": 100, "state": "file"})
+        elif answer.status_code == 303:  # a page that follows the task
+            task_id = answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+            events += follow(stack.settings.push_url, task_id, pressed)
+        else:
+            raise RuntimeError(f"{app}: POST /reports answered {answer.status_code}")
+        time.sleep(PROBE_S)
+        probe.stop.set()
+        probe.join(REPORT_S + 30)
+    return [{"app": app, **e} for e in events], probe.latencies_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.runners.report_progress",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
+    sigterm_like_ctrl_c()
+    base = Settings.from_env()
+    started = time.time()
+    rows, homepage = [], {}
+    try:
+        for app in APPS:
+            events, latencies = press(app, base)
+            rows += events
+            series = pd.Series(latencies, dtype=float)
+            homepage[app] = {"probes": len(series), "p50_ms": round(percentile(series, 50), 1),
+                             "max_ms": round(float(series.max()), 1)}  # fmt: skip
+            answer, ready = events[0]["t_s"], events[-1]["t_s"]
+            updates = sum(e["event"] == "progress" for e in events)
+            print(
+                f"{app}: POST answered after {answer:.2f} s, report ready after {ready:.1f} s, "
+                f"{updates} progress updates on the page; homepage meanwhile p50 "
+                f"{homepage[app]['p50_ms']:g} ms, max {homepage[app]['max_ms']:g} ms"
+            )
+    except KeyboardInterrupt:
+        print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
+        return 130
+    record = {
+        **machine_record(started, base.replace(**SETTINGS)),
+        "report_s": REPORT_S,
+        "probe_every_s": PROBE_S,
+        "homepage": homepage,
+        "settings": settings_record(base.replace(**SETTINGS)),
+    }
+    write_table(pd.DataFrame(rows), args.out, record, float_format="%.3f")
+    print(f"Wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,5 @@
 """Figures of outcomes rather than latencies over load: what a crash or an outage cost each app
-(`make chaos`), and use cases 2-4 (`make bench-api`, `make bench-reports`, `make run-once`).
+(`make chaos`), and use cases 2-4 (`make bench-api`, `make bench-progress`, `make run-once`).
 Same style as `plots`; every title is computed from the frame it draws.
 """
 
@@ -81,35 +81,6 @@ def api_lookup(table: pd.DataFrame) -> Figure:
         f"{by_app['rates_api_delay_s'].iloc[0]:g} s: the sync homepage takes "
         f"{fmt_ms(by_app.loc['sync', 'homepage_p50_ms'])},\nCelery answers the button in "
         f"{fmt_ms(by_app.loc['celery', 'answer_p50_ms'])} and pushes the prices when they come"
-    )
-    fig.tight_layout()
-    return fig
-
-
-def report_isolation(table: pd.DataFrame) -> Figure:
-    """Use case 3: contact emails' delay with and without long reports running, with the
-    reports on their own queue or on the emails' queue."""
-    apply_style()
-    fig, ax = plt.subplots(figsize=(11, 6))
-    queues = list(dict.fromkeys(table["report_queue"]))
-    running = sorted(set(table["reports_running"]))
-    width = 0.8 / len(running)
-    shades = ["#9ad0bd", APP_COLOURS["celery"]]
-    for i, n in enumerate(running):
-        rows = table[table["reports_running"] == n].set_index("report_queue").loc[queues]
-        x = np.arange(len(queues)) + (i - (len(running) - 1) / 2) * width
-        ax.bar(x, rows["delay_p50_s"], width, color=shades[i % 2],
-               label=f"{n} long reports running")  # fmt: skip
-        for xi, value in zip(x, rows["delay_p50_s"], strict=True):
-            ax.annotate(f"{value:g} s", (xi, value), ha="center", va="bottom", fontsize=12)
-    names = {q: f"reports on the '{q}' queue" for q in queues}
-    ax.set_xticks(np.arange(len(queues)), [names[q] for q in queues])
-    ax.set_ylabel("contact email delay p50 (s)")
-    ax.legend(frameon=False, loc="upper left")
-    busy = table[table["reports_running"] == max(running)].set_index("report_queue")
-    ax.set_title(
-        "With long reports running, a contact email waits\n"
-        + " vs ".join(f"{busy.loc[q, 'delay_p50_s']:g} s ({names[q]})" for q in queues)
     )
     fig.tight_layout()
     return fig

@@ -17,103 +17,10 @@ from loadtests.analysis.plots import (
     apply_style,
     endpoint_rows,
     finish,
-    fmt_ms,
     log_ms_axis,
 )
 
 # Figures for the notebooks: they read the raw data of single runs.
-
-
-def _point_of(frame: pd.DataFrame, app: str, visitors: int) -> pd.DataFrame:
-    return frame[(frame["app"] == app) & (frame["visitors"] == visitors)]
-
-
-def probe_timeline(requests: pd.DataFrame, visitors: int) -> Figure:
-    """Every homepage probe of one run per app: when it was sent, how long it waited."""
-    apply_style()
-    fig, ax = plt.subplots()
-    for app, colour in APP_COLOURS.items():
-        probes = _point_of(requests, app, visitors)
-        probes = probes[(probes["endpoint"] == "home") & probes["in_window"].astype(bool)]
-        if len(probes):
-            ax.plot(probes["t_s"], probes["latency_ms"], "o", color=colour, alpha=0.8,
-                    label=APP_LABELS[app])  # fmt: skip
-    sync = _point_of(requests, "sync", visitors)
-    posts = sync[sync["endpoint"] == "contact_post"]
-    for start, latency in zip(posts["t_s"], posts["latency_ms"], strict=True):
-        ax.axvline(start + latency / 1000, color=APP_COLOURS["sync"], alpha=0.25, linewidth=1)
-    log_ms_axis(ax)
-    ax.set_xlabel("seconds into the measured window (thin lines: a sync POST finished)")
-    ax.set_ylabel("homepage latency (log scale)")
-    probes = sync[(sync["endpoint"] == "home") & sync["in_window"].astype(bool)]
-    answered = (probes["t_s"] + probes["latency_ms"] / 1000).median() if len(probes) else 0
-    ax.set_title(
-        f"{visitors} visitors, sustained: the sync app answers each homepage probe only after\n"
-        f"the POSTs queued ahead of it (median answer at t = {answered:.0f} s); "
-        "Celery and async in ms"
-    )
-    return finish(fig, ax)
-
-
-def journey_timeline(requests: pd.DataFrame, deliveries: pd.DataFrame, visitors: int) -> Figure:
-    """One visitor's first journey in the sync and the Celery app: where the time goes."""
-    apply_style()
-    fig, ax = plt.subplots(figsize=(12, 6))
-    lanes: list[str] = []
-    names = {"contact_form": "form", "contact_post": "POST", "thanks": "thanks"}
-    for app in ("sync", "celery"):
-        run = _point_of(requests, app, visitors)
-        journeys = run[run["endpoint"] == "contact_post"]
-        if journeys.empty:
-            continue
-        # The visitor whose first POST was last in line: the one who waited longest.
-        user = int(journeys.groupby("user")["start"].min().sort_values().index[-1])
-        mine = run[run["user"] == user].sort_values("start")
-        thanks = mine[mine["endpoint"] == "thanks"].iloc[0]
-        mine = mine[mine["start"] <= thanks["start"]]
-        origin = float(mine["start"].iloc[0])
-        sent = _point_of(deliveries, app, visitors)
-        sent = sent[(sent["user"] == user) & (sent["sequence"] == 1)]
-        colour = APP_COLOURS[app]
-        lane = len(lanes)
-        lanes.append(f"{app}: the visitor")
-        parts = []
-        for row in mine.itertuples():
-            begin, length = row.start - origin, row.latency_ms / 1000
-            if row.endpoint == "contact_post" and app == "sync" and len(sent):
-                # Until the app stamped X-Submitted-At the POST sat in the queue; after, the
-                # worker was talking to the provider.
-                queued = float(sent["submitted"].iloc[0]) - row.start
-                ax.broken_barh([(begin, queued)], (lane - 0.3, 0.6), color=colour, alpha=0.35)
-                ax.broken_barh([(begin + queued, length - queued)], (lane - 0.3, 0.6),
-                               color=colour)  # fmt: skip
-                parts.append(f"POST {fmt_ms(row.latency_ms)} ({fmt_ms(queued * 1000)} in the "
-                             "queue, then the provider)")  # fmt: skip
-            else:
-                ax.broken_barh([(begin, max(length, 0.02))], (lane - 0.3, 0.6), color=colour,
-                               alpha=1.0 if row.endpoint == "contact_post" else 0.6)  # fmt: skip
-                parts.append(f"{names[row.endpoint]} {fmt_ms(row.latency_ms)}")
-        done = (thanks["start"] + thanks["latency_ms"] / 1000 - origin) * 1000
-        ax.annotate(", ".join(parts) + f": done after {fmt_ms(done)}", (0, lane - 0.36),
-                    ha="left", va="bottom", fontsize=12)  # fmt: skip
-        if len(sent):
-            lane = len(lanes)
-            lanes.append(f"{app}: the email")
-            begin, arrived = float(sent["submitted"].iloc[0]), float(sent["arrived"].iloc[0])
-            ax.broken_barh([(begin - origin, arrived - begin)], (lane - 0.3, 0.6),
-                           color=colour, alpha=0.25, hatch="//")  # fmt: skip
-            where = "inside the request" if app == "sync" else "in the Celery worker"
-            ax.annotate(f"sent {where}: {fmt_ms((arrived - begin) * 1000)} at the provider",
-                        (begin - origin, lane - 0.36), ha="left", va="bottom",
-                        fontsize=12)  # fmt: skip
-    ax.set_yticks(range(len(lanes)), lanes)
-    ax.set_ylim(len(lanes) - 0.4, -0.9)
-    ax.set_xlabel("seconds since the visitor opened the form")
-    ax.set_title(f"One visitor among {visitors}: the sync app makes them wait for the provider,\n"
-                 "Celery answers at once and sends the email on its own time")  # fmt: skip
-    ax.grid(axis="y", visible=False)
-    fig.tight_layout()
-    return fig
 
 
 def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
@@ -204,21 +111,22 @@ def pool_sizing(summary: pd.DataFrame) -> Figure:
     """Celery's email worker, one pool per column: the email delay at each load (open marker:
     a lower bound, emails were still queued), and the worker's memory under the load."""
     apply_style()
-    mail = endpoint_rows(summary, "email_delivery")
-    mail = mail[mail["visitors"] > 0].copy()
+    mail = summary[(summary["endpoint"] == "email_delivery") & (summary["visitors"] > 0)].copy()
     mail["pool"] = [
         pool_label(p, int(c))
         for p, c in zip(mail["celery_pool"], mail["celery_concurrency"], strict=True)
     ]
-    pools = list(dict.fromkeys(mail["pool"]))
+    pools = list(dict.fromkeys(mail["pool"]))  # in the order the bench ran them
     x = {p: i for i, p in enumerate(pools)}
+    mail["x"] = mail["pool"].map(x)
+    mail = mail.sort_values(["visitors", "x"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.5), gridspec_kw={"width_ratios": [3, 2]})
     shades = plt.get_cmap("Greens")
     levels = sorted(set(mail["visitors"]))
     for i, v in enumerate(levels):
         rows = mail[mail["visitors"] == v]
         colour = shades(0.35 + 0.65 * i / max(len(levels) - 1, 1))
-        xs = rows["pool"].map(x)
+        xs = rows["x"]
         left.plot(xs, rows["p50_ms"] / 1000, "-", color=colour, label=f"{v} visitors")
         bound = rows["queued_at_bound"] > 0
         left.plot(xs[~bound], rows["p50_ms"][~bound] / 1000, "o", color=colour)

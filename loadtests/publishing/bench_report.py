@@ -124,14 +124,8 @@ def write_results(plan, base, started, wall, summary_rows, model_rows, burst_row
     print(
         text_table(claims_frame(found)) if found else "No claims: this run covers several setups."
     )
-    if plan.repeats == 1:
-        print("\nEach point ran once: `make bench-reference` repeats the headline points 3 times.")
-    if plan.delay_s != 2.0 or max(plan.visitors) < 10:
-        print(
-            f"\nNote: this run's provider delay is {plan.delay_s:g} s with up to "
-            f"{max(plan.visitors)} visitors; the article's figures assume 2 s and ~10 visitors, "
-            "so read the verdicts as a smoke test."
-        )
+    for note in compare.notes(plan):
+        print("\n" + note)
     print(
         f"\nWrote {os.path.relpath(out, Path.cwd())}/: summary.csv, model.csv, burst.csv, "
         f"environment.json, report.md, raw/ ({len(list((out / 'raw').iterdir()))} files), "

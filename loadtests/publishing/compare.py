@@ -92,6 +92,22 @@ def report(results_dir: Path, reference_dir: Path = RESULTS_DIR) -> str:
     return "\n".join(lines)
 
 
+def notes(plan) -> list[str]:
+    """What a reader of a run's claims should know about how far they go."""
+    found = []
+    if plan.repeats == 1 and plan.out.resolve() == LOCAL_DIR.resolve():
+        found.append(
+            "Each point ran once: `make bench-reference` repeats the headline points 3 times."
+        )
+    if plan.delay_s != 2.0 or max(plan.visitors) < 10:
+        found.append(
+            f"Note: this run's provider delay is {plan.delay_s:g} s with up to "
+            f"{max(plan.visitors)} visitors; the article's figures assume 2 s and ~10 visitors, "
+            "so read the verdicts as a smoke test."
+        )
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     print(report(Path(args[0]) if args else LOCAL_DIR))

@@ -15,7 +15,7 @@ import yaml
 
 from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
 from loadtests.publishing.records import settings_record
-from loadtests.runners import cpu_cost, report_isolation
+from loadtests.runners import cpu_cost, report_isolation, report_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,6 +119,21 @@ def test_no_record_of_a_run_holds_a_secret():
     for text in committed:
         assert not re.search(r'"(secret_key|admin_token)": "[^"]', text)  # older records: ""
         assert DEVELOPMENT_SECRET_KEY not in text
+
+
+def test_readme_report_progress_table_is_the_committed_run():
+    events = pd.read_csv(ROOT / "results" / "report_progress.csv")
+    record = json.loads((ROOT / "results" / "report_progress.json").read_text())
+
+    assert between((ROOT / "README.md").read_text(), "report-progress") + "\n" == (
+        report_progress.readme_table(events, record)
+    )
+    # What it is there to show: only the Celery page answers before the report is built, and
+    # only it shows progress meanwhile.
+    first = events[events.event == "answer"].set_index("app").t_s
+    updates = events[events.event == "progress"].groupby("app").size()
+    assert first["celery"] < 1.0 < record["report_s"] * 0.9 < min(first["sync"], first["asyncio"])
+    assert updates.get("celery", 0) > 1 and updates.get("sync", 0) == updates.get("asyncio", 0) == 0
 
 
 def test_readme_report_queue_table_is_the_committed_run():

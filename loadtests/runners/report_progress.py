@@ -25,7 +25,7 @@ from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, open_stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR, percentile
 from loadtests.load.journey import csrf_token_from
-from loadtests.publishing.records import machine_record, settings_record, write_table
+from loadtests.publishing.records import machine_record, publish, settings_record
 
 REPORT_S = 12.0
 PROBE_S = 0.25
@@ -147,9 +147,31 @@ def main(argv: list[str] | None = None) -> int:
         "homepage": homepage,
         "settings": settings_record(base.replace(**SETTINGS)),
     }
-    write_table(pd.DataFrame(rows), args.out, record, float_format="%.3f")
-    print(f"Wrote {args.out}")
+    publish(pd.DataFrame(rows), args.out, DEFAULT_OUT, record, "report-progress", readme_table)
     return 0
+
+
+def readme_table(events: pd.DataFrame, record: dict[str, object]) -> str:
+    """The README's table of a stored run: what each app's visitor saw, and when."""
+    machine = record["machine"]
+    lines = [
+        f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
+        f"{machine['python']}, commit {record['git_commit']}: a {record['report_s']:g} s report, "
+        f"the homepage probed every {record['probe_every_s']:g} s (`results/report_progress.csv`).",
+        "",
+        "| app | the POST answered | progress updates on the page | report ready | homepage "
+        "meanwhile, p50 / max |",
+        "|---|---|---|---|---|",
+    ]
+    for app, rows in events.groupby("app", sort=False):
+        answer = rows.loc[rows["event"] == "answer", "t_s"].iloc[0]
+        ready = rows.loc[rows["event"] == "ready", "t_s"].iloc[0]
+        home = record["homepage"][app]
+        lines.append(
+            f"| {app} | after {answer:.2f} s | {int((rows['event'] == 'progress').sum())} "
+            f"| after {ready:.1f} s | {home['p50_ms']:g} ms / {home['max_ms']:g} ms |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -9,15 +9,16 @@ from quart import Quart, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 import long_report
-from contact_form import prices
-from contact_form.contact_email import compose_contact_email
-from contact_form.delivery import (
+import price_lookup as prices
+from contact_email.delivery import (
     describe_failure,
     failure_status,
     send_email_async,
     send_unwatched_async,
 )
-from contact_form.quart_site import (
+from contact_email.message import compose_contact_email
+from lab_settings import Settings
+from site_glue.quart_site import (
     bound_contact_form,
     bound_price_form,
     bound_report_form,
@@ -30,7 +31,6 @@ from contact_form.quart_site import (
     too_soon,
     visitor_key,
 )
-from contact_form.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Quart:

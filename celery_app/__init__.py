@@ -1,4 +1,9 @@
-"""The Celery app: POST /contact only puts the email on a Redis queue; a worker sends it.
+"""The Celery app: each request only puts the slow work on a Redis queue; a worker does it.
+
+One module per use case (`contact`, `prices`, `reports`, `schedule`: its tasks and its routes),
+the email tasks' log for /admin/tasks (`task_log`), and the push of a task's updates to its page
+(`push`). This module wires them: the Celery configuration, with each reliability option
+explained, and the Flask app.
 
 Celery is set up the way Flask's docs describe ("Background Tasks with Celery"): one Celery app
 made from the Flask app's config, and every task run inside the Flask app context.
@@ -8,26 +13,17 @@ from __future__ import annotations
 
 import redis
 from celery import Celery, Task
-from flask import Flask, redirect, render_template, url_for
-from kombu.exceptions import OperationalError
-from werkzeug.wrappers import Response
+from flask import Flask
 
+from celery_app.contact import SentLedger, register_contact
 from celery_app.prices import register_prices
+from celery_app.push import TaskUpdates
 from celery_app.reports import register_reports
 from celery_app.schedule import beat_schedule
-from celery_app.tasks import SentLedger, send_contact_email
-from celery_app.tracking import TaskLog
-from celery_app.updates import TaskUpdates
-from contact_form.contact_email import ContactEmail
-from contact_form.delivery import retry_countdown
-from contact_form.flask_site import (
-    bound_contact_form,
-    configure_site,
-    rate_limit,
-    rate_limited_page,
-    visitor_key,
-)
-from contact_form.settings import Settings, SettingsError
+from celery_app.task_log import TaskLog
+from contact_email.delivery import retry_countdown
+from lab_settings import Settings, SettingsError
+from site_glue.flask_site import configure_site
 
 
 def check_visibility_timeout(settings: Settings) -> None:
@@ -108,27 +104,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["task_log"] = TaskLog(store)
     app.extensions["hand_off"] = "background"  # what the shared pages tell the visitor
     app.extensions["task_updates"] = TaskUpdates(store)
-    register_reports(app)
+    register_contact(app)
     register_prices(app)
-
-    @app.post("/contact")
-    def contact_submit() -> Response | tuple[str, int]:
-        form = bound_contact_form()
-        if not form.validate():
-            return render_template("contact.html", form=form), 400
-        claim = rate_limit().claim(visitor_key())
-        if claim.refused:
-            return rate_limited_page(form, claim.wait_s)
-        email = ContactEmail.new(form.submission(), settings)
-        try:
-            send_contact_email.delay(email.to_fields())  # the hand-off: queue it and move on
-        except OperationalError as exc:
-            rate_limit().release(claim)
-            app.logger.error("contact email %s not queued: %r", email.message_id, exc)
-            page = render_template(
-                "contact.html", form=form, delivery_error="our message queue is unavailable"
-            )
-            return page, 503
-        return redirect(url_for("site.contact_thanks"))
+    register_reports(app)
 
     return app

@@ -1,7 +1,7 @@
 """Use case 2 in the Celery app: the rate lookup is a task; the page learns the result by push.
 
 POST /prices answers at once with a page that follows the task. The task publishes its updates
-(celery_app/updates.py); the push service (celery_app/push.py) hands them to the browser.
+(`TaskUpdates`); the push service (`celery_app/push.py`) hands them to the browser.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from flask import Flask, current_app, redirect, render_template, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from celery_app.updates import known_update, task_updates
-from contact_form import prices
-from contact_form.delivery import retry_countdown
-from contact_form.flask_site import (
+import price_lookup as prices
+from celery_app.push import known_update, task_updates
+from contact_email.delivery import retry_countdown
+from lab_settings import Settings
+from site_glue.flask_site import (
     bound_price_form,
     lab_settings,
     prices_context,
@@ -26,7 +27,6 @@ from contact_form.flask_site import (
     too_soon,
     visitor_key,
 )
-from contact_form.settings import Settings
 
 # The visitor is watching the page: retry soon (1 s, 2 s), not on the email's minutes-long scale.
 RETRY_BASE_S = 1.0

@@ -1,6 +1,6 @@
 """Use case 3 in the Celery app: the report is a task; its page shows the task's progress.
 
-The task publishes its progress as task updates (celery_app/updates.py), and the push service
+The task publishes its progress as task updates (celery_app/push.py), and the push service
 hands them to the page, as for use case 2; the page itself answers at once, so a report that
 takes two minutes holds no web worker.
 """
@@ -17,8 +17,10 @@ from flask import Flask, abort, current_app, redirect, render_template, send_fil
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from celery_app.updates import known_update, task_updates
-from contact_form.flask_site import (
+from celery_app.push import known_update, task_updates
+from lab_settings import Settings
+from long_report import ReportBuilder, filename
+from site_glue.flask_site import (
     bound_report_form,
     lab_settings,
     rate_limit,
@@ -26,8 +28,6 @@ from contact_form.flask_site import (
     too_soon,
     visitor_key,
 )
-from contact_form.settings import Settings
-from long_report import ReportBuilder, filename
 
 
 def reports_dir(settings: Settings) -> Path:

@@ -6,9 +6,9 @@ import logging
 import threading
 import time
 
-from contact_form.settings import Settings
 from idle_accounts.job import remind_idle_accounts
 from idle_accounts.store import AccountStore
+from lab_settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from contact_form.delivery import send_email
-from contact_form.settings import Settings
+from contact_email.delivery import send_email
 from idle_accounts.store import AccountStore
+from lab_settings import Settings
 
 JOB = "remind-idle-accounts"
 

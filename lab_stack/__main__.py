@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.redis_server import RedisNotFound, redis_in_use
-from lab_stack.stack import APPS, PROJECT_ROOT, Stack, run_until_stopped, stop_leftovers
+from lab_stack.stack import APPS, Stack, run_until_stopped, stop_leftovers
 
 
 def up(app: str) -> int:
@@ -48,7 +48,7 @@ def main() -> int:
         return up(args.app)
     if args.command == "redis":
         return which_redis()
-    data_dir = PROJECT_ROOT / Path(Settings.from_env().data_dir)
+    data_dir = Path.cwd() / Settings.from_env().data_dir
     for line in stop_leftovers(data_dir):
         print("stopped", line)
     return 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import StartupError
 
 try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import (
     ManagedProcess,
     StartupError,
@@ -85,7 +85,10 @@ class Stack:
         self.app = app
         self.label = app  # what results call it: open_stack names the shortcuts
         self.settings = settings
-        self.run_dir = PROJECT_ROOT / settings.data_dir / f"{app}-{settings.web_port}"
+        # DATA_DIR is relative to where the stack is started (the repository, for `make`), so an
+        # installed lab writes beside its user, never into site-packages.
+        self.work_dir = Path.cwd()
+        self.run_dir = self.work_dir / settings.data_dir / f"{app}-{settings.web_port}"
         if fresh:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         self.provider = ProviderClient(settings.provider_control_url)
@@ -154,7 +157,7 @@ class Stack:
         ready_timeout_s: float = 30.0,
     ) -> None:
         self.processes[name] = ManagedProcess(
-            name, argv, env, PROJECT_ROOT, self.run_dir, ready, ready_timeout_s=ready_timeout_s
+            name, argv, env, self.work_dir, self.run_dir, ready, ready_timeout_s=ready_timeout_s
         )
 
     def _redis_argv(self) -> list[str]:
@@ -254,7 +257,7 @@ class Stack:
             "-m",
             "gunicorn",
             "--config",
-            str(PROJECT_ROOT / "gunicorn.conf.py"),
+            "python:lab_stack.gunicorn_conf",
             *WORKER_CLASSES.get(self.app, []),
             GUNICORN_TARGETS[self.app],
         ]

@@ -15,8 +15,8 @@ import io
 import time
 from datetime import UTC, datetime
 
-from contact_form.settings import Settings
 from idle_accounts.store import DAY_S, AccountStore
+from lab_settings import Settings
 
 STEPS = 20
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from contact_form.contact_email import SUBMITTED_AT_HEADER
 from slow_provider.behaviour import Fate, Faults, ProviderBehaviour
 from slow_provider.control import ControlHandler
 from slow_provider.log import DeliveryLog
@@ -26,6 +25,11 @@ REPLIES = {
     Fate.PERMANENT: "554 5.7.1 Message rejected",
     Fate.OUTAGE: "451 4.3.2 Provider unavailable, try again later",
 }
+
+# The header the lab's apps stamp on each email with the moment they accepted the form; a
+# provider records it beside its own arrival time, so the lab can time every email end to end.
+# (A stand-in for a third party imports nothing from the lab: the name is agreed, not shared.)
+SUBMITTED_AT_HEADER = "X-Submitted-At"
 
 
 class SlowSmtpHandler:

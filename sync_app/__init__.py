@@ -9,10 +9,11 @@ from flask import Flask, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 import long_report
-from contact_form import prices
-from contact_form.contact_email import compose_contact_email
-from contact_form.delivery import describe_failure, failure_status, send_email, send_unwatched
-from contact_form.flask_site import (
+import price_lookup as prices
+from contact_email.delivery import describe_failure, failure_status, send_email, send_unwatched
+from contact_email.message import compose_contact_email
+from lab_settings import Settings
+from site_glue.flask_site import (
     bound_contact_form,
     bound_price_form,
     bound_report_form,
@@ -25,7 +26,6 @@ from contact_form.flask_site import (
     too_soon,
     visitor_key,
 )
-from contact_form.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.stack import APPS, Stack, open_stack, with_free_ports
 from loadtests.load.journey import contact_fields, csrf_token_from
 

@@ -8,7 +8,7 @@ from email import message_from_string, policy
 import pytest
 import requests
 
-from contact_form.contact_email import SUBMITTED_AT_HEADER
+from contact_email.message import SUBMITTED_AT_HEADER
 from lab_stack.stack import APPS, Stack
 from loadtests.load.journey import contact_fields
 from tests.conftest import Visitor

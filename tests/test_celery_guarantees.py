@@ -9,8 +9,8 @@ import pytest
 
 from celery_app import celery_config
 from celery_app import create_app as create_celery_app
-from contact_form.contact_email import ContactEmail, ContactSubmission
-from contact_form.settings import Settings, SettingsError
+from contact_email.message import ContactEmail, ContactSubmission
+from lab_settings import Settings, SettingsError
 from loadtests.load.journey import contact_fields
 from tests.conftest import TEST_SETTINGS, Visitor
 
@@ -97,7 +97,7 @@ def test_one_email_queued_twice_and_run_at_once_is_sent_once(start_stack):
     and then finds it sent. Checking the ledger and then sending would send it twice."""
     stack = start_stack("celery", provider_delay_s=1.0, celery_concurrency=2)
     app = create_celery_app(stack.settings)
-    task = app.extensions["celery"].tasks["celery_app.tasks.send_contact_email"]
+    task = app.extensions["celery"].tasks["celery_app.contact.send_contact_email"]
     email = ContactEmail.new(ContactSubmission("Ada", "ada@example.com", "Hi"), stack.settings)
 
     runs = [task.delay(email.to_fields()).id for _ in range(2)]

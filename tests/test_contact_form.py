@@ -8,16 +8,16 @@ from email import message_from_string, policy
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from contact_form.contact_email import (
+from bakery_site.forms import ContactForm
+from contact_email.delivery import is_transient, retry_countdown
+from contact_email.message import (
     SUBMITTED_AT_HEADER,
     ContactEmail,
     ContactSubmission,
     UnsafeHeaderText,
     compose_contact_email,
 )
-from contact_form.delivery import is_transient, retry_countdown
-from contact_form.form import ContactForm
-from contact_form.settings import Settings, SettingsError, settings_table
+from lab_settings import Settings, SettingsError, settings_table
 
 SECRET = "test-secret"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
+from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
 from loadtests.publishing.records import settings_record
 from loadtests.runners import cpu_cost, report_isolation, report_progress
 
@@ -59,8 +59,11 @@ def _named_in(argv: list[str]) -> tuple[set[str], set[str]]:
             modules.add(value.partition(":")[0])
         if flag == "--worker-class":  # a class: module.Class
             modules.add(value.rpartition(".")[0])
-        if flag == "--config":
-            files.add(value)
+        if flag == "--config":  # a file, or gunicorn's python:module
+            if value.startswith("python:"):
+                modules.add(value.removeprefix("python:"))
+            else:
+                files.add(value)
     modules |= {arg.partition(":")[0] for arg in argv if re.fullmatch(r"[\w.]+:\w+(\(\))?", arg)}
     return modules, files
 

@@ -15,11 +15,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bakery_site.catalogue import CURRENCIES
 from celery_app import create_app as create_celery_app
-from contact_form.contact_email import ContactEmail, ContactSubmission
-from contact_form.delivery import send_email, send_email_async
-from contact_form.prices import CURRENCIES
-from contact_form.settings import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
+from contact_email.delivery import send_email, send_email_async
+from contact_email.message import ContactEmail, ContactSubmission
+from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
 from loadtests.load.journey import contact_fields, csrf_token_from
 from tests.conftest import Visitor
@@ -147,7 +147,7 @@ def test_the_worker_composes_from_fields_and_refuses_an_encoded_line_break(own_s
     harmless = ContactSubmission("Ann Lee", "ann@example.com", "=?utf-8?q?Hi?= in the body")
     emails = [ContactEmail.new(s, stack.settings) for s in (hostile, harmless)]
     app = create_celery_app(stack.settings)
-    task = app.extensions["celery"].tasks["celery_app.tasks.send_contact_email"]
+    task = app.extensions["celery"].tasks["celery_app.contact.send_contact_email"]
 
     for email in emails:
         task.delay(email.to_fields())

@@ -17,10 +17,10 @@ import redis
 import redis.asyncio
 import requests
 
+import price_lookup as prices
 from celery_app import create_app as create_celery_app
 from celery_app.prices import look_up_rate
-from celery_app.updates import TaskUpdates, next_update
-from contact_form import prices
+from celery_app.push import TaskUpdates, next_update
 from lab_stack.stack import PROJECT_ROOT, Stack
 from loadtests.analysis.results import RESULTS_DIR
 from loadtests.load import journey

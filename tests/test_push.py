@@ -14,7 +14,7 @@ import redis
 import requests
 import websocket
 
-from celery_app.updates import TaskUpdates
+from celery_app.push import TaskUpdates
 from loadtests.load.journey import contact_fields
 from tests.conftest import Visitor
 

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio
 import requests
 
-from contact_form.rate_limit import AsyncRateLimit, RateLimit
+from bakery_site.rate_limit import AsyncRateLimit, RateLimit
 from lab_stack.stack import APPS
 from loadtests.load.journey import contact_fields, csrf_token_from
 from tests.conftest import Visitor

@@ -1,4 +1,4 @@
-"""The slow fake rates API, asked through the apps' own client (contact_form.prices)."""
+"""The slow fake rates API, asked through the apps' own client (price_lookup)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from contact_form.prices import RateLookupError, fetch_rate, fetch_rate_async, price_rows
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import free_port
+from price_lookup import RateLookupError, fetch_rate, fetch_rate_async, price_rows
 from slow_provider.behaviour import ProviderBehaviour
 from slow_provider.client import ProviderClient
 from slow_provider.rates_api import RATES_PER_EUR, SlowRatesApi

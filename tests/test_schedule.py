@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from celery_app.schedule import NIGHTLY_3AM, SECOND_TUESDAY_1AM, beat_schedule, next_runs
-from contact_form.settings import Settings
 from idle_accounts.job import remind_idle_accounts
 from idle_accounts.store import IDLE_AFTER_S, AccountStore
+from lab_settings import Settings
 from lab_stack.stack import PROJECT_ROOT
 
 

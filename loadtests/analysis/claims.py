@@ -192,7 +192,8 @@ def celery_claims(table: pd.DataFrame, cpu: pd.DataFrame | None) -> list[Claim]:
                 "one process handles ~50 such requests per second",
                 f"the Celery POST costs the web process {by['contact_post']:.2f} ms of CPU "
                 f"({by['contact_post'] / by['home']:.1f}x the homepage's {by['home']:.2f} ms): "
-                f"at most {posts_per_s:.0f}/s per busy core (make bench-cpu, server side)",
+                f"at most {posts_per_s:.0f}/s per busy core "
+                f"({cpu.attrs.get('source', 'make bench-cpu, server side')})",
                 _verdict(posts_per_s >= CELERY_POSTS_PER_S_MIN),
             )
         )

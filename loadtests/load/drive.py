@@ -21,7 +21,7 @@ import pandas as pd
 import psutil
 import redis
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
 
 GENERATORS = ("locust", "threads")

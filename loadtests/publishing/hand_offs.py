@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.stack import open_stack
 from loadtests.analysis.plots import APP_LABELS, fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_summary

@@ -25,7 +25,7 @@ APPS = ("sync", "celery", "asyncio")
 MARK = "the hand-off"  # the comment that marks each app's one line that differs
 CONTACT_ROUTES = {
     "sync": ("sync_app/__init__.py", "contact_submit"),
-    "celery": ("celery_app/__init__.py", "contact_submit"),
+    "celery": ("celery_app/contact.py", "contact_submit"),
     "asyncio": ("asyncio_app/__init__.py", "contact_submit"),
 }
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.redis_server import redis_in_use
 from loadtests.analysis.results import PROJECT_ROOT
 

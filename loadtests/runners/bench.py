@@ -22,7 +22,7 @@ import matplotlib
 import pandas as pd
 from tqdm import tqdm
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
 from loadtests.analysis import burst as burst_analysis

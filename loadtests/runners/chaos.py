@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, SHORTCUTS, open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref

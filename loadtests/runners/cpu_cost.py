@@ -23,7 +23,7 @@ import psutil
 import requests
 
 from celery_app import create_app as create_celery_app
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR
@@ -107,7 +107,7 @@ def package_of(filename: str, function: str) -> str:
 # The POST's steps, each a function whose cumulative time the profile reports.
 STAGES = {
     "the enqueue (Celery's .delay)": ("celery/app/task.py", "delay"),
-    "the form (parse, CSRF, validate)": ("contact_form/flask_site.py", "bound_contact_form"),
+    "the form (parse, CSRF, validate)": ("site_glue/flask_site.py", "bound_contact_form"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import ManagedProcess
 from lab_stack.stack import APPS, PROJECT_ROOT, Stack, http_ok, run_until_stopped
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from contact_form.settings import Settings
 from idle_accounts.job import JOB
 from idle_accounts.store import AccountStore
+from lab_settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR

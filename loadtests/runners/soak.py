@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import redis
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, SHORTCUTS, Stack, open_stack, with_free_ports
 from loadtests.analysis.results import (

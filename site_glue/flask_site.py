@@ -21,18 +21,16 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from contact_form.admin import admin_allowed
-from contact_form.form import (
+from bakery_site import TEMPLATES
+from bakery_site.admin import admin_allowed
+from bakery_site.catalogue import LOAVES
+from bakery_site.forms import (
     ContactForm,
     PriceForm,
     ReportForm,
 )
-from contact_form.prices import RateQuote, price_rows
-from contact_form.rate_limit import RateLimit
-from contact_form.settings import Settings
-from contact_form.site import (
+from bakery_site.pages import (
     FAILURE_CODES,
-    LOAVES,
     MAX_BODY_BYTES,
     admin_rows,
     new_csp_nonce,
@@ -42,9 +40,12 @@ from contact_form.site import (
     security_headers,
     template_context,
 )
+from bakery_site.rate_limit import RateLimit
+from lab_settings import Settings
 from long_report import duration_text, filename
+from price_lookup import RateQuote, price_rows
 
-site = Blueprint("site", __name__, template_folder="templates")
+site = Blueprint("site", __name__, template_folder=TEMPLATES)
 
 
 def configure_site(app: Flask, settings: Settings) -> None:
@@ -77,7 +78,7 @@ def read_body_before_deadline() -> None:
     A sync gunicorn worker serves one request at a time: a client that trickles its body a byte
     at a time would hold it, and the whole site, for as long as it likes. Quart has this limit
     built in (BODY_TIMEOUT); for Flask under gunicorn it is done here, on gunicorn's socket (and
-    for the headers too by the worker class, contact_form/deadline_worker.py).
+    for the headers too by the worker class, site_glue/deadline_worker.py).
     """
     sock = request.environ.get("gunicorn.socket")
     length = request.content_length

@@ -17,18 +17,16 @@ from quart import (
 )
 from werkzeug.exceptions import HTTPException
 
-from contact_form.admin import admin_allowed
-from contact_form.form import (
+from bakery_site import TEMPLATES
+from bakery_site.admin import admin_allowed
+from bakery_site.catalogue import LOAVES
+from bakery_site.forms import (
     ContactForm,
     PriceForm,
     ReportForm,
 )
-from contact_form.prices import RateQuote, price_rows
-from contact_form.rate_limit import AsyncRateLimit
-from contact_form.settings import Settings
-from contact_form.site import (
+from bakery_site.pages import (
     FAILURE_CODES,
-    LOAVES,
     MAX_BODY_BYTES,
     new_csp_nonce,
     problem_text,
@@ -36,9 +34,12 @@ from contact_form.site import (
     security_headers,
     template_context,
 )
+from bakery_site.rate_limit import AsyncRateLimit
+from lab_settings import Settings
 from long_report import duration_text, filename
+from price_lookup import RateQuote, price_rows
 
-site = Blueprint("site", __name__, template_folder="templates")
+site = Blueprint("site", __name__, template_folder=TEMPLATES)
 
 
 def configure_site(app: Quart, settings: Settings) -> None:

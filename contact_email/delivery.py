@@ -12,7 +12,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 
 # The envelope, not the headers, decides who gets an email. Both senders name it themselves,
 # the site owner unless told otherwise, so no header (an injected Bcc: among them) adds anyone.

@@ -19,7 +19,7 @@ from typing import Self
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 
 SUBMITTED_AT_HEADER = "X-Submitted-At"
 
@@ -33,7 +33,7 @@ HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 ENCODED_WORD_OPENER = "=?"
 
 _templates = Environment(
-    loader=PackageLoader("contact_form", "templates"),
+    loader=PackageLoader("contact_email", "templates"),
     autoescape=False,  # plain-text email, never HTML
     undefined=StrictUndefined,
     keep_trailing_newline=True,
@@ -116,7 +116,7 @@ class ContactEmail:
         message["Date"] = format_datetime(self.submitted_at)
         message["Message-ID"] = self.message_id
         message[SUBMITTED_AT_HEADER] = self.submitted_at.isoformat(timespec="microseconds")
-        body = _templates.get_template("email/contact.txt").render(
+        body = _templates.get_template("contact.txt").render(
             submission=submission, site_name=settings.site_name, submitted_at=self.submitted_at
         )
         message.set_content(body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-from contact_form.settings import Settings
+from lab_settings import Settings
 
 
 def admin_allowed(remote_addr: str | None, token: str | None, settings: Settings) -> bool:

@@ -1,7 +1,7 @@
 """gunicorn settings for all three apps, from the lab's settings: identical web-tier limits."""
 
-from contact_form.deadline_worker import deadline_sync_worker
-from contact_form.settings import Settings
+from lab_settings import Settings
+from site_glue.deadline_worker import deadline_sync_worker
 
 _settings = Settings.from_env()
 

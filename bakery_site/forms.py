@@ -16,13 +16,13 @@ from wtforms import EmailField, Form, SelectField, StringField, TextAreaField
 from wtforms.csrf.session import SessionCSRF
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from contact_form.contact_email import (
+from bakery_site.catalogue import CURRENCIES
+from contact_email.message import (
     ContactSubmission,
     UnsafeHeaderText,
     header_text_problem,
     reply_to_address,
 )
-from contact_form.prices import CURRENCIES
 
 NAME_MAX = 100
 EMAIL_MAX = 254

@@ -6,16 +6,14 @@ import secrets
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from contact_form.form import EMAIL_MAX, MESSAGE_MAX, NAME_MAX
-from contact_form.rate_limit import retry_after_header
-from contact_form.settings import Settings
+from bakery_site.forms import EMAIL_MAX, MESSAGE_MAX, NAME_MAX
+from bakery_site.rate_limit import retry_after_header
+from lab_settings import Settings
 
 # A request body larger than this is refused with 413 before the form is parsed.
 MAX_BODY_BYTES = 64 * 1024
 
 FIELD_LIMITS = {"name": NAME_MAX, "email": EMAIL_MAX, "message": MESSAGE_MAX}
-
-LOAVES = ["Country sourdough", "Seeded rye", "Olive fougasse", "Brioche", "Baguette tradition"]
 
 PROBLEMS = {
     404: ("Page not found", "There is no page at this address."),

@@ -1,24 +1,30 @@
-"""The Celery app's task: send one contact email, retrying transient failures with backoff."""
+"""Use case 1 in the Celery app: POST /contact only queues the email; the task sends it, at most
+once, retrying transient failures with exponential backoff."""
 
 from __future__ import annotations
 
 import logging
 import math
-from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import NoReturn
 
 import redis
 from celery import Task, shared_task
-from flask import current_app
+from flask import Flask, current_app, redirect, render_template, url_for
+from kombu.exceptions import OperationalError
+from werkzeug.wrappers import Response
 
-from celery_app.tracking import TaskLog
-from contact_form.contact_email import ContactEmail, UnsafeHeaderText
-from contact_form.delivery import describe_failure, is_transient, retry_countdown, send_email
-from contact_form.rate_limit import RELEASE_OWN_CLAIM
-from contact_form.settings import Settings
-from idle_accounts.job import remind_idle_accounts as remind_job
-from idle_accounts.store import AccountStore
+from bakery_site.rate_limit import RELEASE_OWN_CLAIM
+from celery_app.task_log import TaskLog
+from contact_email.delivery import describe_failure, is_transient, retry_countdown, send_email
+from contact_email.message import ContactEmail, UnsafeHeaderText
+from lab_settings import Settings
+from site_glue.flask_site import (
+    bound_contact_form,
+    lab_settings,
+    rate_limit,
+    rate_limited_page,
+    visitor_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -124,24 +130,26 @@ def _try_again_later(
     raise task.retry(exc=exc, countdown=countdown)
 
 
-@shared_task(ignore_result=True)
-def remind_idle_accounts() -> int:
-    """Use case 4: beat sends this nightly (or every BEAT_INTERVAL_S in a demo)."""
-    settings: Settings = current_app.extensions["lab_settings"]
-    return remind_job(AccountStore(settings.accounts_db_path), settings)
+def contact_submit() -> Response | tuple[str, int]:
+    form = bound_contact_form()
+    if not form.validate():
+        return render_template("contact.html", form=form), 400
+    claim = rate_limit().claim(visitor_key())
+    if claim.refused:
+        return rate_limited_page(form, claim.wait_s)
+    email = ContactEmail.new(form.submission(), lab_settings())
+    try:
+        send_contact_email.delay(email.to_fields())  # the hand-off: queue it and move on
+    except OperationalError as exc:
+        rate_limit().release(claim)
+        current_app.logger.error("contact email %s not queued: %r", email.message_id, exc)
+        page = render_template(
+            "contact.html", form=form, delivery_error="our message queue is unavailable"
+        )
+        return page, 503
+    return redirect(url_for("site.contact_thanks"))
 
 
-@shared_task(ignore_result=True)
-def send_monthly_summary() -> None:
-    """The article's "1 a.m. on the second Tuesday of the month": the owner gets the numbers."""
-    settings: Settings = current_app.extensions["lab_settings"]
-    counts = AccountStore(settings.accounts_db_path).counts()
-    message = EmailMessage()
-    message["Subject"] = f"{settings.site_name}: monthly summary"
-    message["From"] = settings.site_email
-    message["To"] = settings.owner_email
-    message["Message-ID"] = make_msgid(domain=settings.site_email.rpartition("@")[2])
-    message.set_content(
-        f"Accounts: {counts['accounts']}\nIdle for six months or more: {counts['idle']}\n"
-    )
-    send_email(message, settings)
+def register_contact(app: Flask) -> None:
+    """The form's POST, under the endpoint name the shared template uses."""
+    app.add_url_rule("/contact", "contact_submit", contact_submit, methods=["POST"])

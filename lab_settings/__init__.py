@@ -365,11 +365,7 @@ def _format(value: object) -> str:
 
 
 def settings_markdown() -> str:
-    """The settings table in Markdown, for the README: `python -m contact_form.settings`."""
+    """The settings table in Markdown, for the README: `python -m lab_settings`."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     rows += [f"| `{name}` | `{default}` | {doc} |" for name, default, doc in settings_table()]
     return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(settings_markdown())

@@ -13,26 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
 
-from contact_form.settings import Settings
+from bakery_site.catalogue import PRICES_EUR
+from lab_settings import Settings
 
-# What each loaf costs in euros, the shop's own currency.
-PRICES_EUR = {
-    "Country sourdough": Decimal("6.40"),
-    "Seeded rye": Decimal("5.90"),
-    "Olive fougasse": Decimal("4.80"),
-    "Brioche": Decimal("7.20"),
-    "Baguette tradition": Decimal("1.50"),
-}
-CURRENCIES = {
-    "USD": "US dollar",
-    "GBP": "Pound sterling",
-    "CHF": "Swiss franc",
-    "JPY": "Japanese yen",
-    "SEK": "Swedish krona",
-    "DKK": "Danish krone",
-    "PLN": "Polish zloty",
-    "CAD": "Canadian dollar",
-}
 NO_MINOR_UNIT = {"JPY"}
 # A rate outside these bounds is the service's mistake, not a price to show: no currency trades
 # at less than a ten-thousandth of a euro or more than a million units to it.

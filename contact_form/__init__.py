@@ -1,1 +1,0 @@
-"""The contact form all three apps share: settings, form, email, delivery, templates and pages."""

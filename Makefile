@@ -115,8 +115,8 @@ flower: setup  ## Celery Flower against the lab's Redis (start `make up APP=cele
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
 	$(BIN)/celery -A celery_app.worker flower --address=127.0.0.1 --port=5555
 
-lock: setup  ## re-pin requirements.txt from requirements.in, for every platform at once
-	$(BIN)/uv pip compile requirements.in --universal --python-version 3.11 \
+lock: setup  ## re-pin requirements.txt from pyproject.toml, for every platform at once
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--custom-compile-command "make lock" --quiet -o requirements.txt
 
 check-platforms: setup  ## prove the pins install from wheels on Linux and macOS, x86 and ARM

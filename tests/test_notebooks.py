@@ -61,7 +61,21 @@ def test_notebook_runs_from_the_committed_results_and_is_stored_with_its_outputs
     # and every code cell has been run, without an error.
     assert images(stored) == images(ran)
     assert all(c.execution_count for c in stored.cells if c.cell_type == "code")
+    assert _shown(stored) == _shown(ran)  # the sentences and the source listings are current
     assert all(o.get("output_type") != "error" for c in stored.cells for o in c.get("outputs", []))
+
+
+def _shown(notebook: nbformat.NotebookNode) -> list[str]:
+    """What a notebook says in computed sentences, and the apps' source it lists."""
+    shown = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/markdown" in data:
+                shown.append(data["text/markdown"])
+            elif "<pre" in data.get("text/html", ""):
+                shown.append(data["text/html"])
+    return shown
 
 
 def _code_strings(source: str) -> list[str]:

@@ -21,13 +21,8 @@ APP_COLOURS = {
     "sync+thread": "#CC79A7",
     "asyncio+task": "#56B4E9",
 }
-APP_LABELS = {
-    "sync": "sync (Flask)",
-    "celery": "Celery (Flask + worker)",
-    "asyncio": "async (Quart)",
-    "sync+thread": "sync + a thread (shortcut)",
-    "asyncio+task": "async + create_task (shortcut)",
-}
+# One name per app everywhere: figures, tables, the terminal, the README.
+APP_LABELS = {app: app for app in APP_COLOURS}
 MODEL_COLOUR = "#555555"
 ARTICLE_COLOUR = "#999999"
 ARTICLE_HOME_MS = (80, 8000)  # the article's homepage before and after the form is busy

@@ -44,8 +44,9 @@ def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     gaps = (abs(sync.set_index("visitors")["p50_ms"] - model.set_index("visitors")["p50_ms"])
             / model.set_index("visitors")["p50_ms"].clip(lower=1))  # fmt: skip
     ax.set_title(
-        f"A FIFO queue in front of one worker predicts the measurement (largest p50 gap\n"
-        f"{gaps.max():.0%}, at {gaps.idxmax()} visitor(s)); 'visitors x delay' is the worst case"
+        f"A first-come, first-served queue in front of one worker predicts the measurement\n"
+        f"(largest p50 gap {gaps.max():.0%}, at {gaps.idxmax()} visitors); visitors x delay "
+        "is the worst moment"
     )
     return finish(fig, ax, sync["visitors"])
 

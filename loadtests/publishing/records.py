@@ -104,6 +104,15 @@ def publish(
     return section
 
 
+def measured_on(record: dict[str, object]) -> str:
+    """How a README section names the run behind it: when, on what, from which commit."""
+    machine = record["machine"]
+    return (
+        f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
+        f"{machine['python']}, commit {record['git_commit']}"
+    )
+
+
 def settings_record(settings: Settings) -> dict[str, object]:
     """Every setting but the secret key and the (free, per-run) port numbers."""
     ports = ("web_port", "smtp_port", "provider_control_port", "redis_port")

@@ -28,7 +28,7 @@ from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR
 from loadtests.load.journey import contact_fields, csrf_token_from
-from loadtests.publishing.records import machine_record, publish, settings_record
+from loadtests.publishing.records import machine_record, measured_on, publish, settings_record
 
 REQUESTS = 300
 PROFILED = 200
@@ -151,14 +151,12 @@ def profile_post(settings: Settings) -> tuple[pd.DataFrame, dict[str, float]]:
 
 def readme_section(table: pd.DataFrame, record: dict[str, object]) -> str:
     """The README's section of a stored run: CPU per request, and the POST's profile."""
-    machine = record["machine"]
     profile = pd.DataFrame(record["post_profile"])
     by = table.set_index("endpoint")["cpu_ms_per_request"]
     ratio = by["contact_post"] / by["home"]
     top = profile.head(8)
     lines = [
-        f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
-        f"{machine['python']}, commit {record['git_commit']}: the Celery app's gunicorn worker "
+        measured_on(record) + f": the Celery app's gunicorn worker "
         f"(1 x 1), {record['requests']} requests of each kind in turn "
         "(`results/cpu_per_request.csv`).",
         "",

@@ -24,7 +24,7 @@ from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR
 from loadtests.load.journey import contact_fields, csrf_token_from
-from loadtests.publishing.records import machine_record, publish, settings_record
+from loadtests.publishing.records import machine_record, measured_on, publish, settings_record
 
 EMAILS = 8
 REPORTS = 4
@@ -144,10 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def readme_table(table: pd.DataFrame, record: dict[str, object]) -> str:
     """The README's table of a stored run: contact email delay per report queue."""
-    machine = record["machine"]
     lines = [
-        f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
-        f"{machine['python']}, commit {record['git_commit']}: {record['emails_per_phase']} emails "
+        measured_on(record) + f": {record['emails_per_phase']} emails "
         f"per row, a {record['settings']['report_duration_s']:g} s report, 4 email worker "
         f"processes, provider delay {record['settings']['provider_delay_s']:g} s "
         f"(`results/report_isolation.csv`).",

@@ -25,7 +25,7 @@ from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, open_stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR, percentile
 from loadtests.load.journey import csrf_token_from
-from loadtests.publishing.records import machine_record, publish, settings_record
+from loadtests.publishing.records import machine_record, measured_on, publish, settings_record
 
 REPORT_S = 12.0
 PROBE_S = 0.25
@@ -153,10 +153,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def readme_table(events: pd.DataFrame, record: dict[str, object]) -> str:
     """The README's table of a stored run: what each app's visitor saw, and when."""
-    machine = record["machine"]
     lines = [
-        f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
-        f"{machine['python']}, commit {record['git_commit']}: a {record['report_s']:g} s report, "
+        measured_on(record) + f": a {record['report_s']:g} s report, "
         f"the homepage probed every {record['probe_every_s']:g} s (`results/report_progress.csv`).",
         "",
         "| app | the POST answered | progress updates on the page | report ready | homepage "

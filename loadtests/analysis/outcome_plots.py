@@ -54,6 +54,19 @@ def crash_outcomes(
     return fig
 
 
+def grouped_bars(ax, table, measures, colours, labels, text) -> None:
+    """One group of bars per measure (column -> its name), one bar per row of `table`, each
+    bar labelled with `text(value)`."""
+    width = 0.8 / len(table)
+    for i, (_, row) in enumerate(table.iterrows()):
+        x = np.arange(len(measures)) + (i - (len(table) - 1) / 2) * width
+        values = [row[m] for m in measures]
+        ax.bar(x, values, width, color=colours[i], label=labels[i])
+        for xi, value in zip(x, values, strict=True):
+            ax.annotate(text(value), (xi, value), ha="center", va="bottom", fontsize=11)
+    ax.set_xticks(np.arange(len(measures)), list(measures.values()))
+
+
 def api_lookup(table: pd.DataFrame) -> Figure:
     """Use case 2: the button's answer, the prices on the page, the homepage meanwhile."""
     apply_style()
@@ -64,14 +77,9 @@ def api_lookup(table: pd.DataFrame) -> Figure:
         "homepage_p50_ms": "the homepage meanwhile",
     }
     table = table.assign(prices_p50_ms=table["prices_p50_s"] * 1000)
-    width = 0.8 / len(table)
-    for i, (_, row) in enumerate(table.iterrows()):
-        x = np.arange(len(measures)) + (i - (len(table) - 1) / 2) * width
-        values = [row[m] for m in measures]
-        ax.bar(x, values, width, color=APP_COLOURS[row["app"]], label=APP_LABELS[row["app"]])
-        for xi, value in zip(x, values, strict=True):
-            ax.annotate(fmt_ms(value), (xi, value), ha="center", va="bottom", fontsize=11)
-    ax.set_xticks(np.arange(len(measures)), list(measures.values()))
+    colours = [APP_COLOURS[app] for app in table["app"]]
+    labels = [APP_LABELS[app] for app in table["app"]]
+    grouped_bars(ax, table, measures, colours, labels, fmt_ms)
     log_ms_axis(ax)
     ax.set_ylabel("p50 (log scale)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3, frameon=False)
@@ -96,16 +104,10 @@ def run_once(table: pd.DataFrame) -> Figure:
         "ticks_with_several_runs": "ticks with several runs",
         "accounts_reminded_more_than_once": "accounts emailed twice",
     }
-    width = 0.8 / len(table)
     # Beat is Celery's: its colour; cron is no app's: greys.
     greys = [APP_COLOURS["celery"], "#555555", "#AAAAAA", "#DDDDDD"]
-    for i, (_, row) in enumerate(table.iterrows()):
-        x = np.arange(len(measures)) + (i - (len(table) - 1) / 2) * width
-        values = [row[m] for m in measures]
-        ax.bar(x, values, width, color=greys[i % len(greys)], label=row["mode"])
-        for xi, value in zip(x, values, strict=True):
-            ax.annotate(f"{int(value)}", (xi, value), ha="center", va="bottom", fontsize=12)
-    ax.set_xticks(np.arange(len(measures)), list(measures.values()))
+    colours = [greys[i % len(greys)] for i in range(len(table))]
+    grouped_bars(ax, table, measures, colours, list(table["mode"]), lambda v: f"{int(v)}")
     ax.set_ylabel("count")
     ax.legend(frameon=False, loc="upper right")
     ticks = int(table["ticks"].iloc[0])

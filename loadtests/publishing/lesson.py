@@ -106,19 +106,6 @@ def hand_offs_side_by_side(routes: dict[str, tuple[str, str]] = CONTACT_ROUTES) 
     return HTML(f"<table><tr>{cells}</tr></table>")
 
 
-def hand_off_lines(routes: dict[str, tuple[str, str]] = CONTACT_ROUTES) -> dict[str, str]:
-    """The one marked line of each app: the whole difference between them."""
-    found = {}
-    for app, (path, name) in routes.items():
-        source, _first = function_source(path, name)
-        found[app] = next(
-            line.strip()
-            for line in source.splitlines()
-            if MARK in line.lower() and "shortcut" not in line.lower()
-        )
-    return found
-
-
 def _chaos(results: Path) -> pd.DataFrame:
     path = results / "chaos.csv"
     return pd.read_csv(path).set_index(["scenario", "app"]) if path.exists() else pd.DataFrame()

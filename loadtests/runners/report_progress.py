@@ -6,7 +6,8 @@ so the tab shows nothing until then; the Celery app answers at once with a page 
 the task, and the push service hands it each progress update (read here by long polling, as the
 page does without websockets). Every event is timed from the press of the button. Writes
 `results/report_progress.csv` (one row per event) and `.json` (the machine, the settings, and
-the homepage probes' figures per app).
+the homepage probes' figures per app, every probe counted: one that got no answer at what it
+had waited, a lower bound).
 """
 
 from __future__ import annotations
@@ -40,29 +41,46 @@ DEFAULT_OUT = RESULTS_DIR / "report_progress.csv"
 
 
 class Probe(threading.Thread):
-    """Opens the homepage every PROBE_S, whether or not the last one came back."""
+    """Opens the homepage every PROBE_S, whether or not the last one came back. A probe with no
+    answer counts too: at the time it had waited when it failed or was given up on (a lower
+    bound), and in `unanswered`."""
 
-    def __init__(self, url: str, pressed: float) -> None:
+    def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
-        self.url, self.pressed = url, pressed
+        self.url = url
         self.stop = threading.Event()
         self.latencies_ms: list[float] = []
+        self.unanswered = 0
         self._lock = threading.Lock()
+        self._waiting: dict[int, float] = {}  # probe number -> when it was sent
 
-    def _one(self) -> None:
+    def _one(self, number: int) -> None:
         began = time.time()
-        requests.get(self.url + "/", timeout=REPORT_S + 30)
         with self._lock:
-            self.latencies_ms.append((time.time() - began) * 1000)
+            self._waiting[number] = began
+        try:
+            requests.get(self.url + "/", timeout=REPORT_S + 30)
+            answered = True
+        except requests.RequestException:
+            answered = False
+        with self._lock:
+            if self._waiting.pop(number, None) is not None:
+                self.latencies_ms.append((time.time() - began) * 1000)
+                self.unanswered += not answered
 
     def run(self) -> None:
         shots = []
         while not self.stop.wait(PROBE_S):
-            shot = threading.Thread(target=self._one, daemon=True)
+            shot = threading.Thread(target=self._one, args=(len(shots),), daemon=True)
             shot.start()
             shots.append(shot)
         for shot in shots:
             shot.join(REPORT_S + 30)
+        with self._lock:  # still waiting after that: given up on, counted at what it waited
+            now = time.time()
+            self.latencies_ms += [(now - began) * 1000 for began in self._waiting.values()]
+            self.unanswered += len(self._waiting)
+            self._waiting.clear()
 
 
 def follow(push_url: str, task_id: str, pressed: float) -> list[dict[str, object]]:
@@ -84,13 +102,13 @@ def follow(push_url: str, task_id: str, pressed: float) -> list[dict[str, object
     return events
 
 
-def press(app: str, base: Settings) -> tuple[list[dict[str, object]], list[float]]:
+def press(app: str, base: Settings) -> tuple[list[dict[str, object]], list[float], int]:
     settings = with_free_ports(base.replace(**SETTINGS))
     with open_stack(app, settings) as stack:
         session = requests.Session()
         token = csrf_token_from(session.get(stack.url + "/reports", timeout=30).text)
         pressed = time.time()
-        probe = Probe(stack.url, pressed)
+        probe = Probe(stack.url)
         probe.start()
         answer = session.post(stack.url + "/reports", data={"csrf_token": token},
                               allow_redirects=False, timeout=REPORT_S + 30)  # fmt: skip
@@ -107,7 +125,7 @@ def press(app: str, base: Settings) -> tuple[list[dict[str, object]], list[float
         time.sleep(PROBE_S)
         probe.stop.set()
         probe.join(REPORT_S + 30)
-    return [{"app": app, **e} for e in events], probe.latencies_ms
+    return [{"app": app, **e} for e in events], probe.latencies_ms, probe.unanswered
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,17 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     rows, homepage = [], {}
     try:
         for app in APPS:
-            events, latencies = press(app, base)
+            events, latencies, unanswered = press(app, base)
             rows += events
             series = pd.Series(latencies, dtype=float)
-            homepage[app] = {"probes": len(series), "p50_ms": round(percentile(series, 50), 1),
+            homepage[app] = {"probes": len(series), "unanswered": unanswered,
+                             "p50_ms": round(percentile(series, 50), 1),
                              "max_ms": round(float(series.max()), 1)}  # fmt: skip
             answer, ready = events[0]["t_s"], events[-1]["t_s"]
             updates = sum(e["event"] == "progress" for e in events)
             print(
                 f"{app}: POST answered after {answer:.2f} s, report ready after {ready:.1f} s, "
                 f"{updates} progress updates on the page; homepage meanwhile p50 "
-                f"{homepage[app]['p50_ms']:g} ms, max {homepage[app]['max_ms']:g} ms"
+                f"{homepage[app]['p50_ms']:g} ms, max {homepage[app]['max_ms']:g} ms, "
+                f"{unanswered} of {len(series)} probes unanswered"
             )
     except KeyboardInterrupt:
         print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
@@ -158,8 +178,8 @@ def readme_table(events: pd.DataFrame, record: dict[str, object]) -> str:
         f"the homepage probed every {record['probe_every_s']:g} s (`results/report_progress.csv`).",
         "",
         "| app | the POST answered | progress updates on the page | report ready | homepage "
-        "meanwhile, p50 / max |",
-        "|---|---|---|---|---|",
+        "meanwhile, p50 / max | homepage probes unanswered |",
+        "|---|---|---|---|---|---|",
     ]
     for app, rows in events.groupby("app", sort=False):
         answer = rows.loc[rows["event"] == "answer", "t_s"].iloc[0]
@@ -167,7 +187,8 @@ def readme_table(events: pd.DataFrame, record: dict[str, object]) -> str:
         home = record["homepage"][app]
         lines.append(
             f"| {app} | after {answer:.2f} s | {int((rows['event'] == 'progress').sum())} "
-            f"| after {ready:.1f} s | {home['p50_ms']:g} ms / {home['max_ms']:g} ms |"
+            f"| after {ready:.1f} s | {home['p50_ms']:g} ms / {home['max_ms']:g} ms "
+            f"| {home['unanswered']} of {home['probes']} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -150,7 +150,7 @@ def collapse_repeats(summary: pd.DataFrame) -> pd.DataFrame:
     each figure, with `p50_min_ms` / `p50_max_ms` and `repeats`; `steady` only if every repeat
     was, `valid` only if every repeat was."""
     labels = SUMMARY_COLUMNS[: SUMMARY_COLUMNS.index("endpoint") + 1]
-    keys = [c for c in labels if c != "repeat" and c in summary.columns]  # older runs: fewer
+    keys = [c for c in labels if c != "repeat"]
     figures = [
         c for c in summary.columns if c not in keys and c not in ("repeat", "steady", "valid")
     ]

@@ -52,7 +52,7 @@ def _deliverable_address(form: Form, field: StringField) -> None:
     stored in normalised form."""
     try:
         result = validate_email(field.data or "", check_deliverability=False, allow_smtputf8=False)
-        reply_to_address("", result.ascii_email)
+        reply_to_address(result.ascii_email)
     except (EmailNotValidError, UnsafeHeaderText) as exc:
         raise ValidationError(f"Please enter a valid email address ({exc}).") from exc
     field.data = result.ascii_email

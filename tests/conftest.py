@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
 from collections.abc import Callable, Iterator
+from email import policy
+from email.utils import getaddresses
 
 import pytest
 import requests
@@ -97,3 +100,15 @@ class Visitor:
 @pytest.fixture
 def visitor(stack: Stack) -> Visitor:
     return Visitor(stack.url)
+
+
+def reply_to_as_mail_readers_see_it(raw: str | bytes) -> dict[str, list[str]]:
+    """The Reply-To addresses of a raw email, as two parsers a mail reader might use read them:
+    the classic `getaddresses` over every Reply-To line, and the header registry's."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    classic = email.message_from_bytes(data)
+    modern = email.message_from_bytes(data, policy=policy.default)
+    return {
+        "getaddresses": [addr for _, addr in getaddresses(classic.get_all("Reply-To", []))],
+        "headerregistry": [a.addr_spec for a in modern["Reply-To"].addresses],
+    }

@@ -7,11 +7,13 @@ import base64
 import socket
 import string
 import time
+from dataclasses import asdict
 from email import message_from_string, policy
 from email.message import EmailMessage
 
 import pytest
 import requests
+from email_validator import validate_email
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +24,7 @@ from contact_email.message import ContactEmail, ContactSubmission
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
 from loadtests.load.journey import contact_fields, csrf_token_from
-from tests.conftest import Visitor
+from tests.conftest import Visitor, reply_to_as_mail_readers_see_it
 
 # Any Unicode (control characters, NUL, CR/LF and surrogates' neighbours included), sometimes
 # very long, sometimes missing altogether.
@@ -68,15 +70,18 @@ EXPECTED_HEADERS = sorted(
 )  # fmt: skip
 
 
-def assert_one_clean_email_to_the_owner(stack: Stack, deliveries: list, name: str) -> None:
-    """Exactly one message, to the owner only, with exactly the contact email's headers."""
+def assert_one_clean_email_to_the_owner(stack: Stack, deliveries: list, fields: dict) -> None:
+    """Exactly one message, to the owner only, with exactly the contact email's headers, and
+    the visitor's address, alone, as every mail reader's Reply-To."""
     [delivery] = deliveries
     assert delivery["recipients"] == stack.settings.owner_email  # never an extra recipient
     message = message_from_string(str(delivery["raw"]).replace("\r\n", "\n"), policy=policy.default)
     assert sorted(message.keys()) == EXPECTED_HEADERS
     assert message["To"] == stack.settings.owner_email
-    assert message["Subject"] == f"Contact form: {name.strip()}"
-    assert len(message["Reply-To"].addresses) == 1
+    assert message["Subject"] == f"Contact form: {fields['name'].strip()}"
+    visitor = validate_email(fields["email"].strip(), check_deliverability=False).ascii_email
+    readings = reply_to_as_mail_readers_see_it(str(delivery["raw"]))
+    assert readings == {"getaddresses": [visitor], "headerregistry": [visitor]}
 
 
 def _settle(stack: Stack, accepted: bool) -> list[dict[str, object]]:
@@ -116,7 +121,7 @@ def test_arbitrary_form_values_never_break_the_app_or_the_email(own_stacks, app)
             assert "<form" in response.text
             assert deliveries == []
         else:
-            assert_one_clean_email_to_the_owner(stack, deliveries, fields["name"])
+            assert_one_clean_email_to_the_owner(stack, deliveries, fields)
 
     post_anything()
 
@@ -156,7 +161,21 @@ def test_the_worker_composes_from_fields_and_refuses_an_encoded_line_break(own_s
 
     assert log[emails[0].message_id]["state"] == "FAILURE"
     assert log[emails[0].message_id]["error"].startswith("refused:")
-    assert_one_clean_email_to_the_owner(stack, stack.provider.deliveries(), "Ann Lee")
+    assert_one_clean_email_to_the_owner(stack, stack.provider.deliveries(), asdict(harmless))
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_name_that_folds_into_an_address_does_not_reach_the_owners_reply(own_stacks, app):
+    """CPython gh-80222 dropped the quotes of a long display name when folding it: this name
+    then read as a second Reply-To address, the attacker's, in every mail reader."""
+    stack = own_stacks[app]
+    stack.provider.reset()
+    fields = {**contact_fields(1, 1), "name": "x" * 70 + ", evil@attacker.example"}
+
+    response = Visitor(stack.url).submit(fields)
+
+    assert response.status_code == 302
+    assert_one_clean_email_to_the_owner(stack, _settle(stack, accepted=True), fields)
 
 
 def _send_async(message: EmailMessage, settings) -> None:

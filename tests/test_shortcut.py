@@ -44,7 +44,7 @@ def test_the_shortcut_answers_at_once_and_delivers_the_same_email(
     [delivery] = wait_for_deliveries(stack, 1)
     message = message_from_string(str(delivery["raw"]))
     assert message["To"] == stack.settings.owner_email
-    assert str(message["Reply-To"]) == "Visitor 7 <visitor7@example.com>"
+    assert str(message["Reply-To"]) == "visitor7@example.com"
     assert "Message 1 from visitor 7" in message.get_payload(decode=True).decode()
 
 

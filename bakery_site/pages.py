@@ -29,6 +29,10 @@ PROBLEMS = {
         f"The form sent more than {MAX_BODY_BYTES // 1024} KiB; nothing was sent.",
     ),
     429: ("Please wait a moment", "You have sent a message very recently; please try again soon."),
+    503: (
+        "Please try again in a moment",
+        "Part of the site is not answering right now; please try again in a few seconds.",
+    ),
 }
 
 

@@ -62,7 +62,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "visibility_timeout": settings.celery_visibility_timeout_s,
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,
-            "socket_connect_timeout": 2,
+            **settings.redis_timeouts,
         },
         # If Redis is down, tell the visitor within a second instead of hanging the request.
         "task_publish_retry_policy": {
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     configure_site(app, settings)
     celery_init_app(app, settings)
-    store = redis.Redis.from_url(settings.effective_redis_url)
+    store = redis.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)
     app.extensions["sent_emails"] = SentLedger(store)
     app.extensions["task_log"] = TaskLog(store)
     app.extensions["hand_off"] = "background"  # what the shared pages tell the visitor

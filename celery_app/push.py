@@ -123,6 +123,7 @@ LONG_POLL_S = 20.0
 # read is not secret beyond the unguessable task id in the address, so any origin may read it.
 POLL_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 TOO_MANY = "Too many pages are following tasks right now; try again in a few seconds."
+STORE_UNAVAILABLE = "Updates are not available right now; try again in a few seconds."
 BUSY_HEADERS = {"Retry-After": "5"}
 
 
@@ -132,7 +133,10 @@ def create_push_app(settings: Settings | None = None) -> Quart:
     # One Redis connection per open page, and a few for the quick look-ups: a bounded pool that
     # makes a request wait for a free connection rather than open one more.
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        settings.effective_redis_url, max_connections=settings.push_max_connections + 10, timeout=5
+        settings.effective_redis_url,
+        max_connections=settings.push_max_connections + 10,
+        timeout=5,
+        **settings.redis_timeouts,
     )
     client = redis.asyncio.Redis(connection_pool=pool)
 
@@ -198,6 +202,11 @@ def create_push_app(settings: Settings | None = None) -> Quart:
         if update is None:
             return "", 204, POLL_HEADERS  # no news yet: the page asks again
         return update, 200, POLL_HEADERS
+
+    @app.errorhandler(redis.RedisError)
+    async def store_unavailable(exc: redis.RedisError) -> tuple[str, int, dict[str, str]]:
+        # Redis refused or stalled: the page asks again after Retry-After.
+        return STORE_UNAVAILABLE, 503, {**POLL_HEADERS, **BUSY_HEADERS}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -130,6 +130,12 @@ class Settings:
         doc="an existing Redis; empty starts the embedded redis-server on REDIS_PORT",
     )
     redis_port: int = _env("REDIS_PORT", default=6390, doc="port of the embedded redis-server")
+    redis_timeout_s: float = _env(
+        "REDIS_TIMEOUT_S",
+        default=0.5,
+        doc="every Redis command of the apps (queue, rate limit, task log, push) gives up after "
+        "this long: a stalled Redis gets the visitor an error page, not a hung request",
+    )
     celery_concurrency: int = _env(
         "CELERY_CONCURRENCY",
         default=4,
@@ -283,6 +289,8 @@ class Settings:
             raise SettingsError("TRUSTED_PROXIES must be >= 0")
         if self.rates_api_retries < 0:
             raise SettingsError("RATES_API_RETRIES must be >= 0")
+        if self.redis_timeout_s <= 0:
+            raise SettingsError("REDIS_TIMEOUT_S must be > 0")
         if self.web_workers < 1 or self.web_threads < 1 or self.celery_concurrency < 1:
             raise SettingsError("WEB_CONCURRENCY, WEB_THREADS and CELERY_CONCURRENCY must be >= 1")
 
@@ -340,6 +348,18 @@ class Settings:
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def redis_timeouts(self) -> dict[str, float]:
+        """The socket timeouts of every Redis client of the apps (redis-py's and kombu's names).
+
+        Without them a Redis that stops answering but keeps its connections open (a stopped
+        process, a failover, a dropped route) holds every request that touches it until
+        gunicorn kills the worker; a refused connection alone fails fast."""
+        return {
+            "socket_timeout": self.redis_timeout_s,
+            "socket_connect_timeout": self.redis_timeout_s,
+        }
 
 
 def settings_table() -> list[tuple[str, str, str]]:

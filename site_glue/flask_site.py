@@ -18,7 +18,7 @@ from flask import (
     session,
 )
 from gunicorn.http.errors import ParseException
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bakery_site import TEMPLATES
@@ -57,9 +57,7 @@ def configure_site(app: Flask, settings: Settings) -> None:
     app.extensions["lab_settings"] = settings
     client = None
     if settings.limits_need_redis:
-        client = redis.Redis.from_url(
-            settings.effective_redis_url, socket_timeout=1, socket_connect_timeout=1
-        )
+        client = redis.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)
     app.extensions["rate_limits"] = {
         action: RateLimit(client, window, action)
         for action, window in settings.rate_limits().items()
@@ -266,3 +264,11 @@ def problem_page(exc: HTTPException) -> tuple[str, int, list[tuple[str, str]]]:
     title, explanation = problem_text(exc.code or 500, exc.name, exc.description or "")
     headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
     return render_template("problem.html", title=title, explanation=explanation), exc.code, headers
+
+
+@site.app_errorhandler(redis.RedisError)
+def store_unavailable(exc: redis.RedisError) -> tuple[str, int, list[tuple[str, str]]]:
+    """Redis refused or stalled (each command gives up after REDIS_TIMEOUT_S): a 503 page the
+    visitor can act on, never a 500 or a request that hangs."""
+    current_app.logger.error("Redis failed during %s %s: %r", request.method, request.path, exc)
+    return problem_page(ServiceUnavailable(retry_after=5))

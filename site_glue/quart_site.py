@@ -53,7 +53,7 @@ def configure_site(app: Quart, settings: Settings) -> None:
     client = None
     if settings.limits_need_redis:
         client = redis.asyncio.Redis.from_url(
-            settings.effective_redis_url, socket_timeout=1, socket_connect_timeout=1
+            settings.effective_redis_url, **settings.redis_timeouts
         )
     app.extensions["rate_limits"] = {
         action: AsyncRateLimit(client, window, action)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import time
 
 import pytest
+import requests
 
 from celery_app import celery_config
 from celery_app import create_app as create_celery_app
@@ -71,6 +73,58 @@ def test_visitor_is_told_when_the_queue_is_down_and_keeps_the_message(start_stac
     assert time.monotonic() - started < 5
     assert "our message queue is unavailable" in response.text
     assert "Queue me if you can</textarea>" in response.text
+
+
+def redis_stall_budget_s(settings: Settings) -> float:
+    """The longest a request may spend on a stalled Redis, from the settings alone: every Redis
+    command gives up after REDIS_TIMEOUT_S; a POST makes the rate limit's claim, the publish
+    with its retries and their pauses, and the claim's release."""
+    policy = celery_config(settings)["task_publish_retry_policy"]
+    publishes = 1 + policy["max_retries"]
+    pauses = sum(
+        min(policy["interval_start"] + n * policy["interval_step"], policy["interval_max"])
+        for n in range(policy["max_retries"])
+    )
+    return (2 + publishes) * settings.redis_timeout_s + pauses
+
+
+def test_a_stalled_redis_gets_the_visitor_a_503_within_its_timeouts_and_loses_nothing(
+    start_stack,
+):
+    stack = start_stack("celery", rate_limit_s=10.0, prices_rate_limit_s=10.0)
+    redis_server = stack.processes["redis"]
+    fields = {**contact_fields(1, 1), "message": "Queue me when you can"}
+    visitor = Visitor(stack.url)
+    token = visitor.open_form()
+    budget_s = redis_stall_budget_s(stack.settings)
+    # What the visitor may wait beyond the timeouts: the request itself, on a busy machine.
+    slack_s = 3.0
+
+    redis_server.signal(signal.SIGSTOP)  # alive, its sockets open, answering nothing
+    try:
+        started = time.monotonic()
+        response = visitor.submit({**fields, "csrf_token": token}, with_token=False)
+        waited_s = time.monotonic() - started
+        homepage = requests.get(f"{stack.url}/", timeout=30)
+        unknown_task = "00000000-0000-4000-8000-000000000000"
+        lookup_page = requests.get(f"{stack.url}/prices/{unknown_task}", timeout=30)
+        poll = requests.get(f"{stack.settings.push_url}/updates/{unknown_task}", timeout=30)
+    finally:
+        redis_server.signal(signal.SIGCONT)
+    again = visitor.submit(fields)
+    stack.provider.wait_for("delivered", 1, timeout_s=30)
+    time.sleep(1.0)  # a publish Redis read after resuming would arrive by now
+
+    assert response.status_code == 503, response.text[:300]
+    assert waited_s < budget_s + slack_s, f"{waited_s:.1f} s against {budget_s:.1f} s of timeouts"
+    assert "our message queue is unavailable" in response.text
+    assert "Queue me when you can</textarea>" in response.text
+    assert homepage.status_code == 200
+    assert lookup_page.status_code == 503 and "try again in a moment" in lookup_page.text
+    assert poll.status_code == 503 and poll.headers["Retry-After"]
+    assert again.status_code == 302
+    message_ids = [d["message_id"] for d in stack.provider.deliveries()]
+    assert len(message_ids) == len(set(message_ids)), "an email went twice"
 
 
 def test_worker_killed_mid_task_loses_no_email(start_stack):

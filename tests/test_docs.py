@@ -15,7 +15,7 @@ import yaml
 
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
 from loadtests.publishing.records import settings_record
-from loadtests.runners import cpu_cost, report_isolation, report_progress
+from loadtests.runners import chaos, cpu_cost, report_isolation, report_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,6 +151,21 @@ def test_readme_report_queue_table_is_the_committed_run():
     rows = table.set_index(["report_queue", "reports_running"])
     assert rows.loc[("reports", 4), "delay_p50_s"] < 2 * rows.loc[("reports", 0), "delay_p50_s"]
     assert rows.loc[("celery", 4), "delay_p50_s"] > record["settings"]["report_duration_s"] / 2
+
+
+def test_readme_redis_faults_table_is_the_committed_chaos_run():
+    table = pd.read_csv(ROOT / "results" / "chaos.csv")
+    record = json.loads((ROOT / "results" / "chaos.json").read_text())
+
+    assert between((ROOT / "README.md").read_text(), "redis-faults") + "\n" == (
+        chaos.readme_section(table, record)
+    )
+    # What it is there to show: whatever Redis did, every visitor got an answer, and nothing
+    # the app accepted was lost or sent twice.
+    redis_rows = table[table["scenario"].str.startswith("redis-")]
+    assert set(redis_rows["scenario"]) >= {"redis-restarted", "redis-crashed", "redis-stalled"}
+    assert (redis_rows["no_answer"] == 0).all()
+    assert (redis_rows[["lost", "duplicates"]] == 0).all().all()
 
 
 def test_readme_cpu_section_is_the_committed_run():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,10 @@ def _kill(name: str) -> Callable[[Stack], None]:
 
 def _restart(name: str) -> Callable[[Stack], None]:
     return lambda stack: stack.restart(name)
+
+
+def _signal(name: str, signum: int) -> Callable[[Stack], None]:
+    return lambda stack: stack.processes[name].signal(signum)
 
 
 def _provider_mode(mode: str) -> Callable[[Stack], None]:
@@ -70,6 +75,14 @@ FAULTS = (
         "stop Redis cleanly mid-burst (it writes its append-only file) and start it again",
         lambda stack: stack.processes["redis"].stop(),
         _restart("redis"),
+    ),
+    Fault(
+        "redis-stalled",
+        ("celery",),
+        "SIGSTOP Redis mid-burst for 4 s (its connections stay open, nothing answers), then "
+        "SIGCONT: every Redis command gives up after REDIS_TIMEOUT_S",
+        _signal("redis", signal.SIGSTOP),
+        _signal("redis", signal.SIGCONT),
     ),
     Fault(
         "redis-crashed",

@@ -76,7 +76,6 @@ class Stack:
         self,
         app: str,
         settings: Settings,
-        fresh: bool = True,
         beat: bool = False,
         web_servers: int = 1,
     ) -> None:
@@ -89,8 +88,6 @@ class Stack:
         # installed lab writes beside its user, never into site-packages.
         self.work_dir = Path.cwd()
         self.run_dir = self.work_dir / settings.data_dir / f"{app}-{settings.web_port}"
-        if fresh:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
         self.provider = ProviderClient(settings.provider_control_url)
         # The rates API has the same control endpoints as the email provider.
         self.rates_api = ProviderClient(settings.rates_api_url)
@@ -160,9 +157,11 @@ class Stack:
             name, argv, env, self.work_dir, self.run_dir, ready, ready_timeout_s=ready_timeout_s
         )
 
+    @property
+    def redis_dir(self) -> Path:
+        return self.run_dir / "redis"
+
     def _redis_argv(self) -> list[str]:
-        data = self.run_dir / "redis"
-        data.mkdir(parents=True, exist_ok=True)
         # appendonly: the queue is written to disk, so tasks survive a Redis restart; fsync once
         # a second bounds the loss on a power cut to about a second of tasks.
         return [
@@ -174,7 +173,7 @@ class Stack:
             "--protected-mode",
             "yes",
             "--dir",
-            str(data),
+            str(self.redis_dir),
             "--appendonly",
             "yes",
             "--appendfsync",
@@ -269,6 +268,13 @@ class Stack:
     # Life cycle
 
     def start(self) -> Stack:
+        """Clear what an earlier stack on these ports left in `run_dir`, then start everything.
+
+        Only here: a Stack built to be described (its processes, its URLs) touches no file, so
+        building one beside a running stack of the same app and port harms nothing."""
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        if "redis" in self.processes:
+            self.redis_dir.mkdir(parents=True)
         try:
             for process in self.processes.values():
                 process.start()

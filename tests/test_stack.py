@@ -11,7 +11,10 @@ import time
 import psutil
 import pytest
 
-from lab_stack.stack import PROJECT_ROOT, Stack, http_ok
+from lab_settings import Settings
+from lab_stack.processes import LOWEST_PORT, ephemeral_start, free_port
+from lab_stack.stack import APPS, PROJECT_ROOT, SHORTCUTS, Stack, http_ok, open_stack
+from loadtests.publishing import hand_offs, lesson
 from tests.conftest import settings_for_tests
 
 
@@ -38,6 +41,32 @@ def test_stack_stop_ends_every_process_it_started():
     assert all_gone(processes)
 
 
+def files_under(folder) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_describing_a_stack_touches_nothing_under_a_running_stacks_folder(tmp_path, monkeypatch):
+    """Notebook 03 and the summary tables list each hand-off's processes by building its Stack
+    with the default settings: the very folder of a `make up` that may be running."""
+    monkeypatch.chdir(tmp_path)  # where `make up` keeps its data (DATA_DIR is relative)
+    settings = Settings()
+    for app in APPS:
+        run_dir = tmp_path / settings.data_dir / f"{app}-{settings.web_port}"
+        for part in ("redis/appendonly.aof", "logs/web.log", "pids/web.pid", "provider.sqlite3"):
+            (run_dir / part).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / part).write_text(f"{app}: {part}")
+    before = files_under(tmp_path)
+
+    described = [open_stack(name, settings).describe() for name in (*APPS, *SHORTCUTS)]
+    parts = [hand_offs.moving_parts(name) for name in (*APPS, *SHORTCUTS)]
+    hand_offs.table()
+    lesson.summary_table()
+
+    assert files_under(tmp_path) == before
+    assert all("site" in text for text in described)
+    assert "redis" in parts[APPS.index("celery")]
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_make_up_stops_everything_on_ctrl_c_or_kill(stop_signal):
     settings = settings_for_tests()
@@ -62,3 +91,11 @@ def test_make_up_stops_everything_on_ctrl_c_or_kill(stop_signal):
     assert runner.returncode == 0
     assert len(children) >= 6
     assert all_gone(children)
+
+
+def test_free_ports_lie_below_the_range_outgoing_connections_take_theirs_from():
+    """A port chosen for a server stays free until it binds: no client socket gets it."""
+    ports = [free_port() for _ in range(200)]
+
+    assert len(set(ports)) == len(ports)
+    assert all(LOWEST_PORT <= port < ephemeral_start() for port in ports)

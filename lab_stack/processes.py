@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -113,10 +114,37 @@ def signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
+# Where the kernel picks the local port of an outgoing connection (and of bind(0)). A port
+# from that range that nobody listens on yet can be taken by any client socket (a Redis or HTTP
+# connection) between the moment it is chosen and the moment the server binds it.
+LINUX_EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+IANA_EPHEMERAL_START = 49152  # macOS and the BSDs
+LOWEST_PORT = 10000
+_handed_out: set[int] = set()
+
+
+def ephemeral_start() -> int:
+    try:
+        return int(LINUX_EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return IANA_EPHEMERAL_START
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on, below the ephemeral range, so no outgoing connection
+    takes it before the server that gets it binds it; never the same twice in one process."""
+    candidates = range(LOWEST_PORT, max(LOWEST_PORT + 1000, ephemeral_start()))
+    while True:
+        port = random.choice(candidates)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -9,6 +9,7 @@ through a path file (only the build backend is fetched, as pip fetches it for an
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import site
 import subprocess
@@ -16,7 +17,23 @@ import sys
 import textwrap
 from pathlib import Path
 
+from lab_stack.redis_server import SERVER_NAMES, find_redis_server
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def path_with_redis_only_in(folder: Path) -> str:
+    """This PATH, but with the Redis server the lab would use found only in `folder`, a folder
+    of its own outside /usr/bin, as Homebrew's /opt/homebrew/bin or a user's ~/.local/bin."""
+    folder.mkdir()
+    server = find_redis_server()
+    (folder / "redis-server").symlink_to(server.path)
+    kept = [
+        d for d in os.environ["PATH"].split(os.pathsep)
+        if d and not any((Path(d) / name).exists() for name in SERVER_NAMES)
+    ]  # fmt: skip
+    return os.pathsep.join([str(folder), *kept])
+
 
 SCRIPT = textwrap.dedent(
     """
@@ -24,6 +41,7 @@ SCRIPT = textwrap.dedent(
     import requests
     import sync_app
     from lab_settings import Settings
+    from lab_stack.redis_server import find_redis_server
     from lab_stack.stack import open_stack, with_free_ports
     from loadtests.load.journey import contact_fields, csrf_token_from
 
@@ -44,6 +62,7 @@ SCRIPT = textwrap.dedent(
             "bakery": "Country sourdough" in home.text,
             "post": post.status_code,
             "delivered": len(stack.provider.deliveries()),
+            "redis_server": find_redis_server().path,
         }))
     """
 )
@@ -80,16 +99,18 @@ def test_an_installed_lab_starts_a_stack_outside_the_repository(tmp_path: Path):
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    redis_folder = tmp_path / "opt-homebrew-bin"
 
     run = subprocess.run(
         [python, "-c", SCRIPT], cwd=elsewhere, capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"PATH": path_with_redis_only_in(redis_folder), "HOME": str(tmp_path)},
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     found = json.loads(run.stdout.strip().splitlines()[-1])
 
     assert Path(found["app_from"]).is_relative_to(installed)  # not the repository's copy
     assert Path(found["run_dir"]).is_relative_to(elsewhere)  # its data beside its user
+    assert Path(found["redis_server"]).parent == redis_folder
     assert (found["home"], found["bakery"], found["post"], found["delivered"]) == (
         200, True, 302, 1,
     )  # fmt: skip

@@ -13,7 +13,8 @@ CHECK_PYTHONS   := 3.11 3.12 3.13
 CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
                    aarch64-apple-darwin
 
-.PHONY: help setup redis test test-fast lint format up down bench bench-quick bench-reference bench-shortcut bench-web-tier \
+.PHONY: help setup redis test test-busy test-fast lint format up down bench bench-quick bench-reference bench-open \
+        bench-regimes bench-shortcut bench-web-tier \
         bench-celery-pool bench-api bench-reports bench-progress bench-cpu chaos soak run-once demo notebooks \
         notebooks-run \
         flower lock check-platforms clean
@@ -54,12 +55,21 @@ up: redis  ## start one app's stack until Ctrl-C: make up APP=sync|celery|asynci
 down: setup  ## stop processes left behind by a stack runner that was killed
 	$(BIN)/python -m lab_stack down
 
-bench: redis  ## both scenarios, all three apps, into results/local/ beside the reference (~9 min)
+bench: redis  ## both scenarios and a short open sweep, all three apps, into results/local/ (~12 min)
 	$(BIN)/python -m loadtests.runners.bench
+	$(BIN)/python -m loadtests.runners.open_arrivals --quick
 
 bench-reference: redis  ## regenerate the committed reference (results/, README): cpu, bench x3, 2nd generator
 	$(BIN)/python -m loadtests.runners.cpu_cost
 	$(BIN)/python -m loadtests.runners.bench --reference
+	$(BIN)/python -m loadtests.runners.regimes
+	$(BIN)/python -m loadtests.runners.open_arrivals
+
+bench-open: redis  ## every hand-off under the same Poisson arrivals, rho 0.25-0.9 and 1.2 (~35 min)
+	$(BIN)/python -m loadtests.runners.open_arrivals
+
+bench-regimes: redis  ## the closed loop's two stable answers: staggered vs synchronized start (~13 min)
+	$(BIN)/python -m loadtests.runners.regimes
 
 bench-quick: redis  ## a one-minute bench into results/quick/ (short delay, 4 visitors, a burst)
 	$(BIN)/python -m loadtests.runners.bench --quick

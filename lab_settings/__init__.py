@@ -198,6 +198,13 @@ class Settings:
     web_threads: int = _env(
         "WEB_THREADS", default=1, doc="threads per gunicorn worker (sync and Celery apps)"
     )
+    web_worker_class: str = _env(
+        "WEB_WORKER_CLASS",
+        default="sync",
+        doc="gunicorn's worker for the sync and Celery apps: `sync` (one request at a time per "
+        "thread) or `gevent` (greenlets: blocking calls such as SMTP yield to other requests; "
+        '"why not just gevent?"); the async app always runs uvicorn\'s',
+    )
     contact_hand_off: str = _env(
         "CONTACT_HAND_OFF",
         default="request",
@@ -283,6 +290,8 @@ class Settings:
             raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
         if self.contact_hand_off not in ("request", "in-process"):
             raise SettingsError("CONTACT_HAND_OFF must be request or in-process")
+        if self.web_worker_class not in ("sync", "gevent"):
+            raise SettingsError("WEB_WORKER_CLASS must be sync or gevent")
         if self.celery_pool not in ("prefork", "threads", "gevent"):
             raise SettingsError("CELERY_POOL must be prefork, threads or gevent")
         if self.trusted_proxies < 0:

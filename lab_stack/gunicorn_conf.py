@@ -10,8 +10,12 @@ workers = _settings.web_workers
 threads = _settings.web_threads
 # One deadline for a whole request (headers and body), so a trickling client cannot hold the
 # only worker. With threads gunicorn uses its gthread worker, which has its own (per read) wait;
-# the async app gets uvicorn's worker from its command line, which overrides this.
-if threads == 1:
+# the async app gets uvicorn's worker from its command line, which overrides this. gevent's
+# worker monkey-patches the standard library, so the blocking SMTP call lets other requests run.
+if _settings.web_worker_class == "gevent":
+    worker_class = "gevent"
+    worker_connections = 1000
+elif threads == 1:
     worker_class = deadline_sync_worker(_settings.request_body_timeout_s)
 timeout = _settings.web_timeout_s
 graceful_timeout = 5

@@ -27,6 +27,8 @@ import random
 import statistics
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -41,6 +43,9 @@ class Scenario:
     window_s: float = 10.0
     spawn_s: float = 0.0  # 0: every visitor starts at once, as in the article
     service_s: float = 0.003  # a cheap request: the homepage, the form, the thank-you page
+    # Open arrivals: when each visitor arrives (s), to make the journey once and leave; then
+    # `visitors`, `think_s` and `spawn_s` play no part.
+    arrivals: tuple[float, ...] | None = None
 
 
 JITTER_S = 0.002  # seconds; a visitor's request takes its nominal time plus up to this
@@ -71,11 +76,7 @@ def simulate(scenario: Scenario, seed: int = 0) -> list[float]:
     events: list[tuple[float, int, str, int, int]] = []
     for k in range(int(end * s.probe_rate) + 1):
         heapq.heappush(events, (k / s.probe_rate, next(order), "arrive", -1, 0))
-    for v in range(s.visitors):
-        if s.spawn_s > 0:  # as both generators ramp up: the probe first, then evenly spread
-            start = (v + 1) * s.spawn_s / (s.visitors + 1)
-        else:
-            start = (v + rng.random()) * SPAWN_GAP_S
+    for v, start in enumerate(_starts(s, rng)):
         heapq.heappush(events, (start, next(order), "arrive", v, 0))
 
     journey = (s.service_s, s.delay_s + s.service_s, s.service_s)  # form, POST, thank-you page
@@ -100,7 +101,7 @@ def simulate(scenario: Scenario, seed: int = 0) -> list[float]:
             if visitor >= 0:
                 if step + 1 < len(journey):
                     heapq.heappush(events, (now, next(order), "arrive", visitor, step + 1))
-                else:
+                elif s.arrivals is None:  # a closed loop: think, then the journey again
                     think = s.think_s * rng.uniform(0.5, 1.5)  # as Locust's between()
                     heapq.heappush(events, (now + think, next(order), "arrive", visitor, 0))
         while free and queue_head < len(queue):
@@ -112,6 +113,15 @@ def simulate(scenario: Scenario, seed: int = 0) -> list[float]:
                 probe_latencies.append(finish - arrival)
             heapq.heappush(events, (finish, next(order), "done", v, st))
     return probe_latencies
+
+
+def _starts(s: Scenario, rng: random.Random) -> list[float]:
+    """When each visitor sends its first request."""
+    if s.arrivals is not None:
+        return list(s.arrivals)
+    if s.spawn_s > 0:  # as both generators ramp up: the probe first, then evenly spread
+        return [(v + 1) * s.spawn_s / (s.visitors + 1) for v in range(s.visitors)]
+    return [(v + rng.random()) * SPAWN_GAP_S for v in range(s.visitors)]
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,58 @@ def predict(scenario: Scenario, replications: int = 20) -> Prediction:
         p95_s=p95,
         article_s=article_wait_s(scenario.visitors, scenario.delay_s, scenario.servers),
     )
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Latencies (s) summarised the way the open sweep reports them: the mean and the tail."""
+
+    mean_s: float
+    p50_s: float
+    p95_s: float
+    p99_s: float
+    share_over_100ms: float
+    n: int
+
+    @classmethod
+    def of(cls, latencies: list[float]) -> Distribution:
+        values = np.asarray(latencies, dtype=float)
+        p50, p95, p99 = np.percentile(values, [50, 95, 99], method=PERCENTILE_METHOD)
+        return cls(float(values.mean()), float(p50), float(p95), float(p99),
+                   float((values > 0.1).mean()), len(values))  # fmt: skip
+
+
+# numpy's name for the nearest-rank percentile: an observed value, never an interpolation.
+PERCENTILE_METHOD = "inverted_cdf"
+
+
+def predict_distribution(scenario: Scenario, replications: int = 10) -> Distribution:
+    """The probe's latencies over `replications` seeded replays of the schedule, pooled (for
+    open arrivals the schedule itself is fixed: the seeds vary only the service jitter)."""
+    return Distribution.of(
+        [latency for seed in range(replications) for latency in simulate(scenario, seed)]
+    )
+
+
+def md1_wait_s(arrival_rate: float, service_s: float) -> float:
+    """The textbook mean wait in an M/D/1 queue (Pollaczek-Khinchine with a fixed service
+    time): rho x service / (2 (1 - rho)), rho = rate x service; infinite from rho = 1 on.
+
+    For the sync worker it treats each visitor as one job of `service_s`. The journey differs:
+    its POST goes to the back of the queue again after the form's GET, and its thank-you GET
+    after the POST, so a visitor's work reaches the worker in three pieces."""
+    rho = arrival_rate * service_s
+    return float("inf") if rho >= 1 else rho * service_s / (2 * (1 - rho))
+
+
+def open_overload_slope(
+    arrival_rate: float, delay_s: float, probe_rate: float, service_s: float, servers: int = 1
+) -> float:
+    """How fast the wait grows (seconds per second) when more work arrives than the worker
+    does: each second brings rate x (delay + 3 cheap requests) plus the probes' work, and the
+    worker clears `servers` seconds of it; the rest is added to everyone's wait."""
+    work = arrival_rate * (delay_s + 3 * service_s) + probe_rate * service_s
+    return max(0.0, work - servers) / servers
 
 
 def cycle_s(scenario: Scenario, blocking: bool, post_waits: bool = True) -> float:

@@ -20,6 +20,7 @@ APP_COLOURS = {
     "asyncio": "#0072B2",
     "sync+thread": "#CC79A7",
     "asyncio+task": "#56B4E9",
+    "sync/gevent": "#E69F00",  # the sync app's code under gunicorn's gevent worker
 }
 # One name per app everywhere: figures, tables, the terminal, the README.
 APP_LABELS = {app: app for app in APP_COLOURS}

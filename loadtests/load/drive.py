@@ -36,7 +36,9 @@ class Load:
     request started in the window has returned (at most `drain_max_s` later). With `burst`, each
     of that many visitors opens the form, then all POST it at `warmup_s + 1` (the window opens a
     second before) and stop; the window closes one second after the last of those POSTs is
-    answered (at most `window_s`).
+    answered (at most `window_s`). With `arrival_rate` (users "HomepageProbe" and
+    "ArrivingVisitors"), visitors arrive as a Poisson process of that rate per second instead,
+    each once: open arrivals, the same schedule for every app (seeded by `arrival_seed`).
     """
 
     users: tuple[str, ...]
@@ -48,6 +50,8 @@ class Load:
     ramp_s: float = 0.0
     drain_max_s: float = 60.0
     burst: int = 0
+    arrival_rate: float = 0.0
+    arrival_seed: int = 1
 
     def env(self, raw_csv: Path) -> dict[str, str]:
         return {
@@ -58,6 +62,8 @@ class Load:
             "LAB_RAMP_S": str(self.ramp_s),
             "LAB_DRAIN_MAX_S": str(self.drain_max_s),
             "LAB_BURST": str(self.burst),
+            "LAB_ARRIVAL_RATE": str(self.arrival_rate),
+            "LAB_ARRIVAL_SEED": str(self.arrival_seed),
             "LAB_RAW_CSV": str(raw_csv),
         }
 
@@ -80,10 +86,13 @@ def _locust_argv(url: str, load: Load) -> list[str]:
     ]  # fmt: skip
 
 
+OPEN_USERS = ("HomepageProbe", "ArrivingVisitors")
+
+
 def _threads_argv(url: str, load: Load) -> list[str]:
-    if load.burst or load.users != ("HomepageProbe", "Visitor"):
-        raise ValueError("the threads generator runs the sustained journey with its probe only")
-    visitors = str(load.count - 1)
+    if load.burst or load.users not in (("HomepageProbe", "Visitor"), OPEN_USERS):
+        raise ValueError("the threads generator runs the sustained journey or open arrivals")
+    visitors = "0" if load.users == OPEN_USERS else str(load.count - 1)
     return [
         sys.executable,
         "-m",

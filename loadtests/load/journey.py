@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import re
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import requests
 
 RAW_COLUMNS = ("endpoint", "user", "start", "latency_ms", "status", "error")
+STILL_WAITING = "still waiting when the run ended: "
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -31,6 +33,18 @@ def contact_fields(visitor: int, sequence: int) -> dict[str, str]:
     }
 
 
+def poisson_arrivals(rate_per_s: float, until_s: float, seed: int) -> list[float]:
+    """When visitors arrive (seconds from the run's start), as a Poisson process: independent
+    exponential gaps of mean 1/rate. Seeded, so both generators and the model replay one
+    schedule. Arrivals do not depend on the answers: a stalled site still receives them."""
+    rng = random.Random(seed)
+    arrivals, t = [], rng.expovariate(rate_per_s)
+    while t < until_s:
+        arrivals.append(t)
+        t += rng.expovariate(rate_per_s)
+    return arrivals
+
+
 def final_update(push_url: str, task_id: str, timeout_s: float = 60) -> dict[str, object]:
     """A Celery task's final update, followed as the page's fallback does: by long polling."""
     since, deadline = 0.0, time.monotonic() + timeout_s
@@ -45,16 +59,20 @@ def final_update(push_url: str, task_id: str, timeout_s: float = 60) -> dict[str
 
 
 def write_raw(
-    raw_csv: Path, rows: list[tuple[object, ...]], waiting: list[float], meta: dict[str, object]
+    raw_csv: Path,
+    rows: list[tuple[object, ...]],
+    waiting: list[tuple[float, str]],
+    meta: dict[str, object],
 ) -> None:
     """A generator's record of its run: every request (RAW_COLUMNS), plus one `pending` row per
-    request started in the window and never answered (at least this long, counted apart), and
+    request started in the window and never answered (at least this long, counted apart; its
+    `error` names the endpoint it was for, after STILL_WAITING), and
     the window's metadata beside it as JSON. Both generators write it, so one analysis reads it."""
     now = time.time()
     pending = [
         ("pending", -1, f"{start:.6f}", f"{(now - start) * 1000:.3f}", 0,
-         "still waiting when the run ended")
-        for start in waiting
+         f"{STILL_WAITING}{endpoint}")
+        for start, endpoint in waiting
     ]  # fmt: skip
     with raw_csv.open("w", newline="") as out:
         writer = csv.writer(out)

@@ -11,6 +11,9 @@ User classes:
   probe wait before asking (coordinated omission), so its stall shows up as latency.
 - `BurstVisitor`: the article's picture: opens the form, then every one of them presses send at
   the same instant (one second into the window), once.
+- `ArrivingVisitors`: open arrivals: visitors arrive as a Poisson process at LAB_ARRIVAL_RATE
+  per second (seeded by LAB_ARRIVAL_SEED), each with a session of its own, make the journey
+  once and leave; an arrival never waits for an earlier visitor's answer.
 
 In a benchmark run (LAB_WINDOW_S set) every request is written to LAB_RAW_CSV, and a small JSON
 next to it says when the measured window was and whether Locust's CPU warning fired. The run
@@ -31,9 +34,10 @@ import gevent
 import locust.runners
 from gevent.pool import Group
 from locust import FastHttpUser, between, constant, events, task
+from locust.contrib.fasthttp import FastHttpSession
 from locust.exception import StopUser
 
-from loadtests.load.journey import contact_fields, csrf_token_from, write_raw
+from loadtests.load.journey import contact_fields, csrf_token_from, poisson_arrivals, write_raw
 
 # Locust samples its own CPU every 10 s; a benchmark window is about that long, so sample often
 # enough that a saturated load generator is noticed within the run.
@@ -49,6 +53,8 @@ class LoadConfig:
     drain_max_s: float
     raw_csv: Path | None
     burst: int  # >0: that many BurstVisitors; the window closes when their POSTs are answered
+    arrival_rate: float  # ArrivingVisitors per second
+    arrival_seed: int
 
     @classmethod
     def from_env(cls) -> LoadConfig:
@@ -62,6 +68,8 @@ class LoadConfig:
             drain_max_s=float(os.environ.get("LAB_DRAIN_MAX_S", "60")),
             raw_csv=Path(raw) if raw else None,
             burst=int(os.environ.get("LAB_BURST", "0")),
+            arrival_rate=float(os.environ.get("LAB_ARRIVAL_RATE", "0")),
+            arrival_seed=int(os.environ.get("LAB_ARRIVAL_SEED", "1")),
         )
 
 
@@ -74,7 +82,7 @@ class Recorder:
     def __init__(self) -> None:
         self.t0 = time.time()
         self.rows: list[tuple[object, ...]] = []
-        self.waiting: dict[int, float] = {}
+        self.waiting: dict[int, tuple[float, str]] = {}  # key -> (start, endpoint)
         self.ids = itertools.count()
         self.cpu_warnings: list[float] = []
         self.burst_answered = 0
@@ -109,7 +117,7 @@ class Recorder:
         start = time.time()
         began = time.perf_counter()
         outcome: dict[str, object] = {"status": 0, "error": ""}
-        self.waiting[key] = start
+        self.waiting[key] = (start, endpoint)
         try:
             yield outcome
         except Exception as error:
@@ -130,9 +138,9 @@ class Recorder:
                 )
 
     def window_drained(self) -> bool:
-        return not any(start < self.window_end for start in self.waiting.values())
+        return not any(start < self.window_end for start, _ in self.waiting.values())
 
-    def write(self, still_waiting: dict[int, float]) -> None:
+    def write(self, still_waiting: dict[int, tuple[float, str]]) -> None:
         assert CONFIG.raw_csv is not None
         meta = {
             "t0": self.t0,
@@ -170,7 +178,7 @@ def _end_run_when_drained(environment) -> None:
     deadline = time.time() + CONFIG.drain_max_s
     while not RECORDER.window_drained() and time.time() < deadline:
         gevent.sleep(0.05)
-    RECORDER.write({k: s for k, s in RECORDER.waiting.items() if s < RECORDER.window_end})
+    RECORDER.write({k: w for k, w in RECORDER.waiting.items() if w[0] < RECORDER.window_end})
     environment.runner.quit()
 
 
@@ -189,14 +197,23 @@ class LabUser(FastHttpUser):
             while True:
                 gevent.sleep(3600)
 
-    def fetch(self, endpoint: str, path: str, expect: int, **kwargs: object) -> object | None:
-        """One recorded request; the response if it had the expected status, else None."""
+    def fetch(
+        self,
+        endpoint: str,
+        path: str,
+        expect: int,
+        *,
+        user: int | None = None,
+        client: FastHttpSession | None = None,
+        **kwargs: object,
+    ) -> object | None:
+        """One recorded request (by `client`, the user's own by default, for visitor `user`);
+        the response if it had the expected status, else None."""
         method = kwargs.pop("method", "GET")
+        client = client or self.client
         with (
-            RECORDER.request(endpoint, self.user_id) as outcome,
-            self.client.request(
-                method, path, name=endpoint, catch_response=True, **kwargs
-            ) as response,
+            RECORDER.request(endpoint, user or self.user_id) as outcome,
+            client.request(method, path, name=endpoint, catch_response=True, **kwargs) as response,
         ):
             outcome["status"] = response.status_code
             if response.status_code == expect:
@@ -205,6 +222,22 @@ class LabUser(FastHttpUser):
             outcome["error"] = str(reason)
             response.failure(f"expected {expect}: {reason}")
         return None
+
+    def journey(self, user: int, sequence: int, client: FastHttpSession | None = None) -> bool:
+        """Open the form, send it (message `sequence` of visitor `user`), read the thank-you
+        page; an unexpected answer ends the journey there (it is recorded as an error).
+        Whether the form was sent: a visitor's n-th POST carries its message n."""
+        form = self.fetch("contact_form", "/contact", 200, user=user, client=client)
+        if form is None:
+            return False
+        fields = {**contact_fields(user, sequence), "csrf_token": csrf_token_from(form.text)}
+        posted = self.fetch(
+            "contact_post", "/contact", 302, user=user, client=client, method="POST",
+            data=fields, allow_redirects=False,
+        )  # fmt: skip
+        if posted is not None:
+            self.fetch("thanks", posted.headers["Location"], 200, user=user, client=client)
+        return True
 
 
 class Visitor(LabUser):
@@ -221,19 +254,36 @@ class Visitor(LabUser):
     @task
     def contact_journey(self) -> None:
         self.finish_if_window_over()
-        form = self.fetch("contact_form", "/contact", 200)
-        if form is None:
-            return  # recorded as an error; the visitor tries again after thinking
-        self.sent += 1
-        fields = {
-            **contact_fields(self.user_id, self.sent),
-            "csrf_token": csrf_token_from(form.text),
-        }
-        posted = self.fetch(
-            "contact_post", "/contact", 302, method="POST", data=fields, allow_redirects=False
-        )
-        if posted is not None:
-            self.fetch("thanks", posted.headers["Location"], 200)
+        if self.journey(self.user_id, self.sent + 1):
+            self.sent += 1
+
+
+class ArrivingVisitors(LabUser):
+    """Visitors who arrive on a Poisson schedule, whatever the site answers, each once."""
+
+    fixed_count = 1
+    wait_time = constant(0)
+
+    @task
+    def arrive_on_schedule(self) -> None:
+        journeys = Group()
+        until = CONFIG.warmup_s + (CONFIG.window_s or 0.0)
+        for at in poisson_arrivals(CONFIG.arrival_rate, until, CONFIG.arrival_seed):
+            due = RECORDER.t0 + at
+            if due >= RECORDER.window_end:
+                break
+            gevent.sleep(max(0.0, due - time.time()))
+            journeys.spawn(self.arrive, next(USER_IDS))
+        journeys.join()
+        raise StopUser()
+
+    def arrive(self, user: int) -> None:
+        """A new visitor: a browser session of its own (its cookies, its connections)."""
+        client = FastHttpSession(
+            base_url=self.host, request_event=self.environment.events.request, user=self,
+            network_timeout=self.network_timeout, connection_timeout=self.connection_timeout,
+        )  # fmt: skip
+        self.journey(user, 1, client)
 
 
 class HomepageProbe(LabUser):

@@ -4,8 +4,10 @@ When a number is the headline, it is measured twice with different tools; agreem
 that the number belongs to the app, not to the generator. This one shares nothing with Locust
 (no gevent, no FastHttpUser, no spawning logic): each visitor is a thread running the journey of
 `journey.py` (GET the form, POST it, follow the redirect, think 0.5-1.5 x LAB_THINK_S), started
-evenly over LAB_RAMP_S; the homepage probe sends GET / every 1/LAB_PROBE_RATE seconds on
-schedule, each on its own thread. It reads the same LAB_* variables as the locustfile and
+evenly over LAB_RAMP_S; or, with LAB_ARRIVAL_RATE, visitors arrive as a Poisson process (the
+schedule of `journey.poisson_arrivals`, seeded by LAB_ARRIVAL_SEED), each once, on a thread of its
+own. The homepage probe sends GET / every 1/LAB_PROBE_RATE seconds on schedule, each on its own
+thread. It reads the same LAB_* variables as the locustfile and
 writes the same raw CSV and JSON, so the same analysis reads both.
 
     LAB_WINDOW_S=30 LAB_RAW_CSV=/tmp/run.csv python -m loadtests.load.threads_journey \\
@@ -26,7 +28,7 @@ import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
-from loadtests.load.journey import contact_fields, csrf_token_from, write_raw
+from loadtests.load.journey import contact_fields, csrf_token_from, poisson_arrivals, write_raw
 
 TIMEOUT_S = 180.0  # the sync app can hold a request for tens of seconds: that is the measurement
 
@@ -45,6 +47,8 @@ class Run:
         self.probe_rate = env_float("LAB_PROBE_RATE", 4)
         self.think_s = env_float("LAB_THINK_S", 1)
         self.ramp_s = env_float("LAB_RAMP_S", 0)
+        self.arrival_rate = env_float("LAB_ARRIVAL_RATE", 0)
+        self.arrival_seed = int(env_float("LAB_ARRIVAL_SEED", 1))
         self.drain_max_s = env_float("LAB_DRAIN_MAX_S", 60)
         self.raw_csv = Path(os.environ["LAB_RAW_CSV"])
         self.t0 = time.time()
@@ -52,7 +56,7 @@ class Run:
         self.window_end = self.window_start + env_float("LAB_WINDOW_S", 10)
         self.lock = threading.Lock()
         self.rows: list[tuple[object, ...]] = []
-        self.waiting: dict[int, float] = {}
+        self.waiting: dict[int, tuple[float, str]] = {}  # key -> (start, endpoint)
         self.ids = itertools.count()
 
     @contextmanager
@@ -60,7 +64,7 @@ class Run:
         key, start, began = next(self.ids), time.time(), time.perf_counter()
         outcome: dict[str, object] = {"status": 0, "error": ""}
         with self.lock:
-            self.waiting[key] = start
+            self.waiting[key] = (start, endpoint)
         try:
             yield outcome
         except (OSError, http.client.HTTPException, ValueError) as error:
@@ -107,19 +111,34 @@ class Run:
             return response
         return None
 
+    def journey(self, user: int, sequence: int, cookies: http.cookies.SimpleCookie) -> bool:
+        """Form, POST (message `sequence`), thank-you page; whether the form was sent."""
+        form = self.fetch("contact_form", user, "/contact", cookies=cookies)
+        if form is None or form.status != 200:
+            return False
+        fields = {**contact_fields(user, sequence), "csrf_token": csrf_token_from(form.text)}
+        posted = self.fetch("contact_post", user, "/contact", fields, cookies)
+        if posted is not None and posted.status == 302:
+            location = urllib.parse.urlsplit(posted.getheader("Location", "/"))
+            self.fetch("thanks", user, location.path or "/", cookies=cookies)
+        return True
+
     def visitor(self, user: int, start_at: float) -> None:
         time.sleep(max(0.0, start_at - time.time()))
         rng, sent, cookies = random.Random(user), 0, http.cookies.SimpleCookie()
         while time.time() < self.window_end:
-            form = self.fetch("contact_form", user, "/contact", cookies=cookies)
-            if form is not None and form.status == 200:
+            if self.journey(user, sent + 1, cookies):
                 sent += 1
-                fields = {**contact_fields(user, sent), "csrf_token": csrf_token_from(form.text)}
-                posted = self.fetch("contact_post", user, "/contact", fields, cookies)
-                if posted is not None and posted.status == 302:
-                    location = urllib.parse.urlsplit(posted.getheader("Location", "/"))
-                    self.fetch("thanks", user, location.path or "/", cookies=cookies)
             time.sleep(self.think_s * rng.uniform(0.5, 1.5))
+
+    def arrivals(self, first_user: int) -> None:
+        until = self.window_end - self.t0
+        for user, at in enumerate(poisson_arrivals(self.arrival_rate, until, self.arrival_seed)):
+            time.sleep(max(0.0, self.t0 + at - time.time()))
+            cookies = http.cookies.SimpleCookie()  # a new visitor, a session of its own
+            threading.Thread(
+                target=self.journey, args=(first_user + user, 1, cookies), daemon=True
+            ).start()
 
     def probe(self) -> None:
         for k in itertools.count():
@@ -131,6 +150,10 @@ class Run:
 
     def run(self) -> None:
         threads = [threading.Thread(target=self.probe, daemon=True)]
+        if self.arrival_rate > 0:
+            threads.append(
+                threading.Thread(target=self.arrivals, args=(self.visitors + 1,), daemon=True)
+            )
         for v in range(self.visitors):
             start_at = self.t0 + (v + 1) * self.ramp_s / (self.visitors + 1)
             threads.append(
@@ -142,7 +165,7 @@ class Run:
         deadline = time.time() + self.drain_max_s
         while time.time() < deadline:
             with self.lock:
-                if not any(s < self.window_end for s in self.waiting.values()):
+                if not any(s < self.window_end for s, _ in self.waiting.values()):
                     break
             time.sleep(0.05)
         self.write()
@@ -150,7 +173,7 @@ class Run:
     def write(self) -> None:
         with self.lock:
             rows = list(self.rows)
-            still = [s for s in self.waiting.values() if s < self.window_end]
+            still = [w for w in self.waiting.values() if w[0] < self.window_end]
         meta = {
             "t0": self.t0,
             "window_start": self.window_start,

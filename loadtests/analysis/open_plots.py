@@ -1,0 +1,89 @@
+"""Figures of the equal-load comparisons: every hand-off under the same open arrivals, and the
+closed loop's two stable regimes (staggered and synchronized start) over time."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from loadtests.analysis.plots import (
+    APP_COLOURS,
+    MODEL_COLOUR,
+    apply_style,
+    fmt_ms,
+    log_ms_axis,
+)
+
+REGIME_STYLES = {"staggered": "-", "synchronized": "--"}
+
+
+def first_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """Each point's Locust run with the common schedule (seed 1): what the lines join."""
+    return table[(table["generator"] == "locust") & (table["seed"] == 1)].sort_values("rho")
+
+
+def open_arrivals(table: pd.DataFrame) -> Figure:
+    """Left: homepage p95 (solid) and mean (dotted) against the arrival rate, every hand-off,
+    the model's replay beside the sync line; right: the email delay's p50."""
+    apply_style()
+    runs = first_runs(table[table["rho"] < 1])
+    fig, (home, mail) = plt.subplots(1, 2, figsize=(15, 7), sharex=True)
+    for hand_off, rows in runs.groupby("hand_off", sort=False):
+        colour = APP_COLOURS[hand_off]
+        home.plot(rows["rho"], rows["home_p95_ms"], "o-", color=colour, label=f"{hand_off} p95")
+        home.plot(rows["rho"], rows["home_mean_ms"], "o:", color=colour, alpha=0.6,
+                  label=f"{hand_off} mean")  # fmt: skip
+        mail.plot(rows["rho"], rows["email_p50_ms"], "o-", color=colour, label=hand_off)
+        if "model_p95_ms" in rows and rows["model_p95_ms"].notna().any():
+            home.plot(rows["rho"], rows["model_p95_ms"], "x--", color=MODEL_COLOUR,
+                      label=f"model (same arrivals): {hand_off} p95")  # fmt: skip
+    repeats = table[(table["rho"] < 1) & ((table["seed"] > 1) | (table["generator"] != "locust"))]
+    for _, row in repeats.iterrows():
+        home.plot([row["rho"]], [row["home_p95_ms"]], "_", color=APP_COLOURS[row["hand_off"]],
+                  markersize=18, markeredgewidth=2)  # fmt: skip
+    delay_s = float(table["delay_s"].iloc[0])
+    sync = runs[runs["hand_off"] == "sync"]
+    worst = sync.iloc[-1] if len(sync) else runs.iloc[-1]
+    home.set_title(
+        f"Same arrivals for all: at rho {worst['rho']:g} the sync homepage's p95 is "
+        f"{fmt_ms(worst['home_p95_ms'])}",
+        fontsize=14,
+    )
+    mail.set_title(f"The email still takes the provider's {fmt_ms(delay_s * 1000)}", fontsize=14)
+    for ax in (home, mail):
+        log_ms_axis(ax)
+        ax.set_xlabel(f"arrival rate as a share of the sync worker's capacity (1 / {delay_s:g} s)")
+    home.set_ylabel("homepage latency (bars: repeats, other generator)")
+    mail.set_ylabel("email delay p50 (submitted to accepted by the provider)")
+    home.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False,
+                fontsize=10)  # fmt: skip
+    mail.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False,
+                fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def regimes_over_time(series: pd.DataFrame) -> Figure:
+    """The sync homepage's p50 in each bin of the closed loop, for a staggered and for a
+    synchronized start, measured and modelled: two levels, neither drifting to the other."""
+    apply_style()
+    fig, ax = plt.subplots()
+    for (start, source), rows in series.groupby(["start", "source"], sort=False):
+        measured = source == "measured"
+        ax.plot(rows["t_s"] / 60, rows["p50_ms"], "o" + REGIME_STYLES[start],
+                color=APP_COLOURS["sync"] if measured else MODEL_COLOUR,
+                label=f"{start} start, {source}")  # fmt: skip
+    levels = series[series["source"] == "measured"].groupby("start")["p50_ms"].median()
+    ax.set_title(
+        "Same server, same journey: the start decides the level ("
+        + ", ".join(f"{start} {fmt_ms(value)}" for start, value in levels.items())
+        + ")",
+        fontsize=14,
+    )
+    log_ms_axis(ax)
+    ax.set_xlabel("minutes since the visitors started (each point: the probes sent in its bin)")
+    ax.set_ylabel("sync homepage p50")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,219 @@
+"""`make bench-regimes`: the closed loop's two stable answers, and what decides between them.
+
+The same sync server (one worker, one thread) and the same journey (the form, the POST, the
+thank-you page, think), 10 visitors: once started evenly over one journey cycle (as `make bench`
+does), once all at the same instant (as the article pictures them). With one FIFO worker the
+thank-you GET of a visitor whose POST was just answered goes to the back of the queue, behind
+every POST already waiting, so visitors who start together stay together: the convoy re-forms
+every cycle, and a staggered start keeps its spread. Each run lasts `--minutes`; the homepage
+probe's p50 in every minute shows that neither level drifts toward the other, and the model
+replays both start schedules.
+
+    python -m loadtests.runners.regimes                 # the reference, into results/regimes/
+    python -m loadtests.runners.regimes --minutes 1 --visitors 4 --delay 0.5 --out /tmp/regimes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lab_settings import Settings
+from lab_stack.processes import sigterm_like_ctrl_c
+from lab_stack.stack import PROJECT_ROOT, open_stack
+from loadtests.analysis.model import PERCENTILE_METHOD, Scenario, cycle_s, simulate
+from loadtests.analysis.plots import fmt_ms
+from loadtests.analysis.results import RESULTS_DIR, Point, requests_frame
+from loadtests.load.drive import Load, bench_settings, generate, warm_up
+from loadtests.load.journey import STILL_WAITING
+from loadtests.publishing.records import machine_record, settings_record, write_table
+
+SCRATCH = PROJECT_ROOT / "var" / "bench" / "regimes"
+STARTS = ("staggered", "synchronized")
+
+
+@dataclass(frozen=True)
+class RegimePlan:
+    visitors: int = 10
+    delay_s: float = 2.0
+    think_s: float = 1.0
+    probe_rate: float = 5.0
+    minutes: float = 6.0
+    bin_s: float = 60.0  # the series' resolution: the probe's p50 in each bin
+    replications: int = 10
+    out: Path = RESULTS_DIR / "regimes"
+
+    @property
+    def cycle_s(self) -> float:
+        return cycle_s(Scenario(self.visitors, self.delay_s, think_s=self.think_s), blocking=True)
+
+    def ramp_s(self, start: str) -> float:
+        """Visitors start evenly over one cycle, or (0) at the same instant."""
+        return self.cycle_s if start == "staggered" else 0.0
+
+    def load(self, start: str) -> Load:
+        return Load(
+            ("HomepageProbe", "Visitor"), self.visitors + 1, self.think_s, self.probe_rate,
+            warmup_s=0.0, window_s=60.0 * self.minutes, ramp_s=self.ramp_s(start),
+            drain_max_s=2 * self.visitors * self.delay_s + 30,
+        )  # fmt: skip
+
+    def scenario(self, start: str, service_s: float) -> Scenario:
+        return Scenario(
+            self.visitors, self.delay_s, think_s=self.think_s, probe_rate=self.probe_rate,
+            window_s=60.0 * self.minutes, spawn_s=self.ramp_s(start), service_s=service_s,
+        )  # fmt: skip
+
+    @property
+    def settle_s(self) -> float:
+        """What the overall figures leave out: the first two cycles, while the start plays."""
+        return 2 * self.cycle_s
+
+
+def per_bin(
+    sent_s: np.ndarray, latency_ms: np.ndarray, bin_s: float
+) -> list[tuple[float, float, int]]:
+    """(bin start s, p50 ms, n) of the probes sent in each `bin_s` of the window."""
+    rows = []
+    for k in range(int(sent_s.max() // bin_s) + 1 if len(sent_s) else 0):
+        inside = latency_ms[(sent_s >= k * bin_s) & (sent_s < (k + 1) * bin_s)]
+        if len(inside):
+            p50 = float(np.percentile(inside, 50, method=PERCENTILE_METHOD))
+            rows.append((k * bin_s, p50, len(inside)))
+    return rows
+
+
+def measure(base: Settings, plan: RegimePlan, start: str) -> tuple[pd.DataFrame, dict, float]:
+    """One closed-loop run; its requests, window metadata and the idle homepage time (s)."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    raw_csv, log = SCRATCH / f"{start}.csv", SCRATCH / f"{start}.log"
+    settings = bench_settings(base, provider_delay_s=plan.delay_s)
+    labels = Point("sync", plan.visitors, plan.delay_s, 1, 1, settings.celery_concurrency)
+    with open_stack("sync", settings) as stack:
+        idle_s = warm_up(stack.url)
+        meta = generate("locust", stack.url, plan.load(start), raw_csv, log)
+        requests = requests_frame(raw_csv, meta, labels)
+    shutil.rmtree(stack.run_dir, ignore_errors=True)
+    return requests, meta, idle_s
+
+
+def probes(requests: pd.DataFrame) -> pd.DataFrame:
+    """Every homepage probe sent in the window, an unanswered one at what it had waited."""
+    inside = requests[requests["in_window"].astype(bool)]
+    sent = inside["endpoint"] == "home"
+    waiting = inside["error"] == f"{STILL_WAITING}home"
+    return inside[sent | waiting]
+
+
+def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    started = time.time()
+    (plan.out / "raw").mkdir(parents=True, exist_ok=True)
+    print(
+        f"Closed loop, two starts: sync 1x1, {plan.visitors} visitors, provider "
+        f"{plan.delay_s:g} s, think {plan.think_s:g} s, {plan.minutes} minutes each."
+    )
+    series, summary = [], []
+    for start in STARTS:
+        requests, meta, idle_s = measure(base, plan, start)
+        requests.to_csv(plan.out / "raw" / f"{start}.requests.csv.gz", index=False)
+        sent = probes(requests)
+        measured = per_bin(sent["t_s"].to_numpy(), sent["latency_ms"].to_numpy(), plan.bin_s)
+        model_latencies = [
+            simulate(plan.scenario(start, idle_s), seed) for seed in range(plan.replications)
+        ]
+        # Probes arrive every 1/rate from 0 and the one worker serves them in arrival order,
+        # so the k-th latency of a replay is the probe sent at k / rate.
+        model_sent = np.concatenate(
+            [np.arange(len(run)) / plan.probe_rate for run in model_latencies]
+        )
+        model_ms = np.concatenate(model_latencies) * 1000
+        modelled = per_bin(model_sent, model_ms, plan.bin_s)
+        for source, rows in (("measured", measured), ("model", modelled)):
+            series += [(start, source, t, p50, n) for t, p50, n in rows]
+        after_first = sent[sent["t_s"] >= plan.settle_s]
+        model_after = model_ms[model_sent >= plan.settle_s]
+        settled = [p50 for t, p50, _ in measured if t >= plan.settle_s]
+        posts = requests[(requests["endpoint"] == "contact_post") & requests["in_window"]]
+        row = {
+            "start": start,
+            "visitors": plan.visitors,
+            "delay_s": plan.delay_s,
+            "ramp_s": plan.ramp_s(start),
+            "minutes": plan.minutes,
+            "probes": len(sent),
+            "unanswered": int((sent["endpoint"] != "home").sum()),
+            "p50_ms": float(np.percentile(after_first["latency_ms"], 50, method=PERCENTILE_METHOD)),
+            "p95_ms": float(np.percentile(after_first["latency_ms"], 95, method=PERCENTILE_METHOD)),
+            "settle_s": plan.settle_s,
+            "bin_p50_min_ms": min(settled),
+            "bin_p50_max_ms": max(settled),
+            "model_p50_ms": float(np.percentile(model_after, 50, method=PERCENTILE_METHOD)),
+            "model_p95_ms": float(np.percentile(model_after, 95, method=PERCENTILE_METHOD)),
+            "posts_per_s": len(posts) / (float(meta["window_end"]) - float(meta["window_start"])),
+            "cpu_warnings": len(meta.get("cpu_warnings", [])),
+        }
+        summary.append(row)
+        print(
+            f"  {start:12} homepage p50 {fmt_ms(row['p50_ms'])} after {plan.settle_s:.0f} s (each "
+            f"{plan.bin_s:g} s: {fmt_ms(row['bin_p50_min_ms'])}-{fmt_ms(row['bin_p50_max_ms'])}), "
+            f"p95 {fmt_ms(row['p95_ms'])}; model p50 {fmt_ms(row['model_p50_ms'])}; "
+            f"{row['posts_per_s']:.2f} POSTs/s"
+        )
+    table = pd.DataFrame(summary)
+    series = pd.DataFrame(series, columns=["start", "source", "t_s", "p50_ms", "n"])
+    settings = bench_settings(base, provider_delay_s=plan.delay_s)
+    record = {
+        **machine_record(started, settings),
+        "wall_time_s": round(time.time() - started, 1),
+        "plan": {k: v for k, v in vars(plan).items() if k != "out"},
+        "cycle_s": plan.cycle_s,
+        "settings": settings_record(settings),
+    }
+    write_table(table, plan.out / "summary.csv", record)
+    series.to_csv(plan.out / "series.csv", index=False)
+    print(
+        f"Wrote {os.path.relpath(plan.out, Path.cwd())}/ ({(time.time() - started) / 60:.1f} min)."
+    )
+    return table, series
+
+
+def parse_args(argv: list[str] | None) -> RegimePlan:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.runners.regimes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--minutes", type=float, help="length of each run (default 6)")
+    add("--bin", type=float, dest="bin_s", help="the series' bins, s (default 60)")
+    add("--visitors", type=int, help="closed-loop visitors (default 10)")
+    add("--delay", type=float, dest="delay_s", help="the provider's delay, s (default 2)")
+    add("--think", type=float, dest="think_s", help="mean think time, s (default 1)")
+    add("--out", type=Path, help="results folder (default results/regimes/)")
+    args = parser.parse_args(argv)
+    changes = {k: v for k, v in vars(args).items() if v is not None}
+    return replace(RegimePlan(), **changes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan = parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
+    sigterm_like_ctrl_c()
+    try:
+        run(plan, Settings.from_env())
+    except KeyboardInterrupt:
+        print("\nInterrupted; every stack it started has been stopped.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,6 +23,7 @@ ASYNC_HOME_P50_MAX_MS = 20.0
 MODEL_TOLERANCE = 0.20
 GENERATOR_TOLERANCE = 0.15
 ARTICLE_BUSY_MS = 8000.0
+ARTICLE_TOLERANCE = 0.25
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,14 @@ def _verdict(ok: bool, rows: pd.DataFrame | None = None) -> str:
     if rows is not None and len(rows) and not rows["steady"].astype(bool).all():
         text += " (not steady)"
     return text
+
+
+def article_verdict(shape: bool, value_ms: float, rows: pd.DataFrame | None = None) -> str:
+    """ "reproduced" only where the article's own ~8 s appears (within 25%), "shape reproduced"
+    where only the climb does."""
+    verdict = _verdict(shape, rows)
+    near = abs(value_ms - ARTICLE_BUSY_MS) <= ARTICLE_TOLERANCE * ARTICLE_BUSY_MS
+    return verdict if not shape or near else verdict.replace("reproduced", "shape reproduced")
 
 
 def _rows(table: pd.DataFrame, app: str, endpoint: str) -> pd.DataFrame:
@@ -88,16 +97,22 @@ def sync_claims(table: pd.DataFrame, model: pd.DataFrame, burst: pd.DataFrame) -
             f"{int(b['visitors'])} POSTs at once (predicted {fmt_ms(b['predicted_first_ms'])}): "
             f"8 s at {ARTICLE_BUSY_MS / 1000 / delay:g} visitors x {delay:g} s"
         )
-    ok = top["p50_ms"] >= 1000 and top["p50_ms"] >= 50 * idle["p50_ms"]
+    climbs = bool(top["p50_ms"] >= 1000 and top["p50_ms"] >= 50 * idle["p50_ms"])
+    from_idle = (
+        ""
+        if len(home) == 1
+        else f"{fmt_ms(idle['p50_ms'])} "
+        + ("idle" if idle["visitors"] == 0 else f"at {int(idle['visitors'])} visitors")
+        + " -> "
+    )
     out = [
         Claim(
-            "C2/C3",
+            "C2/C3 (closed loop, staggered start)",
             "homepage ~80 ms becomes ~8 s when ~10 visitors submit the form",
-            f"sync homepage p50 {fmt_ms(idle['p50_ms'])} "
-            + ("idle" if idle["visitors"] == 0 else f"at {int(idle['visitors'])} visitors")
-            + f" -> {fmt_ms(top['p50_ms'])}"
-            f"{_spread(top)} at {int(top['visitors'])} visitors, delay {delay:g} s; {where}",
-            _verdict(bool(ok), home),
+            f"sync homepage p50 {from_idle}{fmt_ms(top['p50_ms'])}{_spread(top)} at "
+            f"{int(top['visitors'])} visitors, delay {delay:g} s, visitors started one after "
+            f"another; {where}",
+            article_verdict(climbs, top["p50_ms"], home),
         )
     ]
     if len(model):
@@ -173,13 +188,18 @@ def celery_claims(table: pd.DataFrame, cpu: pd.DataFrame | None) -> list[Claim]:
                 f"({int(row['queued_at_bound'])} still queued at the bound)"
             )
 
+        at_high = f"{delay(high)} at {int(high['visitors'])} visitors"
+        seen = (
+            at_high
+            if len(mail) == 1
+            else f"{delay(low)} at {int(low['visitors'])} visitors; {at_high}"
+        )
         out.append(
             Claim(
                 "C10",
                 "the visitor does not care whether the email left after 500 ms or 5 s",
-                f"every accepted email counted: {delay(low)} at {int(low['visitors'])} visitors; "
-                f"{delay(high)} at {int(high['visitors'])}: the visitor saw none of it, but "
-                "a queue fed faster than its workers send only grows",
+                f"every accepted email counted: {seen}: the visitor saw none of it, but a queue "
+                "fed faster than its workers send only grows",
                 "measured",
             )
         )

@@ -187,13 +187,38 @@ def md1_wait_s(arrival_rate: float, service_s: float) -> float:
 
 
 def open_overload_slope(
-    arrival_rate: float, delay_s: float, probe_rate: float, service_s: float, servers: int = 1
+    arrival_rate: float, delay_s: float, probe_rate: float, service_s: float
 ) -> float:
-    """How fast the wait grows (seconds per second) when more work arrives than the worker
-    does: each second brings rate x (delay + 3 cheap requests) plus the probes' work, and the
-    worker clears `servers` seconds of it; the rest is added to everyone's wait."""
-    work = arrival_rate * (delay_s + 3 * service_s) + probe_rate * service_s
-    return max(0.0, work - servers) / servers
+    """How fast a probe's wait grows (seconds per second) when more work arrives than the one
+    worker does, for the journey as it runs.
+
+    In first-come, first-served order the worker, at time t, serves what arrived at t - W(t),
+    W the wait. If W grows at `a` per second, that moment advances at (1 - a): the worker meets
+    the visitors' form GETs at rate x (1 - a), their POSTs, which joined the back of the queue
+    only once the GET was served, at x (1 - a)^2, their thank-you pages at x (1 - a)^3, the
+    probes at r (1 - a). Always busy, it does one second of work per second: `a` solves
+    x (1-a) s + x (1-a)^2 (d + s) + x (1-a)^3 s + r (1-a) s = 1. With d alone, a = 1 - 1/sqrt(rho):
+    slower than the textbook queue's rho - 1 (`textbook_overload_slope`), because the POSTs of
+    the visitors still waiting for their form are not yet ahead of the probe."""
+    x, d, r, s = arrival_rate, delay_s, probe_rate, service_s
+
+    def work(a: float) -> float:  # seconds of work met per second; falls as a grows
+        k = 1 - a
+        return x * k * s + x * k**2 * (d + s) + x * k**3 * s + r * k * s
+
+    if work(0.0) <= 1:
+        return 0.0
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if work(middle) > 1 else (low, middle)
+    return low
+
+
+def textbook_overload_slope(arrival_rate: float, job_s: float) -> float:
+    """A single queue of whole jobs (each visitor one job of `job_s`) past capacity: the backlog,
+    and so the wait of whoever arrives, grows by rho - 1 seconds per second."""
+    return max(0.0, arrival_rate * job_s - 1)
 
 
 def cycle_s(scenario: Scenario, blocking: bool, post_waits: bool = True) -> float:

@@ -31,6 +31,7 @@ import pandas as pd
 from lab_settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, SHORTCUTS, Stack, open_stack
+from loadtests.analysis import open_plots
 from loadtests.analysis.model import (
     PERCENTILE_METHOD,
     Distribution,
@@ -38,13 +39,16 @@ from loadtests.analysis.model import (
     md1_wait_s,
     open_overload_slope,
     predict_distribution,
+    textbook_overload_slope,
 )
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, Point, deliveries_frame, requests_frame
 from loadtests.analysis.summary import accepted_refs, email_delays
 from loadtests.load.drive import OPEN_USERS, Load, bench_settings, generate, warm_up
 from loadtests.load.journey import STILL_WAITING, poisson_arrivals
+from loadtests.publishing import equal_load
 from loadtests.publishing.records import machine_record, settings_record, write_table
+from loadtests.publishing.tables import text_table
 from loadtests.runners.bench import wait_for_emails
 
 SCRATCH = PROJECT_ROOT / "var" / "bench" / "open"
@@ -159,7 +163,7 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
     warmup, window = plan.timing(point.hand_off, point.rho)
     rate = plan.rate(point.rho)
     # Past capacity the wait grows all through the window: let the last probes come back.
-    slope = open_overload_slope(rate, plan.delay_s, plan.probe_rate, 0.003)
+    slope = textbook_overload_slope(rate, plan.delay_s)
     load = Load(
         OPEN_USERS, 2, probe_rate=plan.probe_rate, warmup_s=warmup, window_s=window,
         drain_max_s=60 + 2 * slope * (warmup + window), arrival_rate=rate, arrival_seed=point.seed,
@@ -274,6 +278,9 @@ def model_columns(
         columns["predicted_growth_s_per_s"] = open_overload_slope(
             rate, plan.delay_s, plan.probe_rate, idle_s
         )
+        columns["textbook_growth_s_per_s"] = textbook_overload_slope(
+            rate, plan.delay_s + 3 * idle_s
+        )
     return columns
 
 
@@ -293,7 +300,10 @@ def point_line(row: dict[str, object]) -> str:
     if "wait_growth_s_per_s" in row:
         text += f"; the wait grows {row['wait_growth_s_per_s']:.2f} s per s"
         if "predicted_growth_s_per_s" in row:
-            text += f" (predicted {row['predicted_growth_s_per_s']:.2f})"
+            text += (
+                f" (predicted {row['predicted_growth_s_per_s']:.2f}; a single queue of whole "
+                f"jobs: {row['textbook_growth_s_per_s']:.2f})"
+            )
     return text
 
 
@@ -343,6 +353,12 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
     write_table(table, plan.out / "summary.csv", record)
     minutes = (time.time() - started) / 60
     print(f"Wrote {os.path.relpath(plan.out / 'summary.csv', Path.cwd())} ({minutes:.1f} min).")
+    print("\nThe same arrivals for every hand-off: homepage p95 / mean (share over 100 ms):")
+    steady = open_plots.first_runs(table[table["rho"] < 1])
+    print(text_table(equal_load.by_rho(steady, equal_load.home_cell)))
+    if plan.out.resolve() == (RESULTS_DIR / "open").resolve():
+        equal_load.publish()
+        print("README.md: its open-arrivals section now shows this run.")
     return table
 
 

@@ -34,6 +34,7 @@ from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, Point, requests_frame
 from loadtests.load.drive import Load, bench_settings, generate, warm_up
 from loadtests.load.journey import STILL_WAITING
+from loadtests.publishing import equal_load
 from loadtests.publishing.records import machine_record, settings_record, write_table
 
 SCRATCH = PROJECT_ROOT / "var" / "bench" / "regimes"
@@ -179,6 +180,9 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     }
     write_table(table, plan.out / "summary.csv", record)
     series.to_csv(plan.out / "series.csv", index=False)
+    if plan.out.resolve() == (RESULTS_DIR / "regimes").resolve():
+        equal_load.publish()
+        print("README.md: its regimes section now shows this run.")
     print(
         f"Wrote {os.path.relpath(plan.out, Path.cwd())}/ ({(time.time() - started) / 60:.1f} min)."
     )

@@ -1,0 +1,145 @@
+"""Open arrivals: visitors come on a seeded Poisson schedule whatever the site answers, the model
+replays that schedule, and the closed loop keeps the regime its start chose."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lab_stack.processes import free_port
+from lab_stack.stack import PROJECT_ROOT
+from loadtests.analysis.model import (
+    Scenario,
+    md1_wait_s,
+    open_overload_slope,
+    predict_distribution,
+    simulate,
+    textbook_overload_slope,
+)
+from loadtests.load.drive import OPEN_USERS, Load, generate
+from loadtests.load.journey import STILL_WAITING, poisson_arrivals
+
+
+def test_poisson_arrivals_come_at_the_rate_with_memoryless_gaps():
+    rate, until = 4.0, 500.0
+    schedules = [poisson_arrivals(rate, until, seed) for seed in range(1, 21)]
+
+    counts = [len(s) for s in schedules]
+    gaps = [b - a for s in schedules for a, b in itertools.pairwise(s)]
+    assert abs(statistics.mean(counts) / until - rate) / rate < 0.02
+    # Exponential gaps: the standard deviation equals the mean (a fixed rhythm would give 0).
+    assert abs(statistics.stdev(gaps) / statistics.mean(gaps) - 1) < 0.05
+    assert poisson_arrivals(rate, until, 7) == poisson_arrivals(rate, until, 7)  # replayable
+
+
+def test_md1_mean_wait_is_pollaczek_khinchine():
+    assert md1_wait_s(0.25, 2.0) == pytest.approx(1.0)  # rho 0.5: 0.5 x 2 / (2 x 0.5)
+    assert md1_wait_s(0.45, 2.0) == pytest.approx(9.0)  # rho 0.9
+    assert md1_wait_s(0.5, 2.0) == float("inf")
+
+
+def test_the_model_with_no_arrivals_leaves_the_probe_its_own_time():
+    scenario = Scenario(0, 2.0, arrivals=(), window_s=10.0, service_s=0.004)
+
+    latencies = simulate(scenario)
+
+    assert len(latencies) == 50 and all(lat == pytest.approx(0.004) for lat in latencies)
+
+
+def test_the_model_past_capacity_grows_the_wait_as_the_work_arriving_exceeds_the_worker():
+    rate, delay, probes, page = 1.2 / 0.5, 0.5, 5.0, 0.003
+    arrivals = tuple(poisson_arrivals(rate, 400.0, 1))
+    scenario = Scenario(0, delay, probe_rate=probes, window_s=400.0, service_s=page,
+                        arrivals=arrivals)  # fmt: skip
+
+    latencies = simulate(scenario)
+    sent = [k / probes for k in range(len(latencies))]
+    slope = statistics.linear_regression(sent, latencies).slope
+
+    predicted = open_overload_slope(rate, delay, probes, page)
+    # One schedule's own rate differs from the nominal one by a few percent; the textbook's
+    # single queue of whole jobs (rho - 1) would double the growth.
+    assert slope == pytest.approx(predicted, rel=0.15)
+    assert textbook_overload_slope(rate, delay) > 1.5 * predicted
+
+
+def test_the_model_below_capacity_keeps_the_tail_above_the_median():
+    arrivals = tuple(poisson_arrivals(0.25, 2000.0, 1))  # rho 0.5 at a 2 s delay
+    model = predict_distribution(Scenario(0, 2.0, arrivals=arrivals, window_s=2000.0), 3)
+
+    # Most probes find the worker free, some wait behind a queue of POSTs.
+    assert model.p50_s < 0.1 < model.mean_s < model.p95_s
+    assert 0.3 < model.share_over_100ms < 0.7
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A site that takes every connection and never answers: a stalled server."""
+    port = free_port()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen(4096)  # the kernel completes the handshakes; nobody reads
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.bench
+@pytest.mark.parametrize(("generator", "window_s"), [("locust", 60.0), ("threads", 20.0)])
+def test_visitors_keep_arriving_at_the_set_rate_while_the_site_answers_nobody(
+    silent_server, tmp_path, generator, window_s
+):
+    rate, seed = 5.0, 3
+    load = Load(OPEN_USERS, 2, probe_rate=1.0, window_s=window_s, drain_max_s=1.0,
+                arrival_rate=rate, arrival_seed=seed)  # fmt: skip
+    raw_csv = tmp_path / "raw.csv"
+
+    meta = generate(generator, silent_server, load, raw_csv, tmp_path / "generator.log")
+    requests = pd.read_csv(raw_csv, keep_default_na=False)
+    inside = requests[
+        (requests["start"] >= meta["window_start"]) & (requests["start"] < meta["window_end"])
+    ]
+
+    arrived = int((inside["error"] == f"{STILL_WAITING}contact_form").sum())
+    scheduled = len(poisson_arrivals(rate, window_s, seed))
+    # Every visitor of the schedule arrived, though no one was ever answered...
+    assert abs(arrived - scheduled) <= 2, (arrived, scheduled)
+    assert (inside["endpoint"] == "pending").all()
+    # ...and over the window the schedule keeps the set rate.
+    assert abs(arrived / window_s - rate) / rate < 0.10
+
+
+@pytest.mark.bench
+def test_a_synchronized_start_stays_synchronized(tmp_path: Path):
+    """The closed loop's two regimes at the quick scale: visitors started at one instant keep
+    their convoy (a higher homepage p50, bin after bin) and visitors started one after another
+    keep their spread; the model, replaying both start schedules, says the same."""
+    out = tmp_path / "regimes"
+    finished = subprocess.run(
+        [sys.executable, "-m", "loadtests.runners.regimes", "--minutes", "1.5", "--visitors", "8",
+         "--delay", "0.5", "--think", "0.25", "--bin", "15", "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    summary = pd.read_csv(out / "summary.csv").set_index("start")
+    series = pd.read_csv(out / "series.csv")
+    settled = series[
+        (series["source"] == "measured") & (series["t_s"] >= summary["settle_s"].iloc[0])
+    ]
+    levels = settled.pivot(index="t_s", columns="start", values="p50_ms")
+
+    staggered, synchronized = summary.loc["staggered"], summary.loc["synchronized"]
+    assert synchronized["p50_ms"] > 1.2 * staggered["p50_ms"]
+    assert (levels["synchronized"] > levels["staggered"]).mean() >= 0.75
+    assert synchronized["model_p50_ms"] > 1.2 * staggered["model_p50_ms"]
+    # Both serve the same work per second: the worker is saturated either way.
+    assert synchronized["posts_per_s"] == pytest.approx(staggered["posts_per_s"], rel=0.1)
+    record = json.loads((out / "summary.json").read_text())
+    assert record["plan"]["visitors"] == 8 and record["cycle_s"] > 0

@@ -20,7 +20,7 @@ CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-dar
         flower lock check-platforms clean
 
 help:  ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "The lab needs Python \
@@ -37,6 +37,9 @@ redis: setup  ## which Redis the stacks start (or the one command that installs 
 
 test: redis  ## run the whole test suite (real Redis, provider, gunicorn, Locust, Chromium)
 	$(BIN)/pytest $(TESTS)
+
+test-busy: redis  ## the whole suite beside a one-core CPU hog: no test may depend on this machine's speed
+	$(BIN)/python -m tests.busy $(BIN)/pytest $(TESTS)
 
 test-fast: redis  ## the tests that need no browser and no benchmark run
 	$(BIN)/pytest -m "not browser and not bench"
@@ -59,7 +62,7 @@ bench: redis  ## both scenarios and a short open sweep, all three apps, into res
 	$(BIN)/python -m loadtests.runners.bench
 	$(BIN)/python -m loadtests.runners.open_arrivals --quick
 
-bench-reference: redis  ## regenerate the committed reference (results/, README): cpu, bench x3, 2nd generator
+bench-reference: redis  ## regenerate the committed reference (results/, README): cpu, bench x3, 2nd generator, regimes, open sweep
 	$(BIN)/python -m loadtests.runners.cpu_cost
 	$(BIN)/python -m loadtests.runners.bench --reference
 	$(BIN)/python -m loadtests.runners.regimes

@@ -1,0 +1,29 @@
+"""`make test-busy`: run a command (the test suite) beside a process that keeps one core busy,
+as a student's laptop with a browser open would; the hog is stopped by its pid however the
+command ends.
+
+    python -m tests.busy .venv/bin/pytest tests/test_apps.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HOG = "while True: pass"
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m tests.busy COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    hog = subprocess.Popen([sys.executable, "-c", HOG])
+    try:
+        return subprocess.run(argv, check=False).returncode
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 APP    ?= sync
 RUN    ?= reference
 # What `make check-platforms` proves the pins install on: students' laptops.
-CHECK_PYTHONS   := 3.11 3.12 3.13
+CHECK_PYTHONS   := 3.11 3.12 3.13 3.14
 CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
                    aarch64-apple-darwin
 

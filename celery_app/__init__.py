@@ -45,10 +45,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
     url = settings.effective_redis_url
     return {
         "broker_url": url,
-        "result_backend": url,
+        # No result backend: every task ignores its result. What a page shows of a task goes
+        # through TaskUpdates (push.py), and the email tasks' fate through TaskLog.
         "task_serializer": "json",
-        "result_expires": 24 * 3600,
-        "task_track_started": True,
         # Acknowledge a task only once it has finished, and one task at a time per process, so
         # a worker that dies mid-task leaves the task on the queue for another worker.
         "task_acks_late": True,

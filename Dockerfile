@@ -8,4 +8,6 @@ RUN pip install --no-cache-dir --no-deps --editable .
 # Run as a user of its own, never root; it may write only its data folders.
 RUN useradd --create-home --uid 10001 lab && mkdir -p /data /lab/var && chown lab /data /lab/var
 USER lab
+# Production unless told otherwise: the apps then refuse to start without a real SECRET_KEY.
+ENV LAB_ENV=production
 ENV PYTHONUNBUFFERED=1 WEB_HOST=0.0.0.0 SMTP_HOST=provider REDIS_URL=redis://redis:6379/0

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit, urlunsplit
 
 DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"
+# Signing keys shorter than this are guessable offline from one signed cookie.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -43,7 +45,8 @@ class Settings:
     lab_env: str = _env(
         "LAB_ENV",
         default="development",
-        doc="`development` allows the built-in secret key; anything else requires SECRET_KEY",
+        doc="`development` allows the built-in secret key; anything else requires a SECRET_KEY of "
+        "32 characters or more",
     )
     secret_key: str = _env(
         "SECRET_KEY",
@@ -284,8 +287,15 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        if self.lab_env != "development" and self.secret_key == DEVELOPMENT_SECRET_KEY:
-            raise SettingsError(f"SECRET_KEY must be set when LAB_ENV={self.lab_env!r}")
+        if self.lab_env != "development" and (
+            self.secret_key == DEVELOPMENT_SECRET_KEY
+            or len(self.secret_key.strip()) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise SettingsError(
+                f"SECRET_KEY must be set when LAB_ENV={self.lab_env!r}, at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))' makes one)"
+            )
         if self.provider_delay_distribution not in ("fixed", "uniform", "exponential"):
             raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
         if self.contact_hand_off not in ("request", "in-process"):

@@ -21,7 +21,7 @@ from bakery_site.catalogue import CURRENCIES
 from celery_app import create_app as create_celery_app
 from contact_email.delivery import send_email, send_email_async
 from contact_email.message import ContactEmail, ContactSubmission
-from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
+from lab_settings import DEVELOPMENT_SECRET_KEY, MIN_SECRET_KEY_LENGTH, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
 from loadtests.load.journey import contact_fields, csrf_token_from
 from tests.conftest import Visitor, reply_to_as_mail_readers_see_it
@@ -279,7 +279,11 @@ def test_outside_development_the_secret_key_must_be_set():
         Settings.from_env({"LAB_ENV": "production"})
     with pytest.raises(SettingsError, match="SECRET_KEY"):
         Settings.from_env({"LAB_ENV": "production", "SECRET_KEY": DEVELOPMENT_SECRET_KEY})
-    assert Settings.from_env({"LAB_ENV": "production", "SECRET_KEY": "s3cret"}).secret_key
+    for weak in ("", " " * 40, "a", "s3cret"):
+        with pytest.raises(SettingsError, match="SECRET_KEY"):
+            Settings.from_env({"LAB_ENV": "production", "SECRET_KEY": weak})
+    strong = "k" * MIN_SECRET_KEY_LENGTH
+    assert Settings.from_env({"LAB_ENV": "production", "SECRET_KEY": strong}).secret_key
 
 
 def test_embedded_redis_listens_on_loopback_only(shared_stacks):

@@ -2,6 +2,11 @@
 
 GET /healthz, GET /behaviour, POST /behaviour (change it while it runs), POST /reset (clear the
 log), plus each provider's own read-only routes (/stats and its log).
+
+They answer only requests addressed to a loopback name (the Host header), and change something
+only for a JSON body: a web page the student opens elsewhere can neither reach them under a
+name of its own (DNS rebinding) nor send them a form or a text/plain POST (a browser sends
+application/json across sites only after a preflight these endpoints never answer).
 """
 
 from __future__ import annotations
@@ -13,6 +18,16 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 from slow_provider.behaviour import Faults
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def loopback_host(value: str | None) -> bool:
+    """A Host header (or an Origin) that names this machine by a loopback name, any port."""
+    if not value:
+        return False
+    host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    return host in LOOPBACK_NAMES or f"[{host}]" in LOOPBACK_NAMES
 
 
 class ControlHandler(BaseHTTPRequestHandler):
@@ -26,7 +41,25 @@ class ControlHandler(BaseHTTPRequestHandler):
         """Clear this provider's log; the answer to POST /reset."""
         raise NotImplementedError
 
+    def refused(self, *, changes: bool) -> bool:
+        """Refuse (403, and say so) a request from outside, or a change not sent as JSON."""
+        origin = self.headers.get("Origin")
+        reason = None
+        if not loopback_host(self.headers.get("Host")):
+            reason = "the control endpoints answer only on a loopback address"
+        elif origin is not None and not loopback_host(origin):
+            reason = f"requests from {origin} are not accepted"
+        elif changes and self.headers.get_content_type() != "application/json":
+            reason = "send the change as application/json"
+        if reason is None:
+            return False
+        self.close_connection = True  # an unread body must not be taken for the next request
+        self.reply(403, {"error": reason})
+        return True
+
     def do_GET(self) -> None:
+        if self.refused(changes=False):
+            return
         path = urlsplit(self.path).path
         routes = {
             "/healthz": lambda: {"status": "ok"},
@@ -40,6 +73,8 @@ class ControlHandler(BaseHTTPRequestHandler):
         self.reply(200, route())
 
     def do_POST(self) -> None:
+        if self.refused(changes=True):
+            return
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path == "/reset":
             self.reply(200, self.reset())

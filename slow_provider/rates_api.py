@@ -130,6 +130,8 @@ def _handler(api: SlowRatesApi) -> type[BaseHTTPRequestHandler]:
             if self.path != "/rates":
                 super().do_POST()  # /behaviour, /reset
                 return
+            if self.refused(changes=True):
+                return
             length = int(self.headers.get("Content-Length") or 0)
             changes = json.loads(self.rfile.read(length) or b"{}")  # NaN and Infinity allowed
             unknown = set(changes) - set(RATES_PER_EUR)

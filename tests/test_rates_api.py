@@ -137,3 +137,32 @@ def test_prices_are_converted_and_rounded_per_currency(rates):
 
     assert yen[0] == {"loaf": "Country sourdough", "eur": "6.40", "local": "1,047"}  # 6.40 x 163.52
     assert dollars[4] == {"loaf": "Baguette tradition", "eur": "1.50", "local": "1.62"}  # x 1.0812
+
+
+def test_the_control_endpoints_refuse_what_another_site_could_send(rates):
+    """Both fakes share these endpoints: a page elsewhere must not switch them to an outage or
+    read the mail they logged, by a simple cross-site POST or under a rebound DNS name."""
+    settings, control = rates
+    url = settings.rates_api_url
+    outage = '{"mode": "outage"}'
+
+    cross_site = httpx.post(
+        f"{url}/behaviour",
+        content=outage,
+        headers={"Content-Type": "text/plain", "Origin": "http://evil.example"},
+    )
+    not_json = httpx.post(
+        f"{url}/behaviour", content=outage, headers={"Content-Type": "text/plain"}
+    )
+    rebound = httpx.get(f"{url}/calls", headers={"Host": "rebind.evil.example:8027"})
+    json_from_elsewhere = httpx.post(
+        f"{url}/reset", json={}, headers={"Origin": "http://evil.example"}
+    )
+
+    assert [r.status_code for r in (cross_site, not_json, rebound, json_from_elsewhere)] == [
+        403
+    ] * 4
+    assert control.behaviour()["mode"] == "normal"
+    # The rates API itself answers whoever calls it, under any name (compose calls it rates-api).
+    quote = httpx.get(f"{url}/v1/rates", params={"symbols": "USD"}, headers={"Host": "rates-api"})
+    assert quote.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 import string
 import time
@@ -12,6 +13,7 @@ from email import message_from_string, policy
 from email.message import EmailMessage
 
 import pytest
+import redis
 import requests
 from email_validator import validate_email
 from hypothesis import HealthCheck, given, settings
@@ -176,6 +178,24 @@ def test_a_name_that_folds_into_an_address_does_not_reach_the_owners_reply(own_s
 
     assert response.status_code == 302
     assert_one_clean_email_to_the_owner(stack, _settle(stack, accepted=True), fields)
+
+
+def test_task_messages_show_monitoring_no_visitor_data(own_stacks):
+    """Flower shows each task message's argument repr to whoever opens it."""
+    stack = own_stacks["celery"]
+    app = create_celery_app(stack.settings)
+    task = app.extensions["celery"].tasks["celery_app.contact.send_contact_email"]
+    private = ContactSubmission("Ann Secretname", "ann.private@example.com", "my private note")
+    email = ContactEmail.new(private, stack.settings)
+
+    task.apply_async((email.to_fields(),), queue="inspected-not-consumed")
+    store = redis.Redis.from_url(stack.settings.effective_redis_url)
+    [raw] = store.lrange("inspected-not-consumed", 0, -1)
+    headers = json.loads(raw)["headers"]
+
+    shown = json.dumps(headers)
+    assert not any(text in shown for text in ("Secretname", "ann.private", "private note"))
+    assert email.message_id in headers["argsrepr"]
 
 
 def _send_async(message: EmailMessage, settings) -> None:

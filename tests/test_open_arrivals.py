@@ -21,6 +21,7 @@ from loadtests.analysis.model import (
     Scenario,
     md1_wait_s,
     open_overload_slope,
+    predict,
     predict_distribution,
     simulate,
     textbook_overload_slope,
@@ -143,3 +144,15 @@ def test_a_synchronized_start_stays_synchronized(tmp_path: Path):
     assert synchronized["posts_per_s"] == pytest.approx(staggered["posts_per_s"], rel=0.1)
     record = json.loads((out / "summary.json").read_text())
     assert record["plan"]["visitors"] == 8 and record["cycle_s"] > 0
+
+
+def test_the_model_keeps_the_regime_each_start_chose():
+    """Ten visitors, 2 s provider, think 1 s: started together they stay a convoy (every POST
+    ahead of the probe most of the cycle), started one after another they keep their spread."""
+    common = {"think_s": 1.0, "probe_rate": 5.0, "warmup_s": 40.0, "window_s": 400.0}
+    staggered = predict(Scenario(10, 2.0, spawn_s=20.0, **common), replications=3)
+    synchronized = predict(Scenario(10, 2.0, spawn_s=0.0, **common), replications=3)
+
+    assert synchronized.p50_s > 1.4 * staggered.p50_s
+    # Both are fractions of visitors x delay: a sustained load never has every POST ahead.
+    assert staggered.p50_s < synchronized.p50_s < synchronized.article_s

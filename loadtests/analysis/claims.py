@@ -7,6 +7,7 @@ section always agree. A verdict that uses a point whose window halves disagree s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,7 +87,7 @@ def sync_claims(table: pd.DataFrame, model: pd.DataFrame, burst: pd.DataFrame) -
     where = (
         f"the sustained p50 reaches 8 s at about {at:.1f} visitors (visitors x delay "
         f"{at * delay:.0f} s)"
-        if at == at
+        if not math.isnan(at)
         else f"the sustained p50 stays under 8 s up to {int(top['visitors'])} visitors"
     )
     sync_burst = burst[burst["app"] == "sync"] if len(burst) else burst

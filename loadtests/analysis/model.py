@@ -24,10 +24,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import statistics
 from dataclasses import dataclass
 
 import numpy as np
+
+from loadtests.analysis.results import percentile
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,10 @@ class Prediction:
 
 def predict(scenario: Scenario, replications: int = 20) -> Prediction:
     """The probe's p50 and p95 over `replications` seeded runs of the schedule, pooled."""
-    latencies = sorted(
-        latency for seed in range(replications) for latency in simulate(scenario, seed)
-    )
-    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+    latencies = [latency for seed in range(replications) for latency in simulate(scenario, seed)]
     return Prediction(
-        p50_s=statistics.median(latencies),
-        p95_s=p95,
+        p50_s=percentile(latencies, 50),
+        p95_s=percentile(latencies, 95),
         article_s=article_wait_s(scenario.visitors, scenario.delay_s, scenario.servers),
     )
 
@@ -158,13 +156,9 @@ class Distribution:
     @classmethod
     def of(cls, latencies: list[float]) -> Distribution:
         values = np.asarray(latencies, dtype=float)
-        p50, p95, p99 = np.percentile(values, [50, 95, 99], method=PERCENTILE_METHOD)
+        p50, p95, p99 = (percentile(values, q) for q in (50, 95, 99))
         return cls(float(values.mean()), float(p50), float(p95), float(p99),
                    float((values > 0.1).mean()), len(values))  # fmt: skip
-
-
-# numpy's name for the nearest-rank percentile: an observed value, never an interpolation.
-PERCENTILE_METHOD = "inverted_cdf"
 
 
 def predict_distribution(scenario: Scenario, replications: int = 10) -> Distribution:

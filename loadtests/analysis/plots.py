@@ -6,6 +6,7 @@ The sweep writes them to `results/plots/`; the notebooks call the same functions
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -69,7 +70,7 @@ def log_ms_axis(ax: plt.Axes) -> None:
 
 def fmt_ms(value: float) -> str:
     """A latency for a title or a table: 2.3 ms, 140 ms, 4.1 s."""
-    if value != value:  # NaN
+    if math.isnan(value):
         return "n/a"
     if value >= 1000:
         return f"{value / 1000:.1f} s"

@@ -100,13 +100,24 @@ def message_ref(raw: str) -> tuple[int, int] | None:
     return (int(ref.group(2)), int(ref.group(1))) if ref else None
 
 
-def percentile(values: pd.Series, q: float) -> float:
-    """Nearest-rank percentile, an observed value (no interpolation between two requests)."""
+# numpy's name for the nearest-rank percentile: an observed value, never an interpolation
+# between two requests. Every percentile of the lab is this one.
+PERCENTILE_METHOD = "inverted_cdf"
+
+
+def percentile(values: pd.Series | np.ndarray | list[float], q: float) -> float:
+    """The nearest-rank percentile (PERCENTILE_METHOD); NaN for no values."""
+    values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return float("nan")
-    ordered = np.sort(values.to_numpy())
-    rank = int(np.ceil(q / 100 * len(ordered))) - 1
-    return float(ordered[max(rank, 0)])
+    return float(np.percentile(values, q, method=PERCENTILE_METHOD))
+
+
+def unanswered(requests: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    """The requests for `endpoint` still waiting when the run ended: the generators write them
+    as `pending` rows whose error ends with the endpoint they were for (`journey.write_raw`)."""
+    pending = requests[requests["endpoint"] == "pending"]
+    return pending[pending["error"].str.endswith(f": {endpoint}")]
 
 
 def requests_frame(raw_csv: Path, meta: dict[str, float], point: Point) -> pd.DataFrame:

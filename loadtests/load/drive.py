@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +124,24 @@ def generate(generator: str, url: str, load: Load, raw_csv: Path, log: Path) -> 
     meta = json.loads(raw_csv.with_suffix(".json").read_text())
     meta["generator"] = generator
     return meta
+
+
+def wait_for_emails(
+    stack: Stack,
+    refs: set[tuple[int, int]],
+    bound_s: float,
+    ref_of: Callable[[str], tuple[int, int] | None],
+) -> float:
+    """Wait until every accepted email (`ref_of` a raw email gives its (visitor, sequence)) has
+    reached the provider, or `bound_s` has passed; return the moment the wait ended (emails
+    still queued then are censored at it)."""
+    deadline = time.time() + bound_s
+    while refs and time.time() < deadline:
+        arrived = {ref_of(str(d["raw"])) for d in stack.provider.deliveries()}
+        if refs <= arrived:
+            break
+        time.sleep(1.0)
+    return time.time()
 
 
 def bench_settings(base: Settings, **changes: object) -> Settings:

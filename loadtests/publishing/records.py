@@ -62,6 +62,12 @@ def machine_record(started: float, settings: Settings) -> dict[str, object]:
     }
 
 
+def run_record(started: float, settings: Settings, **facts: object) -> dict[str, object]:
+    """What a runner stores beside its table: the machine record, the facts of its run, and
+    every setting it ran with (secrets and per-run ports left out)."""
+    return {**machine_record(started, settings), **facts, "settings": settings_record(settings)}
+
+
 def _installed_version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,12 +20,12 @@ import pandas as pd
 import requests
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, Stack, with_free_ports
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, percentile
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.journey import csrf_token_from, final_update
-from loadtests.publishing.records import machine_record, publish, settings_record, update_readme
+from loadtests.publishing.records import publish, run_record, update_readme
 
 VISITORS = 4
 WINDOW_S = 20.0
@@ -150,12 +149,19 @@ def readme_table(table: pd.DataFrame, record: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.api_lookup",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def run_app_and_say(app: str, base: Settings, args: argparse.Namespace) -> dict[str, object]:
+    row = run_app(app, base, args.visitors, args.window)
+    print(
+        f"{app:8} {row['lookups']:3} lookups by {row['visitors']} visitors: "
+        f"button answered in {fmt_ms(row['answer_p50_ms'])}, prices on screen after "
+        f"{fmt_ms(1000 * row['prices_p50_s'])} (p50); meanwhile homepage p50 "
+        f"{fmt_ms(row['homepage_p50_ms'])}, p95 {fmt_ms(row['homepage_p95_ms'])}"
     )
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--readme",
@@ -170,38 +176,23 @@ def main(argv: list[str] | None = None) -> int:
         record = json.loads(DEFAULT_OUT.with_suffix(".json").read_text())
         update_readme(readme_table(pd.read_csv(DEFAULT_OUT), record), marker="api-lookup")
         return 0
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
     base = Settings.from_env()
     if args.delay is not None:
         base = base.replace(rates_api_delay_s=args.delay)
     started = time.time()
-    rows = []
-    try:
-        for app in APPS:
-            row = run_app(app, base, args.visitors, args.window)
-            rows.append(row)
-            print(
-                f"{app:8} {row['lookups']:3} lookups by {row['visitors']} visitors: "
-                f"button answered in {fmt_ms(row['answer_p50_ms'])}, prices on screen after "
-                f"{fmt_ms(1000 * row['prices_p50_s'])} (p50); meanwhile homepage p50 "
-                f"{fmt_ms(row['homepage_p50_ms'])}, p95 {fmt_ms(row['homepage_p95_ms'])}"
-            )
-    except KeyboardInterrupt:
-        print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
-        return 130
-    record = {
-        **machine_record(started, base.replace(**SETTINGS)),
-        "visitors": args.visitors,
-        "window_s": args.window,
-        "think_s": THINK_S,
-        "probe_per_s": PROBE_PER_S,
-        "push_read_by": "long polling",
-        "settings": settings_record(base.replace(**SETTINGS)),
-    }
+    rows = until_interrupted(lambda: [run_app_and_say(app, base, args) for app in APPS])
+    record = run_record(
+        started,
+        base.replace(**SETTINGS),
+        visitors=args.visitors,
+        window_s=args.window,
+        think_s=THINK_S,
+        probe_per_s=PROBE_PER_S,
+        push_read_by="long polling",
+    )
     publish(pd.DataFrame(rows), args.out, DEFAULT_OUT, record, "api-lookup", readme_table)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

@@ -15,7 +15,6 @@ steady load (the headline); the burst scenario the article's "10 visitors press 
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from dataclasses import replace
 
@@ -24,7 +23,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
 from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis.model import predict
@@ -32,23 +30,19 @@ from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.queue_view import served
 from loadtests.analysis.results import Point, deliveries_frame, message_ref, requests_frame
 from loadtests.analysis.summary import accepted_refs, summarise_point
-from loadtests.load.drive import BacklogSampler, bench_settings, generate, memory_mb, warm_up
+from loadtests.load.cli import exit_status, until_interrupted
+from loadtests.load.drive import (
+    BacklogSampler,
+    bench_settings,
+    generate,
+    memory_mb,
+    wait_for_emails,
+    warm_up,
+)
 from loadtests.publishing import bench_report
 from loadtests.runners.bench_plan import Plan, parse_args
 
 SCRATCH = PROJECT_ROOT / "var" / "bench" / "load"
-
-
-def wait_for_emails(stack: Stack, refs: set[tuple[int, int]], bound_s: float) -> float:
-    """Wait until every accepted email has reached the provider, or `bound_s` has passed;
-    return the moment the wait ended (emails still queued then are censored at it)."""
-    deadline = time.time() + bound_s
-    while refs and time.time() < deadline:
-        arrived = {message_ref(str(d["raw"])) for d in stack.provider.deliveries()}
-        if refs <= arrived:
-            break
-        time.sleep(1.0)
-    return time.time()
 
 
 def stack_for(base: Settings, point: Point) -> Stack:
@@ -90,7 +84,7 @@ def measure(
         requests = requests_frame(raw_csv, meta, point)
         if burst:
             requests["sent_after_s"] = requests["start"] - float(meta["burst_at"])
-        bound_at = wait_for_emails(stack, accepted_refs(requests), plan.email_wait_s)
+        bound_at = wait_for_emails(stack, accepted_refs(requests), plan.email_wait_s, message_ref)
         deliveries = deliveries_frame(stack.provider.deliveries(), meta, point)
     shutil.rmtree(stack.run_dir, ignore_errors=True)  # kept only when the point failed
     meta["emails_bound_at"] = bound_at
@@ -196,17 +190,11 @@ def run(plan: Plan, base: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     plan, only_replot = parse_args(argv, __doc__)
-    sys.stdout.reconfigure(line_buffering=True)  # a point's line shows up at once, even in a pipe
-    sigterm_like_ctrl_c()
     matplotlib.use("Agg")  # figures go to files; never open a window on a student's desktop
     if only_replot:
         return bench_report.replot(plan.out)
-    try:
-        return run(plan, Settings.from_env())
-    except KeyboardInterrupt:
-        print("\nSweep interrupted; every stack it started has been stopped.", file=sys.stderr)
-        return 130
+    return until_interrupted(lambda: run(plan, Settings.from_env()))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

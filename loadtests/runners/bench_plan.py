@@ -20,6 +20,7 @@ from pathlib import Path
 from lab_stack.stack import APPS, SHORTCUTS
 from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, Point
+from loadtests.load.cli import runner_parser
 from loadtests.load.drive import Load
 
 CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
@@ -178,11 +179,7 @@ def celery_worker(text: str) -> tuple[str, int]:
 
 def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
     """The plan the command line asks for, and whether it only asks to --replot."""
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.bench",
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = runner_parser("loadtests.runners.bench", description)
     d = Plan()
     add = parser.add_argument
     add("--quick", action="store_true", help="short delay, 4 visitors, short runs, results/quick/")

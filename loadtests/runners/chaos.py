@@ -12,9 +12,7 @@ page and it never arrived; a **duplicate** is a Message-ID the provider received
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -24,12 +22,12 @@ import pandas as pd
 import requests
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, SHORTCUTS, Stack, open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.drive import bench_settings, wait_for_drain
 from loadtests.load.journey import contact_fields, csrf_token_from
-from loadtests.publishing.records import machine_record, measured_on, publish, settings_record
+from loadtests.publishing.records import measured_on, publish, run_record
 from loadtests.runners.chaos_faults import FAULTS, Fault
 
 # The rate limits are off as in every benchmark (`bench_settings`): all visitors are 127.0.0.1.
@@ -168,44 +166,39 @@ def count(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.chaos",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def run_and_say(fault: Fault, app: str, base: Settings) -> dict[str, object]:
+    row = run_scenario(fault, app, base)
+    print(
+        f"{fault.name:16} {app:12} submitted {row['submitted']:4}  accepted "
+        f"{row['accepted']:4}  delivered {row['delivered']:4}  lost {row['lost']:3}"
+        f"  duplicates {row['duplicates']:2}  visitor saw an error "
+        f"{row['error_page'] + row['no_answer']:3} (of which sent anyway "
+        f"{row['sent_but_visitor_saw_error']})"
     )
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--only", nargs="+", choices=[f.name for f in FAULTS])
     parser.add_argument("--apps", nargs="+", choices=(*APPS, *SHORTCUTS), help="default: all")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "chaos.csv")
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
     base = Settings.from_env()
-    rows = []
     started = time.time()
-    try:
-        for fault in FAULTS:
-            if args.only and fault.name not in args.only:
-                continue
-            for app in fault.apps:
-                if args.apps and app not in args.apps:
-                    continue
-                row = run_scenario(fault, app, base)
-                rows.append(row)
-                print(
-                    f"{fault.name:16} {app:12} submitted {row['submitted']:4}  accepted "
-                    f"{row['accepted']:4}  delivered {row['delivered']:4}  lost {row['lost']:3}"
-                    f"  duplicates {row['duplicates']:2}  visitor saw an error "
-                    f"{row['error_page'] + row['no_answer']:3} (of which sent anyway "
-                    f"{row['sent_but_visitor_saw_error']})"
-                )
-    except KeyboardInterrupt:
-        print("\nChaos run interrupted; its stacks have been stopped.", file=sys.stderr)
-        return 130
-    record = {
-        **machine_record(started, bench_settings(base, **CHAOS_SETTINGS)),
-        "wall_time_s": round(time.time() - started, 1),
-        "burst": {
+    chosen = [
+        (fault, app)
+        for fault in FAULTS
+        if not args.only or fault.name in args.only
+        for app in fault.apps
+        if not args.apps or app in args.apps
+    ]
+    rows = until_interrupted(lambda: [run_and_say(fault, app, base) for fault, app in chosen])
+    record = run_record(
+        started,
+        bench_settings(base, **CHAOS_SETTINGS),
+        wall_time_s=round(time.time() - started, 1),
+        burst={
             "visitors": VISITORS,
             "think_s": THINK_S,
             "burst_s": BURST_S,
@@ -213,9 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             "down_s": DOWN_S,
             "outage_s": OUTAGE_S,
         },
-        "settings": settings_record(bench_settings(base, **CHAOS_SETTINGS)),
-        "faults": {f.name: {"what": f.what, "settings": f.settings} for f in FAULTS},
-    }
+        faults={f.name: {"what": f.what, "settings": f.settings} for f in FAULTS},
+    )
     table = pd.DataFrame(rows)
     publish(table, args.out, RESULTS_DIR / "chaos.csv", record, "redis-faults", readme_section)
     print(f"{len(rows)} scenarios, {(time.time() - started) / 60:.1f} minutes.")
@@ -246,4 +238,4 @@ def readme_section(table: pd.DataFrame, record: dict[str, object]) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

@@ -11,10 +11,8 @@ Writes `results/cpu_per_request.csv` and `.json`.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import pstats
-import sys
 import time
 from pathlib import Path
 
@@ -24,11 +22,11 @@ import requests
 
 from celery_app import create_app as create_celery_app
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.journey import contact_fields, csrf_token_from
-from loadtests.publishing.records import machine_record, measured_on, publish, settings_record
+from loadtests.publishing.records import measured_on, publish, run_record
 
 REQUESTS = 300
 PROFILED = 200
@@ -182,36 +180,31 @@ def readme_section(table: pd.DataFrame, record: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure_and_profile(base: Settings) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    with Stack("celery", with_free_ports(base)) as stack:
+        table = pd.DataFrame(measure(stack))
+        profile, stages = profile_post(stack.settings)
+    return table, profile, stages
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.cpu_cost",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
     base = Settings.from_env().replace(**SETTINGS)
     started = time.time()
-    try:
-        with Stack("celery", with_free_ports(base)) as stack:
-            table = pd.DataFrame(measure(stack))
-            profile, stages = profile_post(stack.settings)
-    except KeyboardInterrupt:
-        print("\nInterrupted; its stack has been stopped.", file=sys.stderr)
-        return 130
-    record = {
-        **machine_record(started, base),
-        "requests": REQUESTS,
-        "profiled": PROFILED,
-        "post_profile": profile.to_dict(orient="records"),
-        "post_stages": stages,
-        "settings": settings_record(base),
-    }
+    table, profile, stages = until_interrupted(lambda: measure_and_profile(base))
+    record = run_record(
+        started,
+        base,
+        requests=REQUESTS,
+        profiled=PROFILED,
+        post_profile=profile.to_dict(orient="records"),
+        post_stages=stages,
+    )
     print(publish(table, args.out, DEFAULT_OUT, record, "cpu-per-request", readme_section))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

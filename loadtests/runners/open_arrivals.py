@@ -17,39 +17,42 @@ runs for a fixed time and reports how fast the wait grows against (rate - capaci
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, SHORTCUTS, Stack, open_stack
 from loadtests.analysis import open_plots
 from loadtests.analysis.model import (
-    PERCENTILE_METHOD,
-    Distribution,
-    Scenario,
-    md1_wait_s,
-    open_overload_slope,
-    predict_distribution,
     textbook_overload_slope,
 )
-from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import RESULTS_DIR, Point, deliveries_frame, requests_frame
-from loadtests.analysis.summary import accepted_refs, email_delays
-from loadtests.load.drive import OPEN_USERS, Load, bench_settings, generate, warm_up
-from loadtests.load.journey import STILL_WAITING, poisson_arrivals
+from loadtests.analysis.open_summary import OpenPoint, model_columns, point_line, summarise
+from loadtests.analysis.results import (
+    RESULTS_DIR,
+    Point,
+    deliveries_frame,
+    message_ref,
+    requests_frame,
+)
+from loadtests.analysis.summary import accepted_refs
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
+from loadtests.load.drive import (
+    OPEN_USERS,
+    Load,
+    bench_settings,
+    generate,
+    wait_for_emails,
+    warm_up,
+)
+from loadtests.load.journey import poisson_arrivals
 from loadtests.publishing import equal_load
-from loadtests.publishing.records import machine_record, settings_record, write_table
+from loadtests.publishing.records import run_record, write_table
 from loadtests.publishing.tables import text_table
-from loadtests.runners.bench import wait_for_emails
 
 SCRATCH = PROJECT_ROOT / "var" / "bench" / "open"
 # Each hand-off: the app it runs and the settings that make it that hand-off. `sync/gevent` is
@@ -104,15 +107,15 @@ class OpenPlan:
 
     def points(self) -> list[OpenPoint]:
         rhos = (*self.rhos, *((self.overload_rho,) if self.overload_rho else ()))
-        first = [OpenPoint(h, rho) for h in self.hand_offs for rho in rhos]
+        first = [OpenPoint(h, rho, self.delay_s) for h in self.hand_offs for rho in rhos]
         second = [
-            OpenPoint(h, rho, generator="threads")
+            OpenPoint(h, rho, self.delay_s, generator="threads")
             for h in self.hand_offs
             for rho in self.second_generator_rhos
             if h in BLOCKING and rho in self.rhos
         ]
         again = [
-            OpenPoint(h, rho, seed=seed)
+            OpenPoint(h, rho, self.delay_s, seed=seed)
             for seed in range(2, self.repeats + 1)
             for h in self.hand_offs
             for rho in self.repeat_rhos
@@ -134,18 +137,6 @@ QUICK = {
 }
 
 
-@dataclass(frozen=True)
-class OpenPoint:
-    hand_off: str
-    rho: float
-    generator: str = "locust"
-    seed: int = 1  # the arrival schedule's; every hand-off gets the same one
-
-    @property
-    def name(self) -> str:
-        return f"{self.hand_off.replace('/', '-')}-rho{self.rho:g}-{self.generator}-s{self.seed}"
-
-
 def start_stack(base: Settings, plan: OpenPlan, hand_off: str) -> Stack:
     app, changes = HAND_OFFS[hand_off]
     settings = bench_settings(
@@ -161,7 +152,7 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
     """Run one point; keep its raw requests and deliveries; return its summary row."""
     SCRATCH.mkdir(parents=True, exist_ok=True)
     warmup, window = plan.timing(point.hand_off, point.rho)
-    rate = plan.rate(point.rho)
+    rate = point.rate
     # Past capacity the wait grows all through the window: let the last probes come back.
     slope = textbook_overload_slope(rate, plan.delay_s)
     load = Load(
@@ -175,144 +166,25 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
         idle_s = warm_up(stack.url)
         meta = generate(point.generator, stack.url, load, raw_csv, log)
         requests = requests_frame(raw_csv, meta, labels)
-        bound_at = wait_for_emails(stack, accepted_refs(requests), plan.email_wait_s)
+        bound_at = wait_for_emails(stack, accepted_refs(requests), plan.email_wait_s, message_ref)
         deliveries = deliveries_frame(stack.provider.deliveries(), meta, labels)
     shutil.rmtree(stack.run_dir, ignore_errors=True)
     raw = plan.out / "raw" / point.name
     raw.parent.mkdir(parents=True, exist_ok=True)
     requests.to_csv(f"{raw}.requests.csv.gz", index=False)
     deliveries.to_csv(f"{raw}.deliveries.csv.gz", index=False)
-    row = summarise(plan, point, requests, deliveries, meta, bound_at)
-    row.update(idle_ms=idle_s * 1000, **model_columns(plan, point, meta, idle_s))
+    row = summarise(point, requests, deliveries, meta, bound_at)
+    row["idle_ms"] = idle_s * 1000
+    if point.hand_off in BLOCKING:
+        warmup_s = float(meta["window_start"]) - float(meta["t0"])
+        until = warmup_s + float(meta["window_end"]) - float(meta["window_start"])
+        arrivals = tuple(poisson_arrivals(point.rate, until, point.seed))
+        row.update(model_columns(point, arrivals, plan.probe_rate, meta, idle_s))
     return row
-
-
-def summarise(
-    plan: OpenPlan,
-    point: OpenPoint,
-    requests: pd.DataFrame,
-    deliveries: pd.DataFrame,
-    meta: dict[str, object],
-    bound_at: float,
-) -> dict[str, object]:
-    """One row: the load as offered and as it arrived, and what the homepage, the POST and the
-    email got. Every request that started in the window counts; a probe still waiting when the
-    run ended makes the homepage figures lower bounds (`pending`)."""
-    window_s = float(meta["window_end"]) - float(meta["window_start"])
-    inside = requests[requests["in_window"].astype(bool)]
-    home = inside[inside["endpoint"] == "home"]
-    # A probe never answered counts at what it had waited: the homepage figures are then
-    # lower bounds (`home_unanswered` > 0), never percentiles of the answered ones alone.
-    unanswered = inside[inside["error"] == f"{STILL_WAITING}home"]
-    posts = inside[(inside["endpoint"] == "contact_post") & inside["ok"].astype(bool)]
-    arrived = int((inside["endpoint"] == "contact_form").sum())  # one form per arrival
-    delays = email_delays(requests, deliveries, bound_at)
-    probes = pd.concat([home, unanswered])
-    latencies = probes["latency_ms"].to_numpy() / 1000
-    home_dist = Distribution.of(list(latencies)) if len(latencies) else None
-    row: dict[str, object] = {
-        "hand_off": point.hand_off,
-        "rho": point.rho,
-        "generator": point.generator,
-        "seed": point.seed,
-        "delay_s": plan.delay_s,
-        "offered_rate": plan.rate(point.rho),
-        "achieved_rate": arrived / window_s,
-        "window_s": window_s,
-        "warmup_s": float(meta["window_start"]) - float(meta["t0"]),
-        "home_n": len(probes),
-        "home_unanswered": len(unanswered),
-        "home_errors": int((~home["ok"].astype(bool)).sum()),
-        "pending": int((inside["endpoint"] == "pending").sum()),
-        "post_p50_ms": _percentile(posts["latency_ms"], 50),
-        "post_p95_ms": _percentile(posts["latency_ms"], 95),
-        "emails_accepted": len(delays),
-        "emails_queued_at_bound": int(delays["censored"].sum()),
-        "email_p50_ms": _percentile(delays["delay_ms"], 50),
-        "email_p95_ms": _percentile(delays["delay_ms"], 95),
-        "cpu_warnings": len(meta.get("cpu_warnings", [])),
-    }
-    if home_dist is not None:
-        row.update(
-            home_mean_ms=home_dist.mean_s * 1000, home_p50_ms=home_dist.p50_s * 1000,
-            home_p95_ms=home_dist.p95_s * 1000, home_p99_ms=home_dist.p99_s * 1000,
-            home_over_100ms=home_dist.share_over_100ms,
-        )  # fmt: skip
-    if point.rho >= 1:
-        growth, _ = np.polyfit(probes["t_s"], probes["latency_ms"] / 1000, 1)
-        row["wait_growth_s_per_s"] = float(growth)
-    return row
-
-
-def _percentile(values: pd.Series, q: float) -> float:
-    if len(values) == 0:
-        return float("nan")
-    return float(np.percentile(values.to_numpy(), q, method=PERCENTILE_METHOD))
-
-
-def model_columns(
-    plan: OpenPlan, point: OpenPoint, meta: dict[str, object], idle_s: float
-) -> dict[str, float]:
-    """For the blocking app: the discrete-event model replaying this run's own arrival schedule
-    (seeded as the generator seeded it), and the textbook M/D/1 mean beside it."""
-    if point.hand_off not in BLOCKING:
-        return {}
-    rate = plan.rate(point.rho)
-    warmup = float(meta["window_start"]) - float(meta["t0"])
-    window = float(meta["window_end"]) - float(meta["window_start"])
-    arrivals = tuple(poisson_arrivals(rate, warmup + window, point.seed))
-    scenario = Scenario(
-        0, plan.delay_s, probe_rate=plan.probe_rate, warmup_s=warmup, window_s=window,
-        service_s=idle_s, arrivals=arrivals,
-    )  # fmt: skip
-    model = predict_distribution(scenario)
-    columns = {
-        "model_mean_ms": model.mean_s * 1000,
-        "model_p50_ms": model.p50_s * 1000,
-        "model_p95_ms": model.p95_s * 1000,
-        "model_p99_ms": model.p99_s * 1000,
-        "model_over_100ms": model.share_over_100ms,
-        "md1_mean_ms": (md1_wait_s(rate, plan.delay_s) + idle_s) * 1000,
-    }
-    if point.rho >= 1:
-        columns["predicted_growth_s_per_s"] = open_overload_slope(
-            rate, plan.delay_s, plan.probe_rate, idle_s
-        )
-        columns["textbook_growth_s_per_s"] = textbook_overload_slope(
-            rate, plan.delay_s + 3 * idle_s
-        )
-    return columns
-
-
-def point_line(row: dict[str, object]) -> str:
-    text = (
-        f"{row['hand_off']:13} rho {row['rho']:<4g} ({row['generator']}, seed {row['seed']}): "
-        f"offered {row['offered_rate']:.2f}/s, arrived {row['achieved_rate']:.2f}/s; homepage "
-        f"mean {fmt_ms(row['home_mean_ms'])}, p50 {fmt_ms(row['home_p50_ms'])}, p95 "
-        f"{fmt_ms(row['home_p95_ms'])}, {row['home_over_100ms']:.0%} over 100 ms "
-        f"(n {row['home_n']}); email p50 {fmt_ms(row['email_p50_ms'])}"
-    )
-    if "model_mean_ms" in row:
-        text += (
-            f"; model mean {fmt_ms(row['model_mean_ms'])}, p95 {fmt_ms(row['model_p95_ms'])}; "
-            f"M/D/1 mean {fmt_ms(row['md1_mean_ms'])}"
-        )
-    if "wait_growth_s_per_s" in row:
-        text += f"; the wait grows {row['wait_growth_s_per_s']:.2f} s per s"
-        if "predicted_growth_s_per_s" in row:
-            text += (
-                f" (predicted {row['predicted_growth_s_per_s']:.2f}; a single queue of whole "
-                f"jobs: {row['textbook_growth_s_per_s']:.2f})"
-            )
-    return text
 
 
 def parse_args(argv: list[str] | None) -> OpenPlan:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.open_arrivals",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = runner_parser(__spec__.name, __doc__)
     add = parser.add_argument
     add("--quick", action="store_true", help="sync, celery, asyncio at rho 0.5 and 0.9, short")
     add("--hand-offs", nargs="+", choices=tuple(HAND_OFFS), help="default: every one")
@@ -344,12 +216,12 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
         print("  " + point_line(row))
         rows.append(row)
     table = pd.DataFrame(rows)
-    record = {
-        **machine_record(started, bench_settings(base, provider_delay_s=plan.delay_s)),
-        "wall_time_s": round(time.time() - started, 1),
-        "plan": {k: v for k, v in vars(plan).items() if k != "out"},
-        "settings": settings_record(bench_settings(base, provider_delay_s=plan.delay_s)),
-    }
+    record = run_record(
+        started,
+        bench_settings(base, provider_delay_s=plan.delay_s),
+        wall_time_s=round(time.time() - started, 1),
+        plan={k: v for k, v in vars(plan).items() if k != "out"},
+    )
     write_table(table, plan.out / "summary.csv", record)
     minutes = (time.time() - started) / 60
     print(f"Wrote {os.path.relpath(plan.out / 'summary.csv', Path.cwd())} ({minutes:.1f} min).")
@@ -364,15 +236,9 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     plan = parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
-    try:
-        run(plan, Settings.from_env())
-    except KeyboardInterrupt:
-        print("\nOpen sweep interrupted; every stack it started has been stopped.", file=sys.stderr)
-        return 130
+    until_interrupted(lambda: run(plan, Settings.from_env()))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

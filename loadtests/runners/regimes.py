@@ -15,10 +15,8 @@ replays both start schedules.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,15 +25,14 @@ import numpy as np
 import pandas as pd
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, open_stack
-from loadtests.analysis.model import PERCENTILE_METHOD, Scenario, cycle_s, simulate
+from loadtests.analysis.model import Scenario, cycle_s, simulate
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import RESULTS_DIR, Point, requests_frame
+from loadtests.analysis.results import RESULTS_DIR, Point, percentile, requests_frame, unanswered
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.drive import Load, bench_settings, generate, warm_up
-from loadtests.load.journey import STILL_WAITING
 from loadtests.publishing import equal_load
-from loadtests.publishing.records import machine_record, settings_record, write_table
+from loadtests.publishing.records import run_record, write_table
 
 SCRATCH = PROJECT_ROOT / "var" / "bench" / "regimes"
 STARTS = ("staggered", "synchronized")
@@ -87,7 +84,7 @@ def per_bin(
     for k in range(int(sent_s.max() // bin_s) + 1 if len(sent_s) else 0):
         inside = latency_ms[(sent_s >= k * bin_s) & (sent_s < (k + 1) * bin_s)]
         if len(inside):
-            p50 = float(np.percentile(inside, 50, method=PERCENTILE_METHOD))
+            p50 = percentile(inside, 50)
             rows.append((k * bin_s, p50, len(inside)))
     return rows
 
@@ -110,8 +107,7 @@ def probes(requests: pd.DataFrame) -> pd.DataFrame:
     """Every homepage probe sent in the window, an unanswered one at what it had waited."""
     inside = requests[requests["in_window"].astype(bool)]
     sent = inside["endpoint"] == "home"
-    waiting = inside["error"] == f"{STILL_WAITING}home"
-    return inside[sent | waiting]
+    return pd.concat([inside[sent], unanswered(inside, "home")])
 
 
 def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,13 +147,13 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
             "minutes": plan.minutes,
             "probes": len(sent),
             "unanswered": int((sent["endpoint"] != "home").sum()),
-            "p50_ms": float(np.percentile(after_first["latency_ms"], 50, method=PERCENTILE_METHOD)),
-            "p95_ms": float(np.percentile(after_first["latency_ms"], 95, method=PERCENTILE_METHOD)),
+            "p50_ms": percentile(after_first["latency_ms"], 50),
+            "p95_ms": percentile(after_first["latency_ms"], 95),
             "settle_s": plan.settle_s,
             "bin_p50_min_ms": min(settled),
             "bin_p50_max_ms": max(settled),
-            "model_p50_ms": float(np.percentile(model_after, 50, method=PERCENTILE_METHOD)),
-            "model_p95_ms": float(np.percentile(model_after, 95, method=PERCENTILE_METHOD)),
+            "model_p50_ms": percentile(model_after, 50),
+            "model_p95_ms": percentile(model_after, 95),
             "posts_per_s": len(posts) / (float(meta["window_end"]) - float(meta["window_start"])),
             "cpu_warnings": len(meta.get("cpu_warnings", [])),
         }
@@ -171,13 +167,13 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     table = pd.DataFrame(summary)
     series = pd.DataFrame(series, columns=["start", "source", "t_s", "p50_ms", "n"])
     settings = bench_settings(base, provider_delay_s=plan.delay_s)
-    record = {
-        **machine_record(started, settings),
-        "wall_time_s": round(time.time() - started, 1),
-        "plan": {k: v for k, v in vars(plan).items() if k != "out"},
-        "cycle_s": plan.cycle_s,
-        "settings": settings_record(settings),
-    }
+    record = run_record(
+        started,
+        settings,
+        wall_time_s=round(time.time() - started, 1),
+        plan={k: v for k, v in vars(plan).items() if k != "out"},
+        cycle_s=plan.cycle_s,
+    )
     write_table(table, plan.out / "summary.csv", record)
     series.to_csv(plan.out / "series.csv", index=False)
     if plan.out.resolve() == (RESULTS_DIR / "regimes").resolve():
@@ -190,11 +186,7 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def parse_args(argv: list[str] | None) -> RegimePlan:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.regimes",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = runner_parser(__spec__.name, __doc__)
     add = parser.add_argument
     add("--minutes", type=float, help="length of each run (default 6)")
     add("--bin", type=float, dest="bin_s", help="the series' bins, s (default 60)")
@@ -209,15 +201,9 @@ def parse_args(argv: list[str] | None) -> RegimePlan:
 
 def main(argv: list[str] | None = None) -> int:
     plan = parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
-    try:
-        run(plan, Settings.from_env())
-    except KeyboardInterrupt:
-        print("\nInterrupted; every stack it started has been stopped.", file=sys.stderr)
-        return 130
+    until_interrupted(lambda: run(plan, Settings.from_env()))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

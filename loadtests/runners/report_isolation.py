@@ -10,8 +10,6 @@ waiting, never left out. Writes `results/report_isolation.csv` and `.json`.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,11 +18,11 @@ import pandas as pd
 import requests
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import Stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.journey import contact_fields, csrf_token_from
-from loadtests.publishing.records import machine_record, measured_on, publish, settings_record
+from loadtests.publishing.records import measured_on, publish, run_record
 
 EMAILS = 8
 REPORTS = 4
@@ -115,29 +113,19 @@ def describe(row: dict[str, object]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.report_isolation",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
     base = Settings.from_env()
     started = time.time()
-    try:
-        rows = run(base)
-    except KeyboardInterrupt:
-        print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
-        return 130
-    record = {
-        **machine_record(started, base.replace(**SETTINGS)),
-        "emails_per_phase": EMAILS,
-        "reports": REPORTS,
-        "wait_s": WAIT_S,
-        "settings": settings_record(base.replace(**SETTINGS)),
-    }
+    rows = until_interrupted(lambda: run(base))
+    record = run_record(
+        started,
+        base.replace(**SETTINGS),
+        emails_per_phase=EMAILS,
+        reports=REPORTS,
+        wait_s=WAIT_S,
+    )
     publish(pd.DataFrame(rows), args.out, DEFAULT_OUT, record, "report-isolation", readme_table)
     return 0
 
@@ -167,4 +155,4 @@ def readme_table(table: pd.DataFrame, record: dict[str, object]) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

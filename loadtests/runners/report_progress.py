@@ -12,8 +12,6 @@ had waited, a lower bound).
 
 from __future__ import annotations
 
-import argparse
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,11 +20,11 @@ import pandas as pd
 import requests
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import APPS, open_stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR, percentile
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.journey import csrf_token_from
-from loadtests.publishing.records import machine_record, measured_on, publish, settings_record
+from loadtests.publishing.records import measured_on, publish, run_record
 
 REPORT_S = 12.0
 PROBE_S = 0.25
@@ -128,45 +126,40 @@ def press(app: str, base: Settings) -> tuple[list[dict[str, object]], list[float
     return [{"app": app, **e} for e in events], probe.latencies_ms, probe.unanswered
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.report_progress",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def press_and_say(app: str, base: Settings) -> tuple[list[dict], dict[str, object]]:
+    """One app's events, and what its homepage probes got meanwhile."""
+    events, latencies, unanswered = press(app, base)
+    series = pd.Series(latencies, dtype=float)
+    homepage = {"probes": len(series), "unanswered": unanswered,
+                "p50_ms": round(percentile(series, 50), 1),
+                "max_ms": round(float(series.max()), 1)}  # fmt: skip
+    answer, ready = events[0]["t_s"], events[-1]["t_s"]
+    updates = sum(e["event"] == "progress" for e in events)
+    print(
+        f"{app}: POST answered after {answer:.2f} s, report ready after {ready:.1f} s, "
+        f"{updates} progress updates on the page; homepage meanwhile p50 "
+        f"{homepage['p50_ms']:g} ms, max {homepage['max_ms']:g} ms, "
+        f"{unanswered} of {len(series)} probes unanswered"
     )
+    return events, homepage
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
     base = Settings.from_env()
     started = time.time()
-    rows, homepage = [], {}
-    try:
-        for app in APPS:
-            events, latencies, unanswered = press(app, base)
-            rows += events
-            series = pd.Series(latencies, dtype=float)
-            homepage[app] = {"probes": len(series), "unanswered": unanswered,
-                             "p50_ms": round(percentile(series, 50), 1),
-                             "max_ms": round(float(series.max()), 1)}  # fmt: skip
-            answer, ready = events[0]["t_s"], events[-1]["t_s"]
-            updates = sum(e["event"] == "progress" for e in events)
-            print(
-                f"{app}: POST answered after {answer:.2f} s, report ready after {ready:.1f} s, "
-                f"{updates} progress updates on the page; homepage meanwhile p50 "
-                f"{homepage[app]['p50_ms']:g} ms, max {homepage[app]['max_ms']:g} ms, "
-                f"{unanswered} of {len(series)} probes unanswered"
-            )
-    except KeyboardInterrupt:
-        print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
-        return 130
-    record = {
-        **machine_record(started, base.replace(**SETTINGS)),
-        "report_s": REPORT_S,
-        "probe_every_s": PROBE_S,
-        "homepage": homepage,
-        "settings": settings_record(base.replace(**SETTINGS)),
-    }
+    pressed = until_interrupted(lambda: {app: press_and_say(app, base) for app in APPS})
+    rows = [event for events, _ in pressed.values() for event in events]
+    homepage = {app: probes for app, (_, probes) in pressed.items()}
+    record = run_record(
+        started,
+        base.replace(**SETTINGS),
+        report_s=REPORT_S,
+        probe_every_s=PROBE_S,
+        homepage=homepage,
+    )
     publish(pd.DataFrame(rows), args.out, DEFAULT_OUT, record, "report-progress", readme_table)
     return 0
 
@@ -194,4 +187,4 @@ def readme_table(events: pd.DataFrame, record: dict[str, object]) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

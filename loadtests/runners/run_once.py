@@ -13,9 +13,7 @@ reminder emails each idle account received. Writes `results/run_once.csv` and `.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,10 +23,10 @@ import pandas as pd
 from idle_accounts.job import JOB
 from idle_accounts.store import AccountStore
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR
-from loadtests.publishing.records import machine_record, settings_record, write_table
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
+from loadtests.publishing.records import run_record, write_table
 
 TICK_S = 1.0
 TICKS = 12
@@ -102,44 +100,36 @@ def run_mode(mode: str, base: Settings) -> dict[str, object]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.run_once",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def run_mode_and_say(mode: str, base: Settings) -> dict[str, object]:
+    row = run_mode(mode, base)
+    print(
+        f"{mode:16} {row['runs']:3} runs in {row['ticks']} ticks "
+        f"({row['runs_per_tick']:.2f} per tick), {row['ticks_without_a_run']} ticks "
+        f"missed, {row['accounts_reminded_more_than_once']} of {row['idle_accounts']} "
+        f"idle accounts emailed more than once"
     )
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "run_once.csv")
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
     base = Settings.from_env()
     started = time.time()
-    rows = []
-    try:
-        for mode in MODES:
-            row = run_mode(mode, base)
-            rows.append(row)
-            print(
-                f"{mode:16} {row['runs']:3} runs in {row['ticks']} ticks "
-                f"({row['runs_per_tick']:.2f} per tick), {row['ticks_without_a_run']} ticks "
-                f"missed, {row['accounts_reminded_more_than_once']} of {row['idle_accounts']} "
-                f"idle accounts emailed more than once"
-            )
-    except KeyboardInterrupt:
-        print("\nInterrupted; its stacks have been stopped.", file=sys.stderr)
-        return 130
-    record = {
-        **machine_record(started, base.replace(**SETTINGS)),
-        "tick_s": TICK_S,
-        "ticks": TICKS,
-        "restart_at_ticks": RESTART_AT_TICKS,
-        "deploy_down_s": DEPLOY_DOWN_S,
-        "accounts": ACCOUNTS,
-        "settings": settings_record(base.replace(**SETTINGS)),
-    }
+    rows = until_interrupted(lambda: [run_mode_and_say(mode, base) for mode in MODES])
+    record = run_record(
+        started,
+        base.replace(**SETTINGS),
+        tick_s=TICK_S,
+        ticks=TICKS,
+        restart_at_ticks=RESTART_AT_TICKS,
+        deploy_down_s=DEPLOY_DOWN_S,
+        accounts=ACCOUNTS,
+    )
     write_table(pd.DataFrame(rows), args.out, record)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

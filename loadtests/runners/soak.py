@@ -14,8 +14,6 @@ restart decides its fate. Writes `results/soak.csv` (one sample every two second
 
 from __future__ import annotations
 
-import argparse
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +22,6 @@ import pandas as pd
 import redis
 
 from lab_settings import Settings
-from lab_stack.processes import sigterm_like_ctrl_c
 from lab_stack.stack import PROJECT_ROOT, SHORTCUTS, Stack, open_stack, with_free_ports
 from loadtests.analysis.results import (
     RESULTS_DIR,
@@ -33,6 +30,7 @@ from loadtests.analysis.results import (
     posts_with_messages,
     requests_frame,
 )
+from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.drive import Load, generate, memory_mb, wait_for_drain, warm_up
 from loadtests.publishing.records import machine_record, settings_record, write_table
 
@@ -151,23 +149,13 @@ def run(minutes: float, out: Path, app: str) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.runners.soak",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--app", default="celery", choices=("celery", *SHORTCUTS))
     parser.add_argument("--out", type=Path, help="default results/soak.csv, or soak-<app>.csv")
     args = parser.parse_args(argv)
     out = args.out or RESULTS_DIR / ("soak.csv" if args.app == "celery" else f"soak-{args.app}.csv")
-    sys.stdout.reconfigure(line_buffering=True)
-    sigterm_like_ctrl_c()
-    try:
-        s = run(args.minutes, out, args.app)
-    except KeyboardInterrupt:
-        print("\nSoak interrupted; its stack has been stopped.", file=sys.stderr)
-        return 130
+    s = until_interrupted(lambda: run(args.minutes, out, args.app))
     print(
         f"accepted {s['accepted']}, delivered {s['delivered']}, lost {s['lost']}, duplicates "
         f"{s['duplicates']}; backlog peaked at {s['max_backlog']}, {s['backlog_when_load_stopped']}"
@@ -180,4 +168,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_status(main))

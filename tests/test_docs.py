@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
+from loadtests.publishing import equal_load
 from loadtests.publishing.records import settings_record
 from loadtests.runners import chaos, cpu_cost, report_isolation, report_progress
 
@@ -166,6 +167,27 @@ def test_readme_redis_faults_table_is_the_committed_chaos_run():
     assert set(redis_rows["scenario"]) >= {"redis-restarted", "redis-crashed", "redis-stalled"}
     assert (redis_rows["no_answer"] == 0).all()
     assert (redis_rows[["lost", "duplicates"]] == 0).all().all()
+
+
+def test_readme_equal_load_sections_are_the_committed_runs():
+    open_csv = ROOT / "results" / "open" / "summary.csv"
+    regimes_csv = ROOT / "results" / "regimes" / "summary.csv"
+    table, regimes = pd.read_csv(open_csv), pd.read_csv(regimes_csv)
+    readme = (ROOT / "README.md").read_text()
+
+    assert between(readme, "open-arrivals") + "\n" == (
+        equal_load.open_section(table, json.loads(open_csv.with_suffix(".json").read_text()))
+        + equal_load.claims_text()
+    )
+    assert between(readme, "regimes") + "\n" == equal_load.regimes_section(
+        regimes, json.loads(regimes_csv.with_suffix(".json").read_text())
+    )
+    # What they are there to show. The same work for every hand-off: one schedule, one rate.
+    first = table[(table["generator"] == "locust") & (table["seed"] == 1)]
+    assert first.groupby("rho")["achieved_rate"].nunique().eq(1).all()
+    # The start picks the closed loop's level, and neither drifts to the other.
+    levels = regimes.set_index("start")
+    assert levels.loc["synchronized", "bin_p50_min_ms"] > levels.loc["staggered", "bin_p50_max_ms"]
 
 
 def test_readme_cpu_section_is_the_committed_run():

@@ -26,8 +26,10 @@ from loadtests.analysis.model import (
     simulate,
     textbook_overload_slope,
 )
+from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR
 from loadtests.load.drive import OPEN_USERS, Load, generate
 from loadtests.load.journey import STILL_WAITING, poisson_arrivals
+from loadtests.runners import open_arrivals
 
 
 def test_poisson_arrivals_come_at_the_rate_with_memoryless_gaps():
@@ -156,3 +158,19 @@ def test_the_model_keeps_the_regime_each_start_chose():
     assert synchronized.p50_s > 1.4 * staggered.p50_s
     # Both are fractions of visitors x delay: a sustained load never has every POST ahead.
     assert staggered.p50_s < synchronized.p50_s < synchronized.article_s
+
+
+def test_the_open_plan_gives_every_hand_off_the_same_arrivals_and_the_sync_queue_time_to_settle():
+    reference, quick = open_arrivals.parse_args([]), open_arrivals.parse_args(["--quick"])
+    points = reference.points()
+
+    assert reference.out == RESULTS_DIR / "open" and quick.out == LOCAL_DIR / "open"
+    by_hand_off = {h: {(p.rho, p.rate, p.seed) for p in points if p.hand_off == h and p.seed == 1}
+                   for h in reference.hand_offs}  # fmt: skip
+    assert len({frozenset(v) for v in by_hand_off.values()}) == 1  # the same work for all
+    # Near rho 1 the queue settles on a time scale of delay / (1 - rho)^2: warm up one, measure
+    # several; a hand-off that never queues needs no such wait.
+    warmup, window = reference.timing("sync", 0.9)
+    relaxation = reference.delay_s / (1 - 0.9) ** 2
+    assert warmup >= relaxation and window >= reference.settle_windows * relaxation
+    assert reference.timing("celery", 0.9)[1] < window

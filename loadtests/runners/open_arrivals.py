@@ -128,7 +128,7 @@ QUICK = {
     "hand_offs": ("sync", "celery", "asyncio"),
     "rhos": (0.5, 0.9),
     "overload_rho": None,
-    "settle_windows": 1.5,
+    "settle_windows": 1.0,
     "min_window_s": 20.0,
     "second_generator_rhos": (),
     "repeats": 1,

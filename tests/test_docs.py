@@ -184,7 +184,8 @@ def test_readme_equal_load_sections_are_the_committed_runs():
     )
     # What they are there to show. The same work for every hand-off: one schedule, one rate.
     first = table[(table["generator"] == "locust") & (table["seed"] == 1)]
-    assert first.groupby("rho")["achieved_rate"].nunique().eq(1).all()
+    assert first.groupby("rho")["offered_rate"].nunique().eq(1).all()
+    assert set(first.groupby("rho")["hand_off"].nunique()) == {first["hand_off"].nunique()}
     # The start picks the closed loop's level, and neither drifts to the other.
     levels = regimes.set_index("start")
     assert levels.loc["synchronized", "bin_p50_min_ms"] > levels.loc["staggered", "bin_p50_max_ms"]

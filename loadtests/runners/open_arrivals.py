@@ -80,6 +80,10 @@ class OpenPlan:
     # is one such time and its window `settle_windows` of them (at least `min_window_s`).
     settle_windows: float = 3.0
     min_window_s: float = 30.0
+    # The sync queue's tail rests on its few long busy periods: at 5 probes/s a p95 needs about
+    # this long to stand on a few dozen slow probes, whatever rho (30 s gave the two generators
+    # p95s 40% apart at rho 0.5, on the same schedule).
+    min_queue_window_s: float = 90.0
     min_warmup_s: float = 5.0
     overload_window_s: float = 40.0
     # Where the threads generator measures the same schedule again, and the repeats with other
@@ -103,7 +107,8 @@ class OpenPlan:
         if hand_off not in BLOCKING:
             return self.min_warmup_s, self.min_window_s
         settle = self.relaxation_s(rho)
-        return max(self.min_warmup_s, settle), max(self.min_window_s, self.settle_windows * settle)
+        window = max(self.min_queue_window_s, self.settle_windows * settle)
+        return max(self.min_warmup_s, settle), window
 
     def points(self) -> list[OpenPoint]:
         rhos = (*self.rhos, *((self.overload_rho,) if self.overload_rho else ()))
@@ -130,6 +135,7 @@ QUICK = {
     "overload_rho": None,
     "settle_windows": 1.0,
     "min_window_s": 20.0,
+    "min_queue_window_s": 30.0,
     "second_generator_rhos": (),
     "repeats": 1,
     "email_wait_s": 10.0,

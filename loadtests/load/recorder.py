@@ -1,0 +1,125 @@
+"""What a Locust run records: its load as the environment gives it (`LoadConfig`, written by
+`drive.Load.env`), and every request with the window it belongs to (`Recorder`)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import locust
+
+from loadtests.load.journey import write_raw
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    probe_rate: float
+    think_s: float
+    warmup_s: float
+    window_s: float | None  # None: run until stopped (the live demo)
+    drain_max_s: float
+    raw_csv: Path | None
+    burst: int  # >0: that many BurstVisitors; the window closes when their POSTs are answered
+    arrival_rate: float  # ArrivingVisitors per second
+    arrival_seed: int
+
+    @classmethod
+    def from_env(cls) -> LoadConfig:
+        window = os.environ.get("LAB_WINDOW_S")
+        raw = os.environ.get("LAB_RAW_CSV")
+        return cls(
+            probe_rate=float(os.environ.get("LAB_PROBE_RATE", "4")),
+            think_s=float(os.environ.get("LAB_THINK_S", "1")),
+            warmup_s=float(os.environ.get("LAB_WARMUP_S", "0")),
+            window_s=float(window) if window else None,
+            drain_max_s=float(os.environ.get("LAB_DRAIN_MAX_S", "60")),
+            raw_csv=Path(raw) if raw else None,
+            burst=int(os.environ.get("LAB_BURST", "0")),
+            arrival_rate=float(os.environ.get("LAB_ARRIVAL_RATE", "0")),
+            arrival_seed=int(os.environ.get("LAB_ARRIVAL_SEED", "1")),
+        )
+
+
+class Recorder:
+    """Every request of the run, and which ones are still waiting for an answer."""
+
+    def __init__(self, config: LoadConfig) -> None:
+        self.config = config
+        self.t0 = time.time()
+        self.rows: list[tuple[object, ...]] = []
+        self.waiting: dict[int, tuple[float, str]] = {}  # key -> (start, endpoint)
+        self.ids = itertools.count()
+        self.cpu_warnings: list[float] = []
+        self.burst_answered = 0
+        self.burst_drained_at: float | None = None
+
+    @property
+    def window_start(self) -> float:
+        return self.t0 + self.config.warmup_s
+
+    @property
+    def burst_at(self) -> float:
+        return self.window_start + 1.0
+
+    @property
+    def window_end(self) -> float:
+        if self.burst_drained_at is not None:
+            return self.burst_drained_at + 1.0
+        return self.window_start + (self.config.window_s or float("inf"))
+
+    def burst_post_answered(self) -> None:
+        self.burst_answered += 1
+        if self.burst_answered == self.config.burst:
+            self.burst_drained_at = time.time()
+
+    def measuring(self) -> bool:
+        return time.time() < self.window_end
+
+    @contextmanager
+    def request(self, endpoint: str, user: int):
+        """Time one request; the body sets `outcome["status"]` (and `["error"]` on failure)."""
+        key = next(self.ids)
+        start = time.time()
+        began = time.perf_counter()
+        outcome: dict[str, object] = {"status": 0, "error": ""}
+        self.waiting[key] = (start, endpoint)
+        try:
+            yield outcome
+        except Exception as error:
+            outcome["error"] = outcome["error"] or f"{type(error).__name__}: {error}"
+        finally:
+            latency_ms = (time.perf_counter() - began) * 1000
+            del self.waiting[key]
+            if self.config.raw_csv is not None:
+                self.rows.append(
+                    (
+                        endpoint,
+                        user,
+                        f"{start:.6f}",
+                        f"{latency_ms:.3f}",
+                        outcome["status"],
+                        outcome["error"],
+                    )
+                )
+
+    def window_drained(self) -> bool:
+        return not any(start < self.window_end for start, _ in self.waiting.values())
+
+    def write(self, still_waiting: dict[int, tuple[float, str]]) -> None:
+        assert self.config.raw_csv is not None
+        meta = {
+            "t0": self.t0,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "still_waiting": len(still_waiting),
+            "burst": self.config.burst,
+            "burst_at": self.burst_at if self.config.burst else None,
+            "burst_drained_at": self.burst_drained_at,
+            "cpu_warnings": self.cpu_warnings,
+            "locust_version": locust.__version__,
+        }
+        write_raw(self.config.raw_csv, list(self.rows), list(still_waiting.values()), meta)

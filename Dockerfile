@@ -6,7 +6,9 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN pip install --no-cache-dir --no-deps --editable .
 # Run as a user of its own, never root; it may write only its data folders.
-RUN useradd --create-home --uid 10001 lab && mkdir -p /data /lab/var && chown lab /data /lab/var
+# /lab/var/reports exists, owned by lab, so the `reports` volume starts out lab's too.
+RUN useradd --create-home --uid 10001 lab && mkdir -p /data /lab/var/reports \
+    && chown lab /data /lab/var /lab/var/reports
 USER lab
 # Production unless told otherwise: the apps then refuse to start without a real SECRET_KEY.
 ENV LAB_ENV=production

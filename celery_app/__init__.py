@@ -73,7 +73,12 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "broker_connection_retry_on_startup": True,
         # A two-minute report would hold a worker process that contact emails need: reports go
         # to a queue of their own, consumed by a worker of their own (REPORT_QUEUE).
-        "task_routes": {"celery_app.reports.generate_report": {"queue": settings.report_queue}},
+        "task_routes": {
+            "celery_app.reports.generate_report": {"queue": settings.report_queue},
+            # Deleted by the worker that writes the files (compose shares them with the web
+            # server through the `reports` volume).
+            "celery_app.reports.delete_expired_reports_now": {"queue": settings.report_queue},
+        },
         # Use case 4: beat sends these on schedule; one beat process, however many web servers.
         "beat_schedule": beat_schedule(settings),
         "timezone": "UTC",

@@ -7,6 +7,7 @@ takes two minutes holds no web worker.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -49,6 +50,21 @@ def delete_expired_reports(settings: Settings) -> None:
             path.unlink(missing_ok=True)
 
 
+@shared_task(ignore_result=True)
+def delete_expired_reports_now() -> None:
+    """Beat sends this every hour (to the reports' own worker, which holds the files), so an
+    expired report goes even if nobody makes or downloads another."""
+    delete_expired_reports(current_app.extensions["lab_settings"])
+
+
+def write_private(path: Path, text: str) -> None:
+    """Only the lab's own user may read a report (0600, in a 0700 folder): it lists accounts."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+
+
 def publish_progress(task_id: str, done: int, total: int) -> None:
     percent = round(100 * done / total)
     text = f"Building the report: {percent}% ({done} of {total} parts)."
@@ -65,9 +81,7 @@ def generate_report(self: Task) -> None:
             time.sleep(builder.slice_s)
             builder.step(index)
             publish_progress(task_id, index + 1, builder.total)
-        path = report_path(settings, task_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(builder.text())
+        write_private(report_path(settings, task_id), builder.text())
     except Exception:
         task_updates().publish(task_id, "FAILURE", "The report failed; please try again.",
                                final=True, percent=0, ready=False)  # fmt: skip

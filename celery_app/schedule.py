@@ -23,6 +23,7 @@ from idle_accounts.store import AccountStore
 from lab_settings import Settings
 
 NIGHTLY_3AM = crontab(minute=0, hour=3)
+EVERY_HOUR = crontab(minute=17)
 SECOND_TUESDAY_1AM = crontab(minute=0, hour=1, day_of_week="tue", day_of_month="8-14")
 
 
@@ -36,6 +37,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         "monthly-summary": {
             "task": "celery_app.schedule.send_monthly_summary",
             "schedule": SECOND_TUESDAY_1AM,
+        },
+        "delete-expired-reports": {
+            "task": "celery_app.reports.delete_expired_reports_now",
+            "schedule": EVERY_HOUR,
         },
     }
 

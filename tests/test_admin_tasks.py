@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import socket
+import stat
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
+from celery_app import celery_config
+from celery_app.schedule import beat_schedule
+from lab_settings import Settings
 from loadtests.load.journey import contact_fields, csrf_token_from, final_update
 from tests.conftest import Visitor
 
@@ -127,9 +132,22 @@ def test_a_finished_report_is_deleted_after_its_keep_time(start_stack):
     assert final_update(stack.settings.push_url, task_id, 20)["state"] == "SUCCESS"
 
     fresh = session.get(f"{stack.url}/reports/{task_id}/download", timeout=10)
+    written = stack.work_dir / stack.settings.data_dir / "reports" / f"{task_id}.csv"
+    mode = stat.S_IMODE(written.stat().st_mode)
     time.sleep(2.0)
     stale = session.get(f"{stack.url}/reports/{task_id}/download", timeout=10)
 
     assert fresh.status_code == 200
+    assert mode == 0o600  # it lists accounts: the lab's own user only
     assert stale.status_code == 410
     assert "This report is gone" in stale.text
+
+
+def test_expired_reports_are_deleted_every_hour_by_the_worker_that_holds_them():
+    """Not only when someone makes or downloads another report."""
+    settings = Settings()
+    entry = beat_schedule(settings)["delete-expired-reports"]
+    route = celery_config(settings)["task_routes"][entry["task"]]
+
+    assert entry["schedule"].remaining_estimate(datetime.now(UTC)) <= timedelta(hours=1)
+    assert route == {"queue": settings.report_queue}

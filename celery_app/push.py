@@ -8,9 +8,9 @@ a small async process beside the Flask web server. A browser waiting for news ho
 connection open for seconds or minutes; under gunicorn's sync workers every such connection
 would be a worker serving nobody else, while one event loop holds thousands. Started by the
 stack runner as `uvicorn --factory celery_app.push:create_push_app`. It holds at most
-PUSH_MAX_CONNECTIONS at once (beyond, a 503 with Retry-After; uvicorn's `--limit-concurrency`
-backs this up for plain HTTP but lets websockets through) and uvicorn's small `--ws-max-size`
-closes a socket on a large frame, so idle or hostile clients cannot take every Redis connection
+PUSH_MAX_CONNECTIONS at once, PUSH_MAX_PER_CLIENT of them from one client address (beyond, a
+503 with Retry-After; uvicorn's `--limit-concurrency` backs this up for plain HTTP but lets
+websockets through) and uvicorn's small `--ws-max-size` closes a socket on a large frame, so idle or hostile clients cannot take every Redis connection
 the broker and the rate limit need: each open connection holds one.
 """
 
@@ -20,6 +20,7 @@ import asyncio
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 
@@ -141,26 +142,34 @@ def create_push_app(settings: Settings | None = None) -> Quart:
     client = redis.asyncio.Redis(connection_pool=pool)
 
     open_now = 0  # connections held at this moment (uvicorn's own limit skips websockets)
+    held_by: Counter[str] = Counter()  # and by each client address
 
     @contextmanager
-    def counted() -> Iterator[bool]:
-        """Whether there is room for one more connection; it counts until the block ends."""
+    def counted(address: str | None) -> Iterator[bool]:
+        """Whether there is room for one more connection, in all and for its client (one client
+        must not take every slot from the others); it counts until the block ends."""
         nonlocal open_now
-        if open_now >= settings.push_max_connections:
+        key = address or "unknown"
+        full = open_now >= settings.push_max_connections
+        if full or held_by[key] >= settings.push_max_per_client:
             yield False
             return
         open_now += 1
+        held_by[key] += 1
         try:
             yield True
         finally:
             open_now -= 1
+            held_by[key] -= 1
+            if not held_by[key]:
+                del held_by[key]
 
     @app.websocket("/updates/<task_id>")
     async def updates_socket(task_id: str) -> Response | None:
         if not await is_known(client, task_id):
             await websocket.close(1008)  # at once: an unknown id must not hold a connection
             return None
-        with counted() as room:
+        with counted(websocket.remote_addr) as room:
             if not room:
                 return Response(TOO_MANY, 503, BUSY_HEADERS)  # refuses the handshake
             await follow(task_id)
@@ -195,7 +204,7 @@ def create_push_app(settings: Settings | None = None) -> Quart:
             since = float(request.args.get("since", "0"))
         except ValueError:
             abort(400)
-        with counted() as room:
+        with counted(request.remote_addr) as room:
             if not room:
                 return TOO_MANY, 503, {**POLL_HEADERS, **BUSY_HEADERS}
             update = await next_update(client, task_id, since, LONG_POLL_S)

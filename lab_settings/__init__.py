@@ -119,6 +119,12 @@ class Settings:
         doc="the push service refuses (503) connections beyond this many at once; each open "
         "one also holds a Redis connection",
     )
+    push_max_per_client: int = _env(
+        "PUSH_MAX_PER_CLIENT",
+        default=20,
+        doc="of those, at most this many from one client address, so one client cannot take "
+        "every slot (behind a proxy every client has the proxy's address: raise it there)",
+    )
     push_max_connection_s: float = _env(
         "PUSH_MAX_CONNECTION_S",
         default=300.0,

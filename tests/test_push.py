@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import os
 import time
 import uuid
@@ -19,13 +20,18 @@ from loadtests.load.journey import contact_fields
 from tests.conftest import Visitor
 
 CAP = 40
+PER_CLIENT = 5
 LIFETIME_S = 2.0
 
 
 @pytest.fixture(scope="module")
 def push_stack(start_stack):
     return start_stack(
-        "celery", push_max_connections=CAP, push_max_connection_s=LIFETIME_S, rate_limit_s=0.5
+        "celery",
+        push_max_connections=CAP,
+        push_max_per_client=PER_CLIENT,
+        push_max_connection_s=LIFETIME_S,
+        rate_limit_s=0.5,
     )
 
 
@@ -140,3 +146,37 @@ def test_500_idle_connections_are_capped_and_the_contact_form_stays_fast(push_st
     assert answers.count("503") >= 500 - CAP  # refused at once, with a clear status
     assert all(status == 302 and took < 1.0 for status, took in timings), timings
     assert delivered == 3
+
+
+def test_one_client_cannot_take_every_slot_from_the_others(push_stack):
+    """One address holding long polls gets PER_CLIENT of them; a visitor from another address
+    (127.0.0.2: the whole 127/8 is this machine) still has its page followed."""
+    waiting, done = pending_task(push_stack), pending_task(push_stack)
+    TaskUpdates(redis.Redis.from_url(push_stack.settings.effective_redis_url)).publish(
+        done, "SUCCESS", "Done.", final=True
+    )
+
+    async def hog() -> list[str]:
+        return await asyncio.gather(
+            *(_hold(push_stack, waiting, False) for _ in range(4 * PER_CLIENT))
+        )
+
+    loop = asyncio.new_event_loop()
+    try:
+        answers = loop.run_until_complete(hog())
+        other = http.client.HTTPConnection(
+            push_stack.settings.web_host, push_stack.settings.push_port, timeout=10,
+            source_address=("127.0.0.2", 0),
+        )  # fmt: skip
+        other.request("GET", f"/updates/{done}?since=0")
+        answer = other.getresponse()
+        body = answer.read().decode()
+    finally:
+        for writer in HELD:
+            writer.close()
+        loop.close()
+        HELD.clear()
+
+    assert answers.count("held") == PER_CLIENT
+    assert answers.count("503") == 3 * PER_CLIENT
+    assert answer.status == 200 and '"SUCCESS"' in body

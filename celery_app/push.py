@@ -10,8 +10,9 @@ would be a worker serving nobody else, while one event loop holds thousands. Sta
 stack runner as `uvicorn --factory celery_app.push:create_push_app`. It holds at most
 PUSH_MAX_CONNECTIONS at once, PUSH_MAX_PER_CLIENT of them from one client address (beyond, a
 503 with Retry-After; uvicorn's `--limit-concurrency` backs this up for plain HTTP but lets
-websockets through) and uvicorn's small `--ws-max-size` closes a socket on a large frame, so idle or hostile clients cannot take every Redis connection
-the broker and the rate limit need: each open connection holds one.
+websockets through) and uvicorn's small `--ws-max-size` closes a socket on a large frame, so
+idle or hostile clients cannot take every Redis connection the broker and the rate limit need:
+each open connection holds one.
 """
 
 from __future__ import annotations

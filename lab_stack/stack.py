@@ -42,6 +42,9 @@ GUNICORN_TARGETS = {
 WORKER_CLASSES = {"asyncio": ["--worker-class", "uvicorn_worker.UvicornWorker"]}
 
 
+WEB_READY_WAIT_S = 15.0
+
+
 def with_free_ports(settings: Settings) -> Settings:
     """The same settings on ports nobody uses, so stacks can run beside each other."""
     return settings.replace(
@@ -54,9 +57,9 @@ def with_free_ports(settings: Settings) -> Settings:
     )
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, timeout_s: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return response.status == 200
     except OSError:
         return False
@@ -124,11 +127,14 @@ class Stack:
             if app != "celery":
                 raise ValueError("only the Celery app has a beat")
             self._add("beat", self._beat_argv(), env, self._beat_ready)
+        # A web server restarted under load (make chaos) finds its one worker busy with the
+        # visitors' POSTs, each holding it for the provider's delay: its health check waits
+        # its turn in that queue, so it may take several seconds to be answered.
         self._add(
             "web",
             self._web_argv(),
             env,
-            lambda: http_ok(f"{settings.web_url}/healthz"),
+            lambda: http_ok(f"{settings.web_url}/healthz", timeout_s=WEB_READY_WAIT_S),
             ready_timeout_s=60,
         )
         # More web servers of the same app, as behind a load balancer (use case 4).

@@ -65,7 +65,6 @@ HAND_OFFS: dict[str, tuple[str, dict[str, object]]] = {
     **{name: (name, {}) for name in SHORTCUTS},
 }
 BLOCKING = {"sync"}  # one request at a time: the queue rho describes
-SLOW_MS = 100.0
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,14 @@ def rebuild_report(out: Path) -> tuple[str, list[Claim]]:
     return render_report(out, summary, model, burst, found, env), found
 
 
-def _scenario_text(plan: dict[str, object]) -> list[str]:
+def _scenario_text(plan: dict[str, object], model: pd.DataFrame) -> list[str]:
+    # Runs since the model replays the service times the worker spent carry post_service_ms.
+    fed = (
+        "fed the service times the one worker actually spent in the run (rebuilt from the raw "
+        "requests, first come first served: the POST's and a cheap page's medians)"
+        if "post_service_ms" in model
+        else "fed only the provider's delay and the idle homepage time measured while warming up"
+    )
     return [
         f"**Sustained** (the headline): visitors run the journey (GET the form, POST it, read the "
         f"thank-you page, think {plan['think_s']:g} s on average) in a loop, started one after "
@@ -202,11 +209,10 @@ def _scenario_text(plan: dict[str, object]) -> list[str]:
         "the same instant, once; the probe runs until the last POST is answered.",
         "",
         "**The model** (`loadtests/analysis/model.py`): a discrete-event simulation of the same "
-        "schedule through a FIFO queue with the web tier's slots, fed only the provider's delay "
-        "and the idle homepage time measured while warming up; the burst's prediction is a "
-        "formula (N x delay for the first probe, less for each later one). It cannot see what "
-        "else holds the worker: the machine's other processes on shared cores, a slow first "
-        "request, connections accepted out of order.",
+        f"schedule through a FIFO queue with the web tier's slots, {fed}; the burst's "
+        "prediction is a formula (N x delay for the first probe, less for each later one). It "
+        "cannot see what else holds the worker: the machine's other processes on shared cores, "
+        "a slow first request, connections accepted out of order.",
     ]
 
 
@@ -223,7 +229,7 @@ def render_report(out, summary, model, burst, found, env) -> str:
         f"x {'/'.join(map(str, plan['web_threads']))} thread(s); provider delay "
         f"{plan['delay_s']:g} s.",
         "",
-        *_scenario_text(plan),
+        *_scenario_text(plan, model),
     ]
     table = collapse_repeats(summary[summary["generator"] == "locust"])
     several = len(setups(summary)) > 1

@@ -1,7 +1,6 @@
 """What `make bench` prints and writes: its terminal lines, `results/` files, figures, report.md
 and the README's results section, all computed from the stored files (so `--replot` gives the
-same report as the run that measured).
-"""
+same report as the run that measured)."""
 
 from __future__ import annotations
 
@@ -185,14 +184,12 @@ def rebuild_report(out: Path) -> tuple[str, list[Claim]]:
     return render_report(out, summary, model, burst, found, env), found
 
 
+FED_MEASURED = "fed the service times the one worker spent in the run (from the raw requests)"
+FED_NOMINAL = "fed only the provider's delay and the idle homepage time measured while warming up"
+
+
 def _scenario_text(plan: dict[str, object], model: pd.DataFrame) -> list[str]:
-    # Runs since the model replays the service times the worker spent carry post_service_ms.
-    fed = (
-        "fed the service times the one worker actually spent in the run (rebuilt from the raw "
-        "requests, first come first served: the POST's and a cheap page's medians)"
-        if "post_service_ms" in model
-        else "fed only the provider's delay and the idle homepage time measured while warming up"
-    )
+    fed = FED_MEASURED if "post_service_ms" in model else FED_NOMINAL  # the model's columns say
     return [
         f"**Sustained** (the headline): visitors run the journey (GET the form, POST it, read the "
         f"thank-you page, think {plan['think_s']:g} s on average) in a loop, started one after "

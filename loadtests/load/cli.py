@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from lab_settings import Settings
 from lab_stack.processes import sigterm_like_ctrl_c
 
 T = TypeVar("T")
@@ -37,6 +38,12 @@ def until_interrupted(measure: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         print("\nInterrupted; every stack it started has been stopped.", file=sys.stderr)
         raise Interrupted from None
+
+
+def run_plan(plan: T, run: Callable[[T, Settings], object]) -> int:
+    """The whole `main` of a runner that measures one plan: `run(plan, settings)`."""
+    until_interrupted(lambda: run(plan, Settings.from_env()))
+    return 0
 
 
 def exit_status(main: Callable[[], int]) -> int:

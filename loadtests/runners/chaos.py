@@ -22,7 +22,7 @@ import pandas as pd
 import requests
 
 from lab_settings import Settings
-from lab_stack.stack import APPS, SHORTCUTS, Stack, open_stack
+from lab_stack.stack import APPS, SHORTCUTS, open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref
 from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.drive import bench_settings, wait_for_drain
@@ -96,7 +96,10 @@ def run_scenario(fault: Fault, app: str, base: Settings) -> dict[str, object]:
         for thread in visitors:
             thread.start()
         time.sleep(FAULT_AT_S)
-        in_flight_at_fault = wait_for_an_email_in_flight(stack)
+        # Inject once an email is certainly mid-SMTP, however long the stack took to warm up: a
+        # fresh clone compiles and imports on its first requests, and a fault at a fixed second
+        # could find every visitor still waiting for its first page.
+        in_flight_at_fault = stack.provider.wait_for("in_flight", 1, timeout_s=30)["in_flight"]
         fault.inject(stack)
         time.sleep(OUTAGE_S.get(fault.name, DOWN_S))
         fault.recover(stack)
@@ -109,20 +112,6 @@ def run_scenario(fault: Fault, app: str, base: Settings) -> dict[str, object]:
         attempts = stack.provider.attempts()
     row = count(fault, app, submissions, deliveries, attempts, drain_s)
     return {**row, "in_flight_at_fault": in_flight_at_fault}
-
-
-def wait_for_an_email_in_flight(stack: Stack, timeout_s: float = 30.0) -> int:
-    """How many emails the provider is receiving, as soon as there is one (0 after `timeout_s`).
-
-    The fault then lands while an email is certainly mid-SMTP, however long the stack took to
-    warm up: a fresh clone compiles and imports on its first requests, and a fault injected at
-    a fixed second could find every visitor still waiting for its first page."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        in_flight = int(stack.provider.stats()["in_flight"])
-        if in_flight or time.monotonic() > deadline:
-            return in_flight
-        time.sleep(0.02)
 
 
 def count(

@@ -40,7 +40,7 @@ from loadtests.analysis.results import (
     requests_frame,
 )
 from loadtests.analysis.summary import accepted_refs
-from loadtests.load.cli import exit_status, runner_parser, until_interrupted
+from loadtests.load.cli import exit_status, run_plan, runner_parser
 from loadtests.load.drive import (
     OPEN_USERS,
     Load,
@@ -240,9 +240,7 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    plan = parse_args(argv)
-    until_interrupted(lambda: run(plan, Settings.from_env()))
-    return 0
+    return run_plan(parse_args(argv), run)
 
 
 if __name__ == "__main__":

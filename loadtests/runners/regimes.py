@@ -29,7 +29,7 @@ from lab_stack.stack import PROJECT_ROOT, open_stack
 from loadtests.analysis.model import Scenario, cycle_s, simulate
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, Point, percentile, requests_frame, unanswered
-from loadtests.load.cli import exit_status, runner_parser, until_interrupted
+from loadtests.load.cli import exit_status, run_plan, runner_parser
 from loadtests.load.drive import Load, bench_settings, generate, warm_up
 from loadtests.publishing import equal_load
 from loadtests.publishing.records import run_record, write_table
@@ -200,9 +200,7 @@ def parse_args(argv: list[str] | None) -> RegimePlan:
 
 
 def main(argv: list[str] | None = None) -> int:
-    plan = parse_args(argv)
-    until_interrupted(lambda: run(plan, Settings.from_env()))
-    return 0
+    return run_plan(parse_args(argv), run)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import http.client
 import os
+import socket
 import time
 import uuid
 
@@ -43,10 +44,10 @@ def pending_task(stack) -> str:
     return task_id
 
 
-def closed_by_the_service(socket: websocket.WebSocket) -> bool:
+def closed_by_the_service(ws: websocket.WebSocket) -> bool:
     """Whether the next thing on the socket is its end (a close frame, or the connection gone)."""
     try:
-        return socket.recv() == ""
+        return ws.recv() == ""
     except (websocket.WebSocketConnectionClosedException, OSError):
         return True
 
@@ -67,24 +68,24 @@ def test_an_unknown_task_id_is_refused_at_once(push_stack, task_id):
 
 
 def test_a_websocket_is_closed_after_its_lifetime(push_stack):
-    socket = websocket.create_connection(ws_url(push_stack, pending_task(push_stack)), timeout=10)
+    ws = websocket.create_connection(ws_url(push_stack, pending_task(push_stack)), timeout=10)
     started = time.monotonic()
 
-    assert '"PENDING"' in socket.recv()
-    assert closed_by_the_service(socket)  # nothing more comes until the service closes it
+    assert '"PENDING"' in ws.recv()
+    assert closed_by_the_service(ws)  # nothing more comes until the service closes it
     assert LIFETIME_S - 0.5 < time.monotonic() - started < LIFETIME_S + 2
 
 
 def test_client_frames_are_dropped_and_an_oversized_one_closes_the_socket(push_stack):
     task_id = pending_task(push_stack)
-    socket = websocket.create_connection(ws_url(push_stack, task_id), timeout=10)
-    socket.recv()  # the pending update
+    ws = websocket.create_connection(ws_url(push_stack, task_id), timeout=10)
+    ws.recv()  # the pending update
 
-    socket.send("hello")  # dropped; the socket still carries the next update
+    ws.send("hello")  # dropped; the socket still carries the next update
     TaskUpdates(redis.Redis.from_url(push_stack.settings.effective_redis_url)).publish(
         task_id, "SUCCESS", "Done.", final=True
     )
-    assert '"SUCCESS"' in socket.recv()
+    assert '"SUCCESS"' in ws.recv()
 
     big = websocket.create_connection(ws_url(push_stack, pending_task(push_stack)), timeout=10)
     big.recv()
@@ -92,10 +93,11 @@ def test_client_frames_are_dropped_and_an_oversized_one_closes_the_socket(push_s
     assert closed_by_the_service(big)
 
 
-async def _hold(stack, task_id: str, as_websocket: bool) -> str:
-    """Open one connection and leave it idle; its status line, or "held" if none came yet."""
+async def _hold(stack, task_id: str, as_websocket: bool, source: str = "127.0.0.1") -> str:
+    """Open one connection from `source` and leave it idle; its status line, or "held" if none
+    came yet."""
     host, port = stack.settings.web_host, stack.settings.push_port
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
     if as_websocket:
         key = base64.b64encode(os.urandom(16)).decode()
         upgrade = (
@@ -118,6 +120,21 @@ async def _hold(stack, task_id: str, as_websocket: bool) -> str:
 HELD: list[asyncio.StreamWriter] = []
 
 
+def release_held(loop: asyncio.AbstractEventLoop) -> None:
+    """Close every held connection for real before the loop goes: a transport closes its socket
+    only when its loop runs again, so a bare close() would leave them open (and counted by the
+    service) into the next test."""
+
+    async def close_all() -> None:
+        for writer in HELD:
+            writer.close()
+        await asyncio.gather(*(writer.wait_closed() for writer in HELD), return_exceptions=True)
+
+    loop.run_until_complete(close_all())
+    loop.close()
+    HELD.clear()
+
+
 def test_500_idle_connections_are_capped_and_the_contact_form_stays_fast(push_stack):
     task_id = pending_task(push_stack)
 
@@ -136,10 +153,7 @@ def test_500_idle_connections_are_capped_and_the_contact_form_stays_fast(push_st
             time.sleep(0.6)  # past the rate limit's window
         delivered = push_stack.provider.wait_for("delivered", 3, timeout_s=15)["delivered"]
     finally:
-        for writer in HELD:
-            writer.close()
-        loop.close()
-        HELD.clear()
+        release_held(loop)
 
     accepted = sum(answer in ("101", "held") for answer in answers)
     assert accepted <= CAP
@@ -148,9 +162,24 @@ def test_500_idle_connections_are_capped_and_the_contact_form_stays_fast(push_st
     assert delivered == 3
 
 
+def loopback_alias(address: str) -> str:
+    """`address` if this machine answers on it (Linux: all of 127/8; macOS only after
+    `sudo ifconfig lo0 alias ADDRESS`)."""
+    probe = socket.socket()
+    try:
+        probe.bind((address, 0))
+    except OSError:
+        pytest.skip(f"{address} is not on this machine's loopback (macOS: ifconfig lo0 alias)")
+    finally:
+        probe.close()
+    return address
+
+
 def test_one_client_cannot_take_every_slot_from_the_others(push_stack):
     """One address holding long polls gets PER_CLIENT of them; a visitor from another address
-    (127.0.0.2: the whole 127/8 is this machine) still has its page followed."""
+    still has its page followed. The whole 127/8 is this machine: the hog is 127.0.0.3, which no
+    other test uses, and the visitor 127.0.0.2."""
+    hog_address, visitor_address = loopback_alias("127.0.0.3"), loopback_alias("127.0.0.2")
     waiting, done = pending_task(push_stack), pending_task(push_stack)
     TaskUpdates(redis.Redis.from_url(push_stack.settings.effective_redis_url)).publish(
         done, "SUCCESS", "Done.", final=True
@@ -158,7 +187,7 @@ def test_one_client_cannot_take_every_slot_from_the_others(push_stack):
 
     async def hog() -> list[str]:
         return await asyncio.gather(
-            *(_hold(push_stack, waiting, False) for _ in range(4 * PER_CLIENT))
+            *(_hold(push_stack, waiting, False, source=hog_address) for _ in range(4 * PER_CLIENT))
         )
 
     loop = asyncio.new_event_loop()
@@ -166,16 +195,13 @@ def test_one_client_cannot_take_every_slot_from_the_others(push_stack):
         answers = loop.run_until_complete(hog())
         other = http.client.HTTPConnection(
             push_stack.settings.web_host, push_stack.settings.push_port, timeout=10,
-            source_address=("127.0.0.2", 0),
+            source_address=(visitor_address, 0),
         )  # fmt: skip
         other.request("GET", f"/updates/{done}?since=0")
         answer = other.getresponse()
         body = answer.read().decode()
     finally:
-        for writer in HELD:
-            writer.close()
-        loop.close()
-        HELD.clear()
+        release_held(loop)
 
     assert answers.count("held") == PER_CLIENT
     assert answers.count("503") == 3 * PER_CLIENT

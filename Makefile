@@ -52,7 +52,7 @@ format: setup  ## ruff: fix imports and format
 	$(BIN)/ruff check --fix --select I .
 	$(BIN)/ruff format .
 
-up: redis  ## start one app's stack until Ctrl-C: make up APP=sync|celery|asyncio
+up: redis  ## one stack until Ctrl-C: make up APP=sync|celery|asyncio (or sync+thread, sync/gevent...)
 	$(BIN)/python -m lab_stack up --app $(APP)
 
 down: setup  ## stop processes left behind by a stack runner that was killed

@@ -1,4 +1,5 @@
-"""Start one app's whole stack and keep it up until Ctrl-C: `python -m lab_stack up --app sync`.
+"""Start one app's whole stack and keep it up until Ctrl-C: `python -m lab_stack up --app sync`
+(or any registered hand-off: `--app sync+thread`, `--app sync/gevent`).
 
 `python -m lab_stack down` stops what a runner killed without warning left behind;
 `python -m lab_stack redis` says which Redis the stacks will use, or how to install one.
@@ -10,13 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from lab_hand_offs import names
 from lab_settings import Settings
 from lab_stack.redis_server import RedisNotFound, redis_in_use
-from lab_stack.stack import APPS, Stack, run_until_stopped, stop_leftovers
+from lab_stack.stack import open_stack, run_until_stopped, stop_leftovers
 
 
 def up(app: str) -> int:
-    stack = Stack(app, Settings.from_env())
+    stack = open_stack(app, Settings.from_env())
 
     def start() -> str:
         print(f"starting the {app} stack...", flush=True)
@@ -39,7 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m lab_stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start a stack").add_argument(
-        "--app", choices=APPS, required=True
+        "--app", choices=names(), required=True
     )
     commands.add_parser("down", help="stop stacks left behind by a killed runner")
     commands.add_parser("redis", help="which Redis the stacks use (or how to install one)")

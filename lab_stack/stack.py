@@ -17,6 +17,7 @@ from pathlib import Path
 
 import redis
 
+import lab_hand_offs
 from lab_settings import Settings
 from lab_stack.processes import (
     ManagedProcess,
@@ -29,17 +30,7 @@ from lab_stack.redis_server import find_redis_server
 from slow_provider.client import ProviderClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-APPS = ("sync", "celery", "asyncio")
-# The tempting shortcut ("why not just a thread?"): the sync or the async app with
-# CONTACT_HAND_OFF=in-process. Named apart so that results never mix it with the app it is.
-SHORTCUTS = {"sync+thread": "sync", "asyncio+task": "asyncio"}
-GUNICORN_TARGETS = {
-    "sync": "sync_app:create_app()",
-    "celery": "celery_app:create_app()",
-    "asyncio": "asyncio_app:create_app()",
-}
-# The async app needs an event loop under gunicorn; the other two use gunicorn's own workers.
-WORKER_CLASSES = {"asyncio": ["--worker-class", "uvicorn_worker.UvicornWorker"]}
+APPS = tuple(lab_hand_offs.APPS)
 
 
 WEB_READY_WAIT_S = 15.0
@@ -97,7 +88,9 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         # Redis: the Celery app's queue, and every app's rate-limit store when the limit is on.
-        if not settings.redis_url and (app == "celery" or settings.limits_need_redis):
+        if not settings.redis_url and (
+            lab_hand_offs.APPS[app].has_queue or settings.limits_need_redis
+        ):
             self._add(
                 "redis",
                 self._redis_argv(),
@@ -106,7 +99,7 @@ class Stack:
             )
         self._add("provider", self._provider_argv(), env, self.provider.is_up)
         self._add("rates_api", self._rates_api_argv(), env, self.rates_api.is_up)
-        if app == "celery":
+        if lab_hand_offs.APPS[app].has_queue:
             self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
             if settings.report_queue != "celery":  # the long reports' own queue and worker
                 self._add(
@@ -124,8 +117,8 @@ class Stack:
                 ready_timeout_s=60,
             )
         if beat:
-            if app != "celery":
-                raise ValueError("only the Celery app has a beat")
+            if not lab_hand_offs.APPS[app].has_queue:
+                raise ValueError("only an app with a queue (Celery) has a beat")
             self._add("beat", self._beat_argv(), env, self._beat_ready)
         # A web server restarted under load (make chaos) finds its one worker busy with the
         # visitors' POSTs, each holding it for the provider's delay: its health check waits
@@ -257,14 +250,16 @@ class Stack:
         )
 
     def _web_argv(self) -> list[str]:
+        app = lab_hand_offs.APPS[self.app]
+        own_worker = ["--worker-class", app.worker_class] if app.worker_class else []
         return [
             sys.executable,
             "-m",
             "gunicorn",
             "--config",
             "python:lab_stack.gunicorn_conf",
-            *WORKER_CLASSES.get(self.app, []),
-            GUNICORN_TARGETS[self.app],
+            *own_worker,
+            app.gunicorn_target,
         ]
 
     def _worker_ready(self, name: str = "worker") -> bool:
@@ -323,21 +318,19 @@ class Stack:
             f"  rates API {self.settings.rates_api_url}/v1/rates?symbols=USD "
             f"(control {self.settings.rates_api_url}/stats)",
         ]
-        if self.app == "celery":
+        if lab_hand_offs.APPS[self.app].has_queue:
             lines.append(f"  push      {self.settings.push_url}/updates/<task id>")
-        if self.app == "celery" or self.settings.limits_need_redis:
+        if lab_hand_offs.APPS[self.app].has_queue or self.settings.limits_need_redis:
             lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")
         return "\n".join(lines)
 
 
-def open_stack(name: str, settings: Settings) -> Stack:
-    """The stack of one of APPS, or of one of SHORTCUTS (its app, the email handed off inside
-    the web process); `stack.label` is the name asked for."""
-    if name in SHORTCUTS:
-        stack = Stack(SHORTCUTS[name], settings.replace(contact_hand_off="in-process"))
-    else:
-        stack = Stack(name, settings.replace(contact_hand_off="request"))
+def open_stack(name: str, settings: Settings, **stack_options: object) -> Stack:
+    """The stack of a registered hand-off: its app, with the settings that make it that
+    hand-off over `settings`; `stack.label` is the hand-off's name."""
+    hand_off = lab_hand_offs.hand_off(name)
+    stack = Stack(hand_off.app, settings.replace(**hand_off.settings), **stack_options)
     stack.label = name
     return stack
 

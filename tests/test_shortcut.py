@@ -12,8 +12,8 @@ from email import message_from_string
 
 import pytest
 
-from lab_stack.stack import SHORTCUTS, Stack
-from loadtests.analysis.plots import APP_LABELS
+from lab_hand_offs import names
+from lab_stack.stack import Stack
 from loadtests.load.journey import contact_fields
 from loadtests.publishing import hand_offs
 from loadtests.publishing.records import README
@@ -30,7 +30,7 @@ def wait_for_deliveries(stack: Stack, count: int, timeout_s: float = 10.0) -> li
     return stack.provider.deliveries()
 
 
-@pytest.mark.parametrize("name", SHORTCUTS)
+@pytest.mark.parametrize("name", names("shortcut"))
 def test_the_shortcut_answers_at_once_and_delivers_the_same_email(
     name: str, start_stack: Callable[..., Stack]
 ) -> None:
@@ -48,7 +48,7 @@ def test_the_shortcut_answers_at_once_and_delivers_the_same_email(
     assert "Message 1 from visitor 7" in message.get_payload(decode=True).decode()
 
 
-@pytest.mark.parametrize("name", SHORTCUTS)
+@pytest.mark.parametrize("name", names("shortcut"))
 def test_the_shortcut_loses_every_queued_email_when_its_web_process_dies(
     name: str, start_stack: Callable[..., Stack]
 ) -> None:
@@ -76,5 +76,5 @@ def test_readme_hand_offs_table_is_the_committed_runs() -> None:
     committed = text[text.index(start) + len(start) : text.index(end)]
     assert committed.strip() == hand_offs.section().strip()
     table = hand_offs.table()
-    assert list(table["hand-off"]) == [APP_LABELS[a] for a in hand_offs.ORDER]
+    assert list(table["hand-off"]) == list(names("app", "shortcut"))
     assert not table.isin(["not run"]).any().any(), "every hand-off ran in every fault"

@@ -11,9 +11,10 @@ import time
 import psutil
 import pytest
 
+from lab_hand_offs import names
 from lab_settings import Settings
 from lab_stack.processes import LOWEST_PORT, ephemeral_start, free_port
-from lab_stack.stack import APPS, PROJECT_ROOT, SHORTCUTS, Stack, http_ok, open_stack
+from lab_stack.stack import APPS, PROJECT_ROOT, Stack, http_ok, open_stack
 from loadtests.publishing import hand_offs, lesson
 from tests.conftest import settings_for_tests
 
@@ -57,14 +58,14 @@ def test_describing_a_stack_touches_nothing_under_a_running_stacks_folder(tmp_pa
             (run_dir / part).write_text(f"{app}: {part}")
     before = files_under(tmp_path)
 
-    described = [open_stack(name, settings).describe() for name in (*APPS, *SHORTCUTS)]
-    parts = [hand_offs.moving_parts(name) for name in (*APPS, *SHORTCUTS)]
+    described = [open_stack(name, settings).describe() for name in names()]
+    parts = {name: hand_offs.moving_parts(name) for name in names()}
     hand_offs.table()
     lesson.summary_table()
 
     assert files_under(tmp_path) == before
     assert all("site" in text for text in described)
-    assert "redis" in parts[APPS.index("celery")]
+    assert "redis" in parts["celery"] and "redis" not in parts["sync"]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])

@@ -8,8 +8,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from lab_hand_offs import colour_of
 from loadtests.analysis.plots import (
-    APP_COLOURS,
     MODEL_COLOUR,
     apply_style,
     fmt_ms,
@@ -32,7 +32,7 @@ def open_arrivals(table: pd.DataFrame) -> Figure:
     runs = first_runs(table[table["rho"] < 1])
     fig, (home, mail) = plt.subplots(1, 2, figsize=(16, 7.5), sharex=True)
     for hand_off, rows in runs.groupby("hand_off", sort=False):
-        colour = APP_COLOURS[hand_off]
+        colour = colour_of(hand_off)
         home.plot(rows["rho"], rows["home_p95_ms"], "o-", color=colour, label=f"{hand_off} p95")
         home.plot(rows["rho"], rows["home_mean_ms"], "o:", color=colour, alpha=0.6,
                   label=f"{hand_off} mean")  # fmt: skip
@@ -42,7 +42,7 @@ def open_arrivals(table: pd.DataFrame) -> Figure:
                       label=f"model (same arrivals): {hand_off} p95")  # fmt: skip
     repeats = table[(table["rho"] < 1) & ((table["seed"] > 1) | (table["generator"] != "locust"))]
     for _, row in repeats.iterrows():
-        home.plot([row["rho"]], [row["home_p95_ms"]], "_", color=APP_COLOURS[row["hand_off"]],
+        home.plot([row["rho"]], [row["home_p95_ms"]], "_", color=colour_of(row["hand_off"]),
                   markersize=18, markeredgewidth=2)  # fmt: skip
     delay_s = float(table["delay_s"].iloc[0])
     sync = runs[runs["hand_off"] == "sync"]
@@ -79,7 +79,7 @@ def regimes_over_time(series: pd.DataFrame) -> Figure:
     for (start, source), rows in series.groupby(["start", "source"], sort=False):
         measured = source == "measured"
         ax.plot(rows["t_s"] / 60, rows["p50_ms"], "o" + REGIME_STYLES[start],
-                color=APP_COLOURS["sync"] if measured else MODEL_COLOUR,
+                color=colour_of("sync") if measured else MODEL_COLOUR,
                 label=f"{start} start, {source}")  # fmt: skip
     levels = series[series["source"] == "measured"].groupby("start")["p50_ms"].median()
     ax.set_title(

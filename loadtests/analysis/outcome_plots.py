@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from loadtests.analysis.plots import APP_COLOURS, APP_LABELS, apply_style, fmt_ms, log_ms_axis
+from lab_hand_offs import colour_of
+from loadtests.analysis.plots import apply_style, fmt_ms, log_ms_axis
 
 OUTCOMES = {  # chaos column -> what the visitor and the owner got, and its colour
     "delivered": ("accepted, and delivered", "#009E73"),
@@ -29,7 +30,7 @@ def crash_outcomes(
     rows["order"] = rows["scenario"].map(scenarios.index) * 10 + rows["app"].map(apps.index)
     rows = rows.sort_values("order")
     fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * len(rows)))
-    labels = [f"{s}: {APP_LABELS[a]}" for s, a in zip(rows["scenario"], rows["app"], strict=True)]
+    labels = [f"{s}: {a}" for s, a in zip(rows["scenario"], rows["app"], strict=True)]
     y = np.arange(len(rows))[::-1]
     left = np.zeros(len(rows))
     for column, (label, colour) in OUTCOMES.items():
@@ -77,8 +78,8 @@ def api_lookup(table: pd.DataFrame) -> Figure:
         "homepage_p50_ms": "the homepage meanwhile",
     }
     table = table.assign(prices_p50_ms=table["prices_p50_s"] * 1000)
-    colours = [APP_COLOURS[app] for app in table["app"]]
-    labels = [APP_LABELS[app] for app in table["app"]]
+    colours = [colour_of(app) for app in table["app"]]
+    labels = [app for app in table["app"]]
     grouped_bars(ax, table, measures, colours, labels, fmt_ms)
     log_ms_axis(ax)
     ax.set_ylabel("p50 (log scale)")
@@ -105,7 +106,7 @@ def run_once(table: pd.DataFrame) -> Figure:
         "accounts_reminded_more_than_once": "accounts emailed twice",
     }
     # Beat is Celery's: its colour; cron is no app's: greys.
-    greys = [APP_COLOURS["celery"], "#555555", "#AAAAAA", "#DDDDDD"]
+    greys = [colour_of("celery"), "#555555", "#AAAAAA", "#DDDDDD"]
     colours = [greys[i % len(greys)] for i in range(len(table))]
     grouped_bars(ax, table, measures, colours, list(table["mode"]), lambda v: f"{int(v)}")
     ax.set_ylabel("count")
@@ -126,14 +127,14 @@ def report_progress(events: pd.DataFrame, homepage: dict[str, dict[str, float]])
     apply_style()
     fig, ax = plt.subplots(figsize=(12, 6.5))
     for app, rows in events.groupby("app", sort=False):
-        colour = APP_COLOURS[app]
+        colour = colour_of(app)
         answer = float(rows.loc[rows["event"] == "answer", "t_s"].iloc[0])
         ready = float(rows.loc[rows["event"] == "ready", "t_s"].iloc[0])
         seen = rows[rows["event"].isin(["progress", "ready"])]
         times = [0.0, *seen["t_s"]]
         shown = [0.0, *seen["percent"].fillna(0)]
         label = (
-            f"{APP_LABELS[app]}: page after {fmt_ms(answer * 1000)}, "
+            f"{app}: page after {fmt_ms(answer * 1000)}, "
             f"homepage meanwhile p50 {fmt_ms(homepage[app]['p50_ms'])}"
         )
         ax.step(times, shown, where="post", color=colour, label=label)

@@ -14,17 +14,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-# Okabe-Ito colours: distinct for colour-blind readers and on a washed-out projector.
-APP_COLOURS = {
-    "sync": "#D55E00",
-    "celery": "#009E73",
-    "asyncio": "#0072B2",
-    "sync+thread": "#CC79A7",
-    "asyncio+task": "#56B4E9",
-    "sync/gevent": "#E69F00",  # the sync app's code under gunicorn's gevent worker
-}
-# One name per app everywhere: figures, tables, the terminal, the README.
-APP_LABELS = {app: app for app in APP_COLOURS}
+from lab_hand_offs import colour_of
+
 MODEL_COLOUR = "#555555"
 ARTICLE_COLOUR = "#999999"
 ARTICLE_HOME_MS = (80, 8000)  # the article's homepage before and after the form is busy
@@ -100,8 +91,8 @@ def per_app(ax: plt.Axes, frame: pd.DataFrame, series: tuple[tuple[str, str, flo
     for app, rows in frame.groupby("app", sort=False):
         for column, marker, alpha in series:
             what = column.removesuffix("_ms").replace("max", "slowest")
-            label = f"{APP_LABELS[app]} {what}" if column == "p50_ms" else f"{app} {what}"
-            ax.plot(rows["visitors"], rows[column], marker, color=APP_COLOURS[app], alpha=alpha,
+            label = f"{app} {what}"
+            ax.plot(rows["visitors"], rows[column], marker, color=colour_of(app), alpha=alpha,
                     label=label)  # fmt: skip
 
 
@@ -130,7 +121,7 @@ def spread(ax: plt.Axes, frame: pd.DataFrame) -> None:
             ax.errorbar(repeated["visitors"], repeated["p50_ms"],
                         yerr=[repeated["p50_ms"] - repeated["p50_min_ms"],
                               repeated["p50_max_ms"] - repeated["p50_ms"]],
-                        fmt="none", ecolor=APP_COLOURS[app], capsize=6, linewidth=1.6)  # fmt: skip
+                        fmt="none", ecolor=colour_of(app), capsize=6, linewidth=1.6)  # fmt: skip
         shaky = rows[~rows["steady"].astype(bool)]
         if len(shaky):
             ax.plot(shaky["visitors"], shaky["p50_ms"], "o", markersize=15, fillstyle="none",
@@ -232,10 +223,10 @@ def burst_timeline(probes: dict[str, pd.DataFrame], visitors: int, delay_s: floa
     fig, ax = plt.subplots()
     for app, home in probes.items():
         ok = home[home["ok"].astype(str).eq("True")]
-        ax.plot(ok["sent_after_s"], ok["latency_ms"], "o", color=APP_COLOURS[app], alpha=0.7,
-                label=APP_LABELS[app])  # fmt: skip
+        ax.plot(ok["sent_after_s"], ok["latency_ms"], "o", color=colour_of(app), alpha=0.7,
+                label=app)  # fmt: skip
         ordered = home.sort_values("sent_after_s")
-        ax.plot(ordered["sent_after_s"], ordered["predicted_ms"], "-", color=APP_COLOURS[app],
+        ax.plot(ordered["sent_after_s"], ordered["predicted_ms"], "-", color=colour_of(app),
                 linewidth=1.4, alpha=0.9)  # fmt: skip
     ax.plot([], [], "-", color=MODEL_COLOUR, linewidth=1.4, label="prediction (formula)")
     ax.axvline(0, color=MODEL_COLOUR, linestyle=":", linewidth=1.2)

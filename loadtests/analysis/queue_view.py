@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from loadtests.analysis.plots import APP_COLOURS, apply_style, fmt_ms
+from lab_hand_offs import colour_of
+from loadtests.analysis.plots import apply_style, fmt_ms
 
 KINDS = {  # endpoint -> what the worker is serving, and its colour
-    "contact_post": ("a visitor's POST (waits for the provider)", APP_COLOURS["sync"]),
+    "contact_post": ("a visitor's POST (waits for the provider)", colour_of("sync")),
     "contact_form": ("a visitor's form or thank-you page", "#BBBBBB"),
     "thanks": ("a visitor's form or thank-you page", "#BBBBBB"),
     "home": ("a homepage probe", "#000000"),
@@ -108,7 +109,7 @@ def probe_distribution(requests: pd.DataFrame, visitors: int) -> Figure:
             f"{SLOW_MS:g} ms, "
             f"median {fmt_ms(float(np.median(ms)))}"
         )
-        ax.step(ms, np.arange(1, len(ms) + 1) / len(ms), where="post", color=APP_COLOURS["sync"],
+        ax.step(ms, np.arange(1, len(ms) + 1) / len(ms), where="post", color=colour_of("sync"),
                 linestyle=styles[i % len(styles)], alpha=1.0 - 0.15 * i, label=label)  # fmt: skip
     ax.axvline(SLOW_MS, color="#555555", linewidth=1)
     ax.axhline(0.5, color="#555555", linewidth=1, linestyle=":")

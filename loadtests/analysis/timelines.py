@@ -8,9 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lab_hand_offs import colour_of
 from loadtests.analysis.plots import (
-    APP_COLOURS,
-    APP_LABELS,
     ARTICLE_COLOUR,
     MODEL_COLOUR,
     annotate_article,
@@ -29,9 +28,9 @@ def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     home = endpoint_rows(summary, "home")
     sync = home[home["app"] == "sync"]
     fig, ax = plt.subplots()
-    ax.plot(sync["visitors"], sync["p50_ms"] / 1000, "o", color=APP_COLOURS["sync"],
+    ax.plot(sync["visitors"], sync["p50_ms"] / 1000, "o", color=colour_of("sync"),
             markersize=11, label="measured p50")  # fmt: skip
-    ax.plot(sync["visitors"], sync["p95_ms"] / 1000, "s", color=APP_COLOURS["sync"], alpha=0.5,
+    ax.plot(sync["visitors"], sync["p95_ms"] / 1000, "s", color=colour_of("sync"), alpha=0.5,
             markersize=9, label="measured p95")  # fmt: skip
     ax.plot(model["visitors"], model["p50_ms"] / 1000, "-", color=MODEL_COLOUR,
             label="journey model p50")  # fmt: skip
@@ -137,7 +136,7 @@ def pool_sizing(summary: pd.DataFrame) -> Figure:
     left.set_ylabel("email delay p50 (s; open: at least)")
     left.legend(frameon=False, loc="upper right")
     memory = mail.groupby("pool", sort=False)["worker_rss_mb"].max().reindex(pools)
-    right.bar(range(len(pools)), memory, color=APP_COLOURS["celery"])
+    right.bar(range(len(pools)), memory, color=colour_of("celery"))
     for i, mb in enumerate(memory):
         right.annotate(f"{mb:.0f}", (i, mb), ha="center", va="bottom", fontsize=12)
     right.set_xticks(range(len(pools)), pools, rotation=20)
@@ -165,7 +164,7 @@ def soak_timeline(samples: pd.DataFrame, app: str = "celery", lost: int | None =
     memory, during the load, across the web server's restart, and after; `lost`: what the
     run counted as never delivered."""
     apply_style()
-    colour = APP_COLOURS[app]
+    colour = colour_of(app)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
     load_end = samples[samples["load"].astype(bool)]["t_s"].max()
     top.plot(samples["t_s"], samples["backlog"], color=colour)
@@ -184,7 +183,7 @@ def soak_timeline(samples: pd.DataFrame, app: str = "celery", lost: int | None =
     loaded = samples[samples["load"].astype(bool)]
     web = loaded["rss_web_mb"].dropna()
     top.set_title(
-        f"{APP_LABELS[app]}: {int(loaded['backlog'].iloc[-1])} emails waiting when the visitors "
+        f"{app}: {int(loaded['backlog'].iloc[-1])} emails waiting when the visitors "
         f"stop{'' if lost is None else f', {lost} never sent'};\nthe web process: "
         f"{web.iloc[min(5, len(web) - 1)]:.0f} MB after warm-up, {web.iloc[-1]:.0f} MB when the "
         "load stopped"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab_hand_offs import names
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, load_environment, load_summary
 from loadtests.analysis.shape import shape
@@ -20,7 +21,6 @@ from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing.tables import text_table
 
 PAGES = {"home": "homepage", "contact_post": "POST /contact"}
-APP_ORDER = ("sync", "celery", "asyncio", "sync+thread", "asyncio+task")
 
 
 def _table(results_dir: Path) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def side_by_side(yours: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
         f"{fmt_ms(mine)} ({fmt_ms(theirs)})"
         for mine, theirs in zip(both["p50_ms_yours"], both["p50_ms_reference"], strict=True)
     ]
-    apps = [a for a in APP_ORDER if a in set(both["app"])]
+    apps = [a for a in names() if a in set(both["app"])]
     table = both.pivot_table(
         index=["endpoint", "visitors"], columns="app", values="cell", aggfunc="first"
     )

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab_hand_offs import names
 from lab_settings import Settings
 from lab_stack.stack import open_stack
-from loadtests.analysis.plots import APP_LABELS, fmt_ms
+from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats, is_lower_bound
 from loadtests.publishing.records import update_readme
 from loadtests.publishing.tables import markdown_table
 
 MARKER = "hand-offs"
-ORDER = ("sync", "asyncio", "sync+thread", "asyncio+task", "celery")
 FAULTS = ("web-killed", "web-restarted", "provider-outage")
 FAKES = {"provider", "rates_api"}  # the third parties: every hand-off has them
 
@@ -55,7 +55,7 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
     chaos = chaos.set_index(["scenario", "app"]) if len(chaos) else chaos
     soaks = _soaks(results)
     rows = []
-    for app in ORDER:
+    for app in names():
         if (app, "home") not in at.index:
             continue
         home, post, mail = (
@@ -88,7 +88,7 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
         )
         rows.append(
             {
-                "hand-off": APP_LABELS[app],
+                "hand-off": app,
                 f"homepage p50 / p95 ({visitors} visitors)": (
                     f"{fmt_ms(home['p50_ms'])} / {fmt_ms(home['p95_ms'])}"
                 ),

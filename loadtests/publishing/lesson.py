@@ -15,19 +15,14 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, Markdown
 
+from lab_hand_offs import APPS, colour_of, names
 from lab_stack.stack import PROJECT_ROOT
-from loadtests.analysis.plots import APP_COLOURS, APP_LABELS, fmt_ms
+from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_environment, load_summary, run_dir
 from loadtests.analysis.summary import collapse_repeats, is_lower_bound
 from loadtests.publishing.hand_offs import moving_parts
 
-APPS = ("sync", "celery", "asyncio")
 MARK = "the hand-off"  # the comment that marks each app's one line that differs
-CONTACT_ROUTES = {
-    "sync": ("sync_app/__init__.py", "contact_submit"),
-    "celery": ("celery_app/contact.py", "contact_submit"),
-    "asyncio": ("asyncio_app/__init__.py", "contact_submit"),
-}
 
 
 @dataclass(frozen=True)
@@ -90,18 +85,25 @@ def _code_cell(app: str, path: str, name: str) -> str:
     for number, line in enumerate(source.splitlines(), start=first):
         escaped = html.escape(line)
         if MARK in line.lower() and "shortcut" not in line.lower():
-            escaped = f'<mark style="background:{APP_COLOURS[app]}33">{escaped}</mark>'
+            escaped = f'<mark style="background:{colour_of(app)}33">{escaped}</mark>'
         lines.append(f'<span style="color:#999">{number:4d}</span>  {escaped}')
     return (
-        f'<td style="vertical-align:top;text-align:left"><b>{APP_LABELS[app]}</b>: '
+        f'<td style="vertical-align:top;text-align:left"><b>{app}</b>: '
         f"<code>{path}</code><pre style='font-size:11px;text-align:left'>"
         + "\n".join(lines)
         + "</pre></td>"
     )
 
 
-def hand_offs_side_by_side(routes: dict[str, tuple[str, str]] = CONTACT_ROUTES) -> HTML:
-    """Each app's `POST /contact`, from its source file, the hand-off line highlighted."""
+def contact_routes() -> dict[str, tuple[str, str]]:
+    """Each app's `POST /contact`: (its file, its function)."""
+    return {app: (APPS[app].contact_route, "contact_submit") for app in APPS}
+
+
+def hand_offs_side_by_side(routes: dict[str, tuple[str, str]] | None = None) -> HTML:
+    """Each app's route (by default `POST /contact`), from its source file, the hand-off line
+    highlighted."""
+    routes = routes or contact_routes()
     cells = "".join(_code_cell(app, path, name) for app, (path, name) in routes.items())
     return HTML(f"<table><tr>{cells}</tr></table>")
 
@@ -121,11 +123,11 @@ def summary_table(run: Path = RESULTS_DIR, results: Path = RESULTS_DIR) -> pd.Da
     chaos = _chaos(results)
     window = json.loads((run / "environment.json").read_text())["plan"]
     rows = {}
-    for app in [a for a in APPS if (a, "home") in at.index]:
+    for app in [a for a in names("app") if (a, "home") in at.index]:
         mail = at.loc[(app, "email_delivery")]
         bound = ">= " if is_lower_bound(mail["p50_ms"], mail["censored_from_ms"]) else ""
         killed = ("web-killed", app)
-        rows[APP_LABELS[app]] = {
+        rows[app] = {
             f"homepage p50 ({visitors} visitors)": fmt_ms(at.loc[(app, "home"), "p50_ms"]),
             "POST /contact p50": fmt_ms(at.loc[(app, "contact_post"), "p50_ms"]),
             "email delay p50": bound + fmt_ms(mail["p50_ms"]),

@@ -6,8 +6,9 @@ import textwrap
 
 import pandas as pd
 
+from lab_hand_offs import names
 from loadtests.analysis.claims import Claim
-from loadtests.analysis.plots import APP_LABELS, fmt_ms
+from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.summary import is_lower_bound
 
 # What tells one web tier and Celery worker pool from another in a sweep.
@@ -39,7 +40,7 @@ def headline_table(
     homepage, the model's sync prediction beside."""
     rows = table[table["endpoint"] == endpoint]
     out = pd.DataFrame({"visitors": sorted(set(rows["visitors"]))})
-    for app in APP_LABELS:
+    for app in names():
         by = rows[rows["app"] == app].set_index("visitors")
         if not by.empty:
             out[app] = [

@@ -14,27 +14,24 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lab_stack.stack import APPS, SHORTCUTS
+from lab_hand_offs import hand_off, names
 from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, Point
 from loadtests.load.cli import runner_parser
 from loadtests.load.drive import Load
 
 CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
-STACK_OVERHEAD_S = {"sync": 3.0, "celery": 7.0, "asyncio": 3.0}  # start, warm up, stop
 LOCUST_START_S = 2.0
-BLOCKING = {"sync"}  # its web tier waits for the provider: the queueing model applies
-QUEUED = {"celery", *SHORTCUTS}  # the POST answers before the email is sent
 
 
 @dataclass(frozen=True)
 class Plan:
     """Every field is a command-line option (see `--help`)."""
 
-    apps: tuple[str, ...] = APPS
+    apps: tuple[str, ...] = field(default_factory=lambda: names("app"))
     visitors: tuple[int, ...] = (0, 2, 4, 10)
     delay_s: float = 2.0
     web_workers: tuple[int, ...] = (1,)
@@ -104,7 +101,8 @@ class Plan:
             point.visitors, point.smtp_delay_s, point.web_workers * point.web_threads,
             self.think_s, self.probe_rate, service_s=CHEAP_REQUEST_S,
         )  # fmt: skip
-        return cycle_s(sizing, blocking=point.app in BLOCKING, post_waits=point.app not in QUEUED)
+        how = hand_off(point.app)
+        return cycle_s(sizing, blocking=how.blocking, post_waits=how.post_waits_for_email)
 
     def timing(self, point: Point) -> tuple[float, float, float]:
         """(ramp, warm-up, window) in seconds for a sustained point."""
@@ -112,7 +110,7 @@ class Plan:
             return 0.0, 0.0, self.min_window_s * self.window_scale
         cycle = self.cycle_s(point)
         window = max(self.min_window_s, self.window_cycles * cycle)
-        if point.app in BLOCKING:
+        if hand_off(point.app).blocking:
             slots = point.web_workers * point.web_threads
             window = max(window, self.min_posts_served * point.smtp_delay_s / slots)
             window = 2 * math.ceil(window / (2 * cycle)) * cycle
@@ -138,19 +136,22 @@ class Plan:
     def burst_drain_s(self, point: Point) -> float:
         """When the burst's last POST is answered, predicted: the blocking app serves them one
         slot at a time; the asyncio app awaits them together; Celery only enqueues them."""
-        if point.app in BLOCKING:
+        how = hand_off(point.app)
+        if how.blocking:
             return burst_wait_s(0.0, point.visitors, point.smtp_delay_s,
                                 point.web_workers * point.web_threads)  # fmt: skip
-        return 0.0 if point.app in QUEUED else point.smtp_delay_s
+        return point.smtp_delay_s if how.post_waits_for_email else 0.0
 
     def estimate_s(self, point: Point, burst: bool = False) -> float:
         """Roughly how long a point takes, for the progress bar's ETA."""
-        overhead = STACK_OVERHEAD_S[SHORTCUTS.get(point.app, point.app)] + LOCUST_START_S
+        how = hand_off(point.app)
+        overhead = how.runs.stack_overhead_s + LOCUST_START_S
         if burst:
             return overhead + 3.0 + self.burst_drain_s(point) + 1.0
         _ramp, warmup, window = self.timing(point)
-        drain = self.cycle_s(point) / 3 if point.app in BLOCKING else point.smtp_delay_s
-        emails = self.email_wait_s / 2 if point.app in QUEUED and point.visitors else 0.0
+        drain = self.cycle_s(point) / 3 if how.blocking else point.smtp_delay_s
+        queued = not how.post_waits_for_email
+        emails = self.email_wait_s / 2 if queued and point.visitors else 0.0
         return overhead + warmup + window + drain + emails
 
 
@@ -192,8 +193,9 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
     add(
         "--apps",
         nargs="+",
-        choices=(*APPS, *SHORTCUTS),
-        help=f"default {' '.join(APPS)}; {' and '.join(SHORTCUTS)} are the in-process shortcut",
+        choices=names(),
+        help=f"default {' '.join(names('app'))}; {' and '.join(names('shortcut'))} are the "
+        "in-process shortcut",
     )
     add("--visitors", nargs="+", type=int, help=f"sustained scenario (default {d.visitors})")
     add("--burst", nargs="*", type=int, help=f"burst scenario visitors (default {d.burst})")

@@ -21,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 import requests
 
+from lab_hand_offs import names
 from lab_settings import Settings
-from lab_stack.stack import APPS, SHORTCUTS, open_stack
+from lab_stack.stack import open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref
 from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.drive import bench_settings, wait_for_drain
@@ -170,7 +171,7 @@ def run_and_say(fault: Fault, app: str, base: Settings) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--only", nargs="+", choices=[f.name for f in FAULTS])
-    parser.add_argument("--apps", nargs="+", choices=(*APPS, *SHORTCUTS), help="default: all")
+    parser.add_argument("--apps", nargs="+", choices=names(), help="default: all")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "chaos.csv")
     args = parser.parse_args(argv)
     base = Settings.from_env()

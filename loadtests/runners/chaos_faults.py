@@ -6,7 +6,8 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab_stack.stack import APPS, SHORTCUTS, Stack
+from lab_hand_offs import names
+from lab_stack.stack import Stack
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,14 @@ FAULTS = (
     ),
     Fault(
         "web-killed",
-        (*APPS, *SHORTCUTS),
+        names("app", "shortcut"),
         "SIGKILL the gunicorn master and worker mid-burst, then start them again",
         _kill("web"),
         _restart("web"),
     ),
     Fault(
         "web-restarted",
-        (*APPS, *SHORTCUTS),
+        names("app", "shortcut"),
         "a deploy: SIGTERM gunicorn mid-burst (it finishes what it can within its graceful "
         "timeout, then is killed), then start it again",
         lambda stack: stack.processes["web"].stop(),
@@ -64,7 +65,7 @@ FAULTS = (
     ),
     Fault(
         "provider-outage",
-        (*APPS, *SHORTCUTS),
+        names("app", "shortcut"),
         "the provider answers 451 to everything for 4 s, then recovers",
         _provider_mode("outage"),
         _provider_mode("normal"),

@@ -20,13 +20,15 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
+from lab_hand_offs import hand_off as registered
+from lab_hand_offs import names
 from lab_settings import Settings
-from lab_stack.stack import PROJECT_ROOT, SHORTCUTS, Stack, open_stack
+from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
 from loadtests.analysis import open_plots
 from loadtests.analysis.model import (
     textbook_overload_slope,
@@ -55,21 +57,11 @@ from loadtests.publishing.records import run_record, write_table
 from loadtests.publishing.tables import text_table
 
 SCRATCH = PROJECT_ROOT / "var" / "bench" / "open"
-# Each hand-off: the app it runs and the settings that make it that hand-off. `sync/gevent` is
-# the sync app's own code under gunicorn's gevent worker: a web-tier setting, not another app.
-HAND_OFFS: dict[str, tuple[str, dict[str, object]]] = {
-    "sync": ("sync", {}),
-    "sync/gevent": ("sync", {"web_worker_class": "gevent"}),
-    "asyncio": ("asyncio", {}),
-    "celery": ("celery", {}),
-    **{name: (name, {}) for name in SHORTCUTS},
-}
-BLOCKING = {"sync"}  # one request at a time: the queue rho describes
 
 
 @dataclass(frozen=True)
 class OpenPlan:
-    hand_offs: tuple[str, ...] = tuple(HAND_OFFS)
+    hand_offs: tuple[str, ...] = field(default_factory=names)
     rhos: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
     overload_rho: float | None = 1.2
     delay_s: float = 0.5
@@ -103,7 +95,7 @@ class OpenPlan:
         """(warm-up, window) in seconds."""
         if rho >= 1:
             return self.min_warmup_s, self.overload_window_s
-        if hand_off not in BLOCKING:
+        if not registered(hand_off).blocking:
             return self.min_warmup_s, self.min_window_s
         settle = self.relaxation_s(rho)
         window = max(self.min_queue_window_s, self.settle_windows * settle)
@@ -116,20 +108,20 @@ class OpenPlan:
             OpenPoint(h, rho, self.delay_s, generator="threads")
             for h in self.hand_offs
             for rho in self.second_generator_rhos
-            if h in BLOCKING and rho in self.rhos
+            if registered(h).blocking and rho in self.rhos
         ]
         again = [
             OpenPoint(h, rho, self.delay_s, seed=seed)
             for seed in range(2, self.repeats + 1)
             for h in self.hand_offs
             for rho in self.repeat_rhos
-            if h in BLOCKING and rho in self.rhos
+            if registered(h).blocking and rho in self.rhos
         ]
         return first + second + again
 
 
 QUICK = {
-    "hand_offs": ("sync", "celery", "asyncio"),
+    "hand_offs": names("app"),
     "rhos": (0.5, 0.9),
     "overload_rho": None,
     "settle_windows": 1.0,
@@ -143,14 +135,10 @@ QUICK = {
 
 
 def start_stack(base: Settings, plan: OpenPlan, hand_off: str) -> Stack:
-    app, changes = HAND_OFFS[hand_off]
     settings = bench_settings(
-        base, provider_delay_s=plan.delay_s, celery_concurrency=plan.celery_concurrency,
-        **changes,
-    )  # fmt: skip
-    stack = open_stack(app, settings)
-    stack.label = hand_off
-    return stack
+        base, provider_delay_s=plan.delay_s, celery_concurrency=plan.celery_concurrency
+    )
+    return open_stack(hand_off, settings)
 
 
 def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, object]:
@@ -180,7 +168,7 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
     deliveries.to_csv(f"{raw}.deliveries.csv.gz", index=False)
     row = summarise(point, requests, deliveries, meta, bound_at)
     row["idle_ms"] = idle_s * 1000
-    if point.hand_off in BLOCKING:
+    if registered(point.hand_off).blocking:
         warmup_s = float(meta["window_start"]) - float(meta["t0"])
         until = warmup_s + float(meta["window_end"]) - float(meta["window_start"])
         arrivals = tuple(poisson_arrivals(point.rate, until, point.seed))
@@ -192,7 +180,7 @@ def parse_args(argv: list[str] | None) -> OpenPlan:
     parser = runner_parser(__spec__.name, __doc__)
     add = parser.add_argument
     add("--quick", action="store_true", help="sync, celery, asyncio at rho 0.5 and 0.9, short")
-    add("--hand-offs", nargs="+", choices=tuple(HAND_OFFS), help="default: every one")
+    add("--hand-offs", nargs="+", choices=names(), help="default: every one")
     add("--rhos", nargs="+", type=float, help="arrival rates as fractions of 1/delay")
     add("--delay", type=float, dest="delay_s", help="the provider's delay, s")
     add("--out", type=Path, help="results folder")

@@ -21,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 import redis
 
+from lab_hand_offs import hand_off, names
 from lab_settings import Settings
-from lab_stack.stack import PROJECT_ROOT, SHORTCUTS, Stack, open_stack, with_free_ports
+from lab_stack.stack import PROJECT_ROOT, Stack, open_stack, with_free_ports
 from loadtests.analysis.results import (
     RESULTS_DIR,
     Point,
@@ -151,7 +152,8 @@ def run(minutes: float, out: Path, app: str) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--minutes", type=float, default=2.0)
-    parser.add_argument("--app", default="celery", choices=("celery", *SHORTCUTS))
+    queued = [name for name in names() if not hand_off(name).post_waits_for_email]
+    parser.add_argument("--app", default="celery", choices=queued)
     parser.add_argument("--out", type=Path, help="default results/soak.csv, or soak-<app>.csv")
     args = parser.parse_args(argv)
     out = args.out or RESULTS_DIR / ("soak.csv" if args.app == "celery" else f"soak-{args.app}.csv")
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, before in s["rss_mb_after_warmup"].items():
         print(f"  {name:9} RSS {before:7.1f} MB -> {s['rss_mb_when_load_stopped'][name]:7.1f} MB")
-    return 0 if s["lost"] == 0 or args.app in SHORTCUTS else 1
+    return 0 if s["lost"] == 0 or hand_off(args.app).kind == "shortcut" else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""gunicorn's sync worker with one deadline for the whole request, headers and body.
+"""gunicorn's sync and threaded workers with one deadline for the whole request, headers and body.
 
 The sync worker reads a request with no deadline of its own: it relies on killing a worker stuck
 for WEB_TIMEOUT_S (minutes). A timeout per recv() would not do either: a client that sends one
@@ -15,6 +15,7 @@ import socket
 import time
 
 from gunicorn.http.errors import NoMoreData
+from gunicorn.workers.gthread import TConn, ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 
@@ -31,7 +32,12 @@ class DeadlineSocket:
 
     def __init__(self, sock: socket.socket, seconds: float) -> None:
         self._sock = sock
-        self.deadline = time.monotonic() + seconds
+        self.seconds = seconds
+        self.restart()
+
+    def restart(self) -> None:
+        """The next request on a kept-alive connection gets a whole deadline of its own."""
+        self.deadline = time.monotonic() + self.seconds
 
     def recv(self, size: int, *flags: int) -> bytes:
         remaining = self.deadline - time.monotonic()
@@ -67,3 +73,18 @@ def deadline_sync_worker(seconds: float) -> type[SyncWorker]:
             super().handle(listener, DeadlineSocket(client, seconds), addr)
 
     return DeadlineSyncWorker
+
+
+def deadline_thread_worker(seconds: float) -> type[ThreadWorker]:
+    """gunicorn's threaded worker (gthread) with this deadline per request. A connection's socket
+    is wrapped once, before gthread builds its parser on it; every request restarts the clock."""
+
+    class DeadlineThreadWorker(ThreadWorker):
+        def handle(self, conn: TConn) -> object:
+            if isinstance(conn.sock, DeadlineSocket):
+                conn.sock.restart()
+            else:
+                conn.sock = DeadlineSocket(conn.sock, seconds)
+            return super().handle(conn)
+
+    return DeadlineThreadWorker

@@ -8,6 +8,7 @@ import json
 import socket
 import string
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from email import message_from_string, policy
 from email.message import EmailMessage
@@ -357,6 +358,32 @@ def test_one_byte_per_almost_a_timeout_is_cut_off_within_the_deadline(start_stac
     home_started = time.monotonic()
     assert requests.get(stack.url + "/", timeout=5).status_code == 200
     assert time.monotonic() - home_started < 1  # the worker is free again at once
+
+
+def test_trickling_clients_cannot_hold_the_threads_of_a_threaded_worker(start_stack):
+    """With WEB_THREADS > 1 gunicorn runs its threaded worker (gthread), whose own wait covers
+    only a request's first byte: each thread gets the same whole-request deadline. Two clients
+    trickle their headers into a 1x2 web tier; a visitor's homepage waits at most the deadline."""
+    timeout_s = 2.0
+    stack = start_stack("sync", web_threads=2, request_body_timeout_s=timeout_s)
+    address = (stack.settings.web_host, stack.settings.web_port)
+
+    def trickle() -> float:
+        with socket.create_connection(address) as slow:
+            started = time.monotonic()
+            _trickle(slow, POST_HEAD, gap_s=timeout_s - 1, give_up_s=timeout_s + 10)
+            return time.monotonic() - started
+
+    with ThreadPoolExecutor(2) as pool:
+        trickling = [pool.submit(trickle) for _ in range(2)]
+        time.sleep(0.5)  # both threads now hold a trickling client
+        home_started = time.monotonic()
+        home = requests.get(stack.url + "/", timeout=timeout_s + 10)
+        home_waited = time.monotonic() - home_started
+        cut_off_after = [future.result() for future in trickling]
+
+    assert max(cut_off_after) <= timeout_s + 1, cut_off_after
+    assert home.status_code == 200 and home_waited <= timeout_s + 1
 
 
 def test_the_async_app_serves_others_while_a_client_trickles_its_headers(own_stacks):

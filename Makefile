@@ -52,8 +52,8 @@ format: setup  ## ruff: fix imports and format
 	$(BIN)/ruff check --fix --select I .
 	$(BIN)/ruff format .
 
-up: redis  ## one stack until Ctrl-C: make up APP=sync|celery|asyncio (or sync+thread, sync/gevent...)
-	$(BIN)/python -m lab_stack up --app $(APP)
+up: redis  ## one stack until Ctrl-C: make up APP=sync|celery|asyncio [PROXY=1: nginx in front]
+	$(BIN)/python -m lab_stack up --app $(APP) $(if $(PROXY),--proxy)
 
 down: setup  ## stop processes left behind by a stack runner that was killed
 	$(BIN)/python -m lab_stack down

@@ -203,6 +203,12 @@ class Settings:
     # The web tier: identical for all three apps
     web_host: str = _env("WEB_HOST", default="127.0.0.1", doc="address the web app listens on")
     web_port: int = _env("WEB_PORT", default=8000, doc="port the web app listens on")
+    proxy_port: int = _env(
+        "PROXY_PORT",
+        default=8080,
+        doc="port of the buffering reverse proxy (nginx) in front of the web app, when a stack "
+        "starts one (`make up PROXY=1`, the proxy tests)",
+    )
     web_workers: int = _env("WEB_CONCURRENCY", default=1, doc="gunicorn worker processes")
     web_threads: int = _env(
         "WEB_THREADS", default=1, doc="threads per gunicorn worker (sync and Celery apps)"
@@ -353,6 +359,10 @@ class Settings:
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://{self.web_host}:{self.proxy_port}"
 
     @property
     def accounts_db_path(self) -> str:

@@ -17,8 +17,8 @@ from lab_stack.redis_server import RedisNotFound, redis_in_use
 from lab_stack.stack import open_stack, run_until_stopped, stop_leftovers
 
 
-def up(app: str) -> int:
-    stack = open_stack(app, Settings.from_env())
+def up(app: str, proxy: bool) -> int:
+    stack = open_stack(app, Settings.from_env(), proxy=proxy)
 
     def start() -> str:
         print(f"starting the {app} stack...", flush=True)
@@ -40,14 +40,16 @@ def which_redis() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m lab_stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start a stack").add_argument(
-        "--app", choices=names(), required=True
+    up_parser = commands.add_parser("up", help="start a stack")
+    up_parser.add_argument("--app", choices=names(), required=True)
+    up_parser.add_argument(
+        "--proxy", action="store_true", help="nginx in front, as in production (PROXY_PORT)"
     )
     commands.add_parser("down", help="stop stacks left behind by a killed runner")
     commands.add_parser("redis", help="which Redis the stacks use (or how to install one)")
     args = parser.parse_args()
     if args.command == "up":
-        return up(args.app)
+        return up(args.app, args.proxy)
     if args.command == "redis":
         return which_redis()
     data_dir = Path.cwd() / Settings.from_env().data_dir

@@ -26,6 +26,7 @@ from lab_stack.processes import (
     signal_group,
     sigterm_like_ctrl_c,
 )
+from lab_stack.proxy import find_nginx, native_config
 from lab_stack.redis_server import find_redis_server
 from slow_provider.client import ProviderClient
 
@@ -45,6 +46,7 @@ def with_free_ports(settings: Settings) -> Settings:
         redis_port=free_port(),
         rates_api_port=free_port(),
         push_port=free_port(),
+        proxy_port=free_port(),
     )
 
 
@@ -72,6 +74,7 @@ class Stack:
         settings: Settings,
         beat: bool = False,
         web_servers: int = 1,
+        proxy: bool = False,
     ) -> None:
         if app not in APPS:
             raise ValueError(f"app must be one of {APPS}, not {app!r}")
@@ -143,6 +146,15 @@ class Stack:
                 lambda url=url: http_ok(f"{url}/healthz"),
                 ready_timeout_s=60,
             )
+        # The buffering reverse proxy production puts in front (nginx): PROXY_PORT.
+        if proxy:
+            self._add(
+                "proxy",
+                [find_nginx(), "-p", str(self.proxy_dir), "-c", str(self.proxy_dir / "nginx.conf"),
+                 "-e", str(self.proxy_dir / "error.log"), "-g", "daemon off;"],
+                env,
+                lambda: http_ok(f"{settings.proxy_url}/healthz"),
+            )  # fmt: skip
 
     def _add(
         self,
@@ -159,6 +171,10 @@ class Stack:
     @property
     def redis_dir(self) -> Path:
         return self.run_dir / "redis"
+
+    @property
+    def proxy_dir(self) -> Path:
+        return self.run_dir / "proxy"
 
     def _redis_argv(self) -> list[str]:
         # appendonly: the queue is written to disk, so tasks survive a Redis restart; fsync once
@@ -276,6 +292,9 @@ class Stack:
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if "redis" in self.processes:
             self.redis_dir.mkdir(parents=True)
+        if "proxy" in self.processes:
+            self.proxy_dir.mkdir(parents=True)
+            (self.proxy_dir / "nginx.conf").write_text(native_config(self.proxy_dir, self.settings))
         try:
             for process in self.processes.values():
                 process.start()
@@ -313,6 +332,11 @@ class Stack:
             f"{self.app} app stack (web: {self.settings.web_workers} worker(s) x "
             f"{self.settings.web_threads} thread(s)):",
             f"  site      {self.url}/",
+            *(
+                [f"  proxy     {self.settings.proxy_url}/ (nginx, in front of the site)"]
+                if "proxy" in self.processes
+                else []
+            ),
             f"  provider  {self.settings.provider_smtp_url} "
             f"(control {self.settings.provider_control_url}/stats)",
             f"  rates API {self.settings.rates_api_url}/v1/rates?symbols=USD "

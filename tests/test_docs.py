@@ -36,9 +36,14 @@ def test_compose_publishes_only_what_a_browser_opens_and_only_on_loopback():
 
     published = {name: svc["ports"] for name, svc in services.items() if "ports" in svc}
 
-    # The three web apps, and the push service the Celery app's pages connect to.
-    assert set(published) == {"sync", "celery", "asyncio", "celery-push"}
+    # The proxy in front of the three web apps, and the push service the Celery app's pages
+    # connect to; the apps themselves only through the proxy, which believes nobody's header.
+    assert set(published) == {"proxy", "celery-push"}
     assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
+    proxied = {"sync", "celery", "asyncio"}
+    assert set(services["proxy"]["depends_on"]) == proxied
+    assert all(services[app]["environment"]["TRUSTED_PROXIES"] == "1" for app in proxied)
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["proxy"]["volumes"]
 
 
 def test_compose_file_follows_the_compose_specification():
@@ -75,7 +80,7 @@ def test_every_command_in_the_compose_file_exists_in_the_image():
     ours = {name: svc["command"] for name, svc in services.items() if svc.get("build") == "."}
     scripts = Path(sys.executable).parent
 
-    assert set(ours) == set(services) - {"redis"}
+    assert set(ours) == set(services) - {"redis", "proxy"}
     for name, argv in ours.items():
         modules, files = _named_in(argv)
         assert argv[0] == "python" or (scripts / argv[0]).exists(), f"{name}: no {argv[0]}"
@@ -97,7 +102,7 @@ def test_compose_runs_in_production_with_the_secret_key_from_the_environment():
 
 def test_compose_runs_exactly_one_beat_and_one_worker_per_queue():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    commands = [svc["command"] for svc in services.values()]
+    commands = [svc["command"] for svc in services.values() if "command" in svc]
     workers = [c for c in commands if c[:1] == ["celery"] and "worker" in c]
 
     assert sum(command[:1] == ["celery"] and "beat" in command for command in commands) == 1

@@ -1,0 +1,114 @@
+"""The buffering reverse proxy production puts in front of gunicorn: nginx.
+
+It reads each request whole (headers within a deadline, the body into its buffer) before the
+app sees any of it, and it answers slow clients itself: a visitor on a bad connection, or an
+attacker sending a byte every few seconds, holds one of its cheap connections, never one of
+the few web workers. It sends the client's address in X-Forwarded-For, which the apps read when
+TRUSTED_PROXIES=1.
+
+The same server block runs natively in front of a stack (`Stack(..., proxy=True)`, the tests)
+and in `docker-compose.yml` (`deploy/nginx.conf`, written by `python -m lab_stack.proxy`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from bakery_site.pages import MAX_BODY_BYTES
+from lab_hand_offs import APPS
+from lab_settings import Settings
+
+COMPOSE_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
+# Debian puts nginx in /usr/sbin, which is not on an ordinary user's PATH; Homebrew's is on it.
+EXTRA_PLACES = ("/usr/sbin", "/usr/local/sbin")
+INSTALL_HINT = (
+    "nginx not found: install it (Debian/Ubuntu: `sudo apt-get install nginx-light`, "
+    "macOS: `brew install nginx`)"
+)
+
+
+class NginxNotFound(RuntimeError):
+    pass
+
+
+def find_nginx() -> str:
+    path = os.pathsep.join([os.environ.get("PATH", ""), *EXTRA_PLACES])
+    found = shutil.which("nginx", path=path)
+    if found is None:
+        raise NginxNotFound(INSTALL_HINT)
+    return found
+
+
+def server_block(listen: str, upstream: str, settings: Settings) -> str:
+    """One site: `listen` (nginx's syntax) in front of the app at `upstream` (host:port)."""
+    deadline = f"{settings.request_body_timeout_s:g}s"
+    return f"""server {{
+    listen {listen};
+    # The whole header within the deadline, each part of the body within it; nginx answers 408
+    # itself. Until the body is all here, the app knows nothing of the request.
+    client_header_timeout {deadline};
+    client_body_timeout {deadline};
+    client_max_body_size {MAX_BODY_BYTES // 1024}k;
+    proxy_request_buffering on;
+    proxy_buffering on;
+    access_log off;
+
+    location / {{
+        proxy_pass http://{upstream};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        # The client's own header, if any, then the address nginx saw: with TRUSTED_PROXIES=1
+        # the app believes only that last one.
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_read_timeout {settings.web_timeout_s}s;
+    }}
+}}
+"""
+
+
+def native_config(run_dir: Path, settings: Settings) -> str:
+    """A whole nginx.conf for one stack: everything it writes stays under `run_dir`."""
+    user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody: no temp dir
+    temp = "\n".join(
+        f'    {kind}_temp_path "{run_dir / f"{kind}_temp"}";'
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    site = server_block(
+        f"{settings.web_host}:{settings.proxy_port}",
+        f"{settings.web_host}:{settings.web_port}",
+        settings,
+    )
+    return (
+        f'{user}worker_processes 1;\npid "{run_dir / "nginx.pid"}";\n'
+        f'error_log "{run_dir / "error.log"}" warn;\n'
+        "events { worker_connections 1024; }\n"
+        f"http {{\n{temp}\n" + "\n".join("    " + line for line in site.splitlines()) + "\n}\n"
+    )
+
+
+def compose_config(settings: Settings | None = None) -> str:
+    """The server blocks for `docker-compose.yml`: ports 8001-8003 in front of the three apps."""
+    settings = settings or Settings()
+    blocks = [
+        server_block(str(8000 + n), f"{app}:8000", settings) for n, app in enumerate(APPS, start=1)
+    ]
+    return (
+        "# Written by `python -m lab_stack.proxy` from lab_stack/proxy.py; do not edit.\n"
+        + "\n".join(blocks)
+    )
+
+
+def main() -> int:
+    COMPOSE_CONF.parent.mkdir(exist_ok=True)
+    COMPOSE_CONF.write_text(compose_config())
+    print(f"wrote {COMPOSE_CONF}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

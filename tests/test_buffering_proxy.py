@@ -1,0 +1,138 @@
+"""The production path: a real nginx in front of the sync app's one worker.
+
+Without it, each idle or trickling connection holds the only worker up to the request deadline
+(six of them: the homepage waits about six deadlines). With it, nginx reads every request whole
+before the app sees it, so slow clients never reach the worker; and with TRUSTED_PROXIES=1 the
+app reads each client's own address from nginx's X-Forwarded-For.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from lab_stack.proxy import COMPOSE_CONF, NginxNotFound, compose_config, find_nginx
+from lab_stack.stack import Stack, open_stack
+from loadtests.load.journey import contact_fields
+from tests.conftest import Visitor, settings_for_tests
+
+DEADLINE_S = 3.0  # the app's own whole-request deadline, and nginx's
+SLOW_CLIENTS = 6
+
+try:
+    find_nginx()
+    NGINX_MISSING = ""
+except NginxNotFound as exc:
+    NGINX_MISSING = str(exc)
+
+# CI sets LAB_REQUIRE_NGINX=1: there a missing nginx fails the tests instead of skipping them.
+needs_nginx = pytest.mark.skipif(
+    bool(NGINX_MISSING) and not os.environ.get("LAB_REQUIRE_NGINX"), reason=NGINX_MISSING
+)
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[Stack]:
+    settings = settings_for_tests(
+        trusted_proxies=1, rate_limit_s=30.0, request_body_timeout_s=DEADLINE_S
+    )
+    stack = open_stack("sync", settings, proxy=True)
+    with stack:
+        yield stack
+
+
+class FromAddress(HTTPAdapter):
+    """requests' adapter that connects from one local address (the whole 127/8 is this
+    machine on Linux)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def slow_clients(host: str, port: int) -> list[socket.socket]:
+    """Half a request each: three stop in the headers, three in the body."""
+    head = (
+        b"POST /contact HTTP/1.1\r\nHost: lab\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\nname=Sl"
+    )
+    sockets = []
+    for n in range(SLOW_CLIENTS):
+        sock = socket.create_connection((host, port), timeout=10)
+        sock.sendall(head[:30] if n % 2 else head)
+        sockets.append(sock)
+    return sockets
+
+
+def homepage_wait_s(url: str) -> float:
+    started = time.monotonic()
+    assert requests.get(url + "/", timeout=DEADLINE_S * (SLOW_CLIENTS + 2)).status_code == 200
+    return time.monotonic() - started
+
+
+@needs_nginx
+def test_slow_clients_wait_in_the_proxy_not_in_the_only_worker(proxied):
+    host = proxied.settings.web_host
+    through_proxy = slow_clients(host, proxied.settings.proxy_port)
+    try:
+        time.sleep(0.5)  # every one of them has sent its part
+        behind_proxy = homepage_wait_s(proxied.settings.proxy_url)
+    finally:
+        for sock in through_proxy:
+            sock.close()
+    direct = slow_clients(host, proxied.settings.web_port)
+    try:
+        time.sleep(0.5)
+        without_proxy = homepage_wait_s(proxied.url)
+    finally:
+        for sock in direct:
+            sock.close()
+
+    # Straight to gunicorn the homepage queues behind the slow clients, each holding the only
+    # worker until the deadline; through nginx it is served while they are all still sending.
+    assert without_proxy >= DEADLINE_S
+    assert behind_proxy < DEADLINE_S / 2, behind_proxy
+
+
+@needs_nginx
+def test_behind_the_proxy_each_client_address_has_its_own_rate_limit(proxied):
+    """nginx appends the address it saw to X-Forwarded-For; the app (TRUSTED_PROXIES=1)
+    believes only that last one. A forged header therefore buys a new bucket to nobody, and two
+    addresses get two buckets, which they would not if the app saw only nginx's address."""
+    url = proxied.settings.proxy_url
+
+    def visitor(address: str) -> Visitor:
+        probe = socket.socket()
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            pytest.skip(f"{address} is not on this machine's loopback (macOS: ifconfig lo0 alias)")
+        finally:
+            probe.close()
+        person = Visitor(url)
+        person.session.mount("http://", FromAddress(address))
+        return person
+
+    first, second = visitor("127.0.0.4"), visitor("127.0.0.5")
+    forged = {"X-Forwarded-For": "198.51.100.7"}
+    answers = [
+        first.submit(contact_fields(1, 1)).status_code,
+        first.submit(contact_fields(1, 2), headers=forged).status_code,
+        second.submit(contact_fields(2, 1)).status_code,
+    ]
+
+    assert answers == [302, 429, 302]
+
+
+def test_the_compose_files_proxy_is_the_one_the_tests_run():
+    assert COMPOSE_CONF.read_text() == compose_config(), "run: python -m lab_stack.proxy"

@@ -41,7 +41,7 @@ APPS: Mapping[str, App] = MappingProxyType(
             "asyncio",
             "asyncio_app:create_app()",
             "asyncio_app/__init__.py",
-            worker_class="uvicorn_worker.UvicornWorker",
+            worker_class="site_glue.guarded_uvicorn.GuardedUvicornWorker",
         ),
     }
 )

@@ -203,6 +203,12 @@ class Settings:
     # The web tier: identical for all three apps
     web_host: str = _env("WEB_HOST", default="127.0.0.1", doc="address the web app listens on")
     web_port: int = _env("WEB_PORT", default=8000, doc="port the web app listens on")
+    web_max_connections: int = _env(
+        "WEB_MAX_CONNECTIONS",
+        default=1000,
+        doc="connections one async web process (the async app's, the push service) holds at "
+        "once; more are closed at once, and the process's file limit is raised to fit",
+    )
     proxy_port: int = _env(
         "PROXY_PORT",
         default=8080,

@@ -235,6 +235,7 @@ class Stack:
         return [
             sys.executable, "-m", "uvicorn", "--factory", "celery_app.push:create_push_app",
             "--host", s.web_host, "--port", str(s.push_port), "--ws", "wsproto",
+            "--http", "site_glue.guarded_uvicorn:GuardedH11Protocol",
             "--limit-concurrency", str(2 * s.push_max_connections), "--ws-max-size", "4096",
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip

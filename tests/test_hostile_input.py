@@ -336,12 +336,13 @@ def _trickle(slow: socket.socket, data: bytes, gap_s: float, give_up_s: float) -
 
 @pytest.mark.parametrize(
     ("app", "part"),
-    [("sync", "body"), ("sync", "headers"), ("celery", "headers"), ("asyncio", "body")],
+    [("sync", "body"), ("sync", "headers"), ("celery", "headers"), ("asyncio", "body"),
+     ("asyncio", "headers")],
 )
 def test_one_byte_per_almost_a_timeout_is_cut_off_within_the_deadline(start_stack, app, part):
     """A deadline per read would let this client hold the worker for ever; the deadline is for
-    the whole request. (The async app's server, uvicorn, has no deadline for headers, but a
-    trickle there holds one connection, not the event loop: see the next test.)"""
+    the whole request. (uvicorn, the async app's server, has the lab's head deadline:
+    `site_glue/guarded_uvicorn.py`; a trickle there holds one connection, never the event loop.)"""
     timeout_s = 2.0
     stack = start_stack(app, request_body_timeout_s=timeout_s)
     with socket.create_connection((stack.settings.web_host, stack.settings.web_port)) as slow:

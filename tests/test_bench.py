@@ -161,3 +161,19 @@ def test_readme_shows_the_committed_reference_run() -> None:
     assert env["plan"] == {**env["plan"], **{"delay_s": 2.0, "visitors": [0, 2, 4, 10]}}
     assert env["plan"]["repeats"] >= 3 and env["plan"]["second_generator"]
     assert not env["git_uncommitted_changes"]
+
+
+def test_the_load_a_runner_asks_for_is_the_load_both_generators_read(tmp_path):
+    """`drive.Load` writes the LAB_* variables; the locustfile and the threads generator read
+    them through the same `LoadConfig`, so no field can be written and never read."""
+    from loadtests.load.drive import Load
+    from loadtests.load.load_env import LoadConfig
+
+    load = Load(("HomepageProbe", "ArrivingVisitors"), 1, think_s=0.7, probe_rate=3.0,
+                warmup_s=4.0, window_s=20.0, ramp_s=2.0, drain_max_s=9.0, burst=0,
+                arrival_rate=1.25, arrival_seed=7)  # fmt: skip
+    read = LoadConfig.from_env(load.env(tmp_path / "raw.csv"))
+
+    assert read == LoadConfig(probe_rate=3.0, think_s=0.7, warmup_s=4.0, window_s=20.0,
+                              ramp_s=2.0, drain_max_s=9.0, raw_csv=tmp_path / "raw.csv",
+                              burst=0, arrival_rate=1.25, arrival_seed=7)  # fmt: skip

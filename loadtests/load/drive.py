@@ -24,6 +24,7 @@ import redis
 
 from lab_settings import Settings
 from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
+from loadtests.load.load_env import LoadConfig
 
 GENERATORS = ("locust", "threads")
 
@@ -55,18 +56,18 @@ class Load:
     arrival_seed: int = 1
 
     def env(self, raw_csv: Path) -> dict[str, str]:
-        return {
-            "LAB_PROBE_RATE": str(self.probe_rate),
-            "LAB_THINK_S": str(self.think_s),
-            "LAB_WARMUP_S": str(self.warmup_s),
-            "LAB_WINDOW_S": str(self.window_s),
-            "LAB_RAMP_S": str(self.ramp_s),
-            "LAB_DRAIN_MAX_S": str(self.drain_max_s),
-            "LAB_BURST": str(self.burst),
-            "LAB_ARRIVAL_RATE": str(self.arrival_rate),
-            "LAB_ARRIVAL_SEED": str(self.arrival_seed),
-            "LAB_RAW_CSV": str(raw_csv),
-        }
+        return LoadConfig(
+            probe_rate=self.probe_rate,
+            think_s=self.think_s,
+            warmup_s=self.warmup_s,
+            window_s=self.window_s,
+            ramp_s=self.ramp_s,
+            drain_max_s=self.drain_max_s,
+            raw_csv=raw_csv,
+            burst=self.burst,
+            arrival_rate=self.arrival_rate,
+            arrival_seed=self.arrival_seed,
+        ).to_env()
 
     @property
     def time_limit_s(self) -> float:

@@ -34,7 +34,8 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.exception import StopUser
 
 from loadtests.load.journey import contact_fields, csrf_token_from, poisson_arrivals
-from loadtests.load.recorder import LoadConfig, Recorder
+from loadtests.load.load_env import LoadConfig
+from loadtests.load.recorder import Recorder
 
 # Locust samples its own CPU every 10 s; a benchmark window is about that long, so sample often
 # enough that a saturated load generator is noticed within the run.

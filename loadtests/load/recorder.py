@@ -1,47 +1,16 @@
-"""What a Locust run records: its load as the environment gives it (`LoadConfig`, written by
-`drive.Load.env`), and every request with the window it belongs to (`Recorder`)."""
+"""What a Locust run records: every request with the window it belongs to (`Recorder`), for the
+load its environment gives it (`load_env.LoadConfig`)."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import locust
 
 from loadtests.load.journey import write_raw
-
-
-@dataclass(frozen=True)
-class LoadConfig:
-    probe_rate: float
-    think_s: float
-    warmup_s: float
-    window_s: float | None  # None: run until stopped (the live demo)
-    drain_max_s: float
-    raw_csv: Path | None
-    burst: int  # >0: that many BurstVisitors; the window closes when their POSTs are answered
-    arrival_rate: float  # ArrivingVisitors per second
-    arrival_seed: int
-
-    @classmethod
-    def from_env(cls) -> LoadConfig:
-        window = os.environ.get("LAB_WINDOW_S")
-        raw = os.environ.get("LAB_RAW_CSV")
-        return cls(
-            probe_rate=float(os.environ.get("LAB_PROBE_RATE", "4")),
-            think_s=float(os.environ.get("LAB_THINK_S", "1")),
-            warmup_s=float(os.environ.get("LAB_WARMUP_S", "0")),
-            window_s=float(window) if window else None,
-            drain_max_s=float(os.environ.get("LAB_DRAIN_MAX_S", "60")),
-            raw_csv=Path(raw) if raw else None,
-            burst=int(os.environ.get("LAB_BURST", "0")),
-            arrival_rate=float(os.environ.get("LAB_ARRIVAL_RATE", "0")),
-            arrival_seed=int(os.environ.get("LAB_ARRIVAL_SEED", "1")),
-        )
+from loadtests.load.load_env import LoadConfig
 
 
 class Recorder:

@@ -20,21 +20,16 @@ import argparse
 import http.client
 import http.cookies
 import itertools
-import os
 import random
 import threading
 import time
 import urllib.parse
 from contextlib import contextmanager
-from pathlib import Path
 
 from loadtests.load.journey import contact_fields, csrf_token_from, poisson_arrivals, write_raw
+from loadtests.load.load_env import LoadConfig
 
 TIMEOUT_S = 180.0  # the sync app can hold a request for tens of seconds: that is the measurement
-
-
-def env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
 
 class Run:
@@ -44,16 +39,19 @@ class Run:
         parts = urllib.parse.urlsplit(host)
         self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.visitors = visitors
-        self.probe_rate = env_float("LAB_PROBE_RATE", 4)
-        self.think_s = env_float("LAB_THINK_S", 1)
-        self.ramp_s = env_float("LAB_RAMP_S", 0)
-        self.arrival_rate = env_float("LAB_ARRIVAL_RATE", 0)
-        self.arrival_seed = int(env_float("LAB_ARRIVAL_SEED", 1))
-        self.drain_max_s = env_float("LAB_DRAIN_MAX_S", 60)
-        self.raw_csv = Path(os.environ["LAB_RAW_CSV"])
+        config = LoadConfig.from_env()
+        if config.raw_csv is None or config.window_s is None:
+            raise SystemExit("the threads generator needs LAB_RAW_CSV and LAB_WINDOW_S")
+        self.probe_rate, self.think_s, self.ramp_s = (
+            config.probe_rate,
+            config.think_s,
+            config.ramp_s,
+        )
+        self.arrival_rate, self.arrival_seed = config.arrival_rate, config.arrival_seed
+        self.drain_max_s, self.raw_csv = config.drain_max_s, config.raw_csv
         self.t0 = time.time()
-        self.window_start = self.t0 + env_float("LAB_WARMUP_S", 0)
-        self.window_end = self.window_start + env_float("LAB_WINDOW_S", 10)
+        self.window_start = self.t0 + config.warmup_s
+        self.window_end = self.window_start + config.window_s
         self.lock = threading.Lock()
         self.rows: list[tuple[object, ...]] = []
         self.waiting: dict[int, tuple[float, str]] = {}  # key -> (start, endpoint)
@@ -190,10 +188,11 @@ class Run:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.load.threads_journey")
     parser.add_argument("--host", required=True, help="the app's base URL")
-    parser.add_argument("--visitors", type=int, default=None, help="default: LAB_VISITORS")
+    parser.add_argument(
+        "--visitors", type=int, required=True, help="looping visitors (0 with LAB_ARRIVAL_RATE)"
+    )
     args = parser.parse_args(argv)
-    visitors = args.visitors if args.visitors is not None else int(os.environ["LAB_VISITORS"])
-    Run(args.host, visitors).run()
+    Run(args.host, args.visitors).run()
     return 0
 
 

@@ -41,9 +41,13 @@ def look_up_rate(self: Task, currency: str) -> None:
         raise
     except Exception:
         task_updates().publish(
-            self.request.id, "FAILURE", "Sorry, something went wrong while we looked up the "
-            "rate. Please try again in a moment.", final=True, currency=currency,
-        )  # fmt: skip
+            self.request.id,
+            "FAILURE",
+            "Sorry, something went wrong while we looked up the "
+            "rate. Please try again in a moment.",
+            final=True,
+            currency=currency,
+        )
         raise
 
 
@@ -56,18 +60,28 @@ def _look_up_rate(task: Task, currency: str) -> None:
         if exc.transient and task.request.retries < settings.rates_api_retries:
             countdown = retry_countdown(task.request.retries, RETRY_BASE_S)
             task_updates().publish(
-                task_id, "RETRY", f"The exchange-rate service failed ({exc.reason}); "
-                f"asking again in {countdown:g} s...", currency=currency,
-            )  # fmt: skip
+                task_id,
+                "RETRY",
+                f"The exchange-rate service failed ({exc.reason}); "
+                f"asking again in {countdown:g} s...",
+                currency=currency,
+            )
             raise task.retry(exc=exc, countdown=countdown) from exc
         task_updates().publish(
-            task_id, "FAILURE", f"Sorry, we could not get today's rate: {exc.reason}. "
-            "Please try again in a moment.", final=True, currency=currency,
-        )  # fmt: skip
+            task_id,
+            "FAILURE",
+            f"Sorry, we could not get today's rate: {exc.reason}. Please try again in a moment.",
+            final=True,
+            currency=currency,
+        )
         return
     # Data, not markup: the page sets each cell as text, so nothing pushed can become HTML.
-    shown = {"currency": quote.currency, "rate": str(quote.rate), "date": quote.date,
-             "rows": prices.price_rows(quote)}  # fmt: skip
+    shown = {
+        "currency": quote.currency,
+        "rate": str(quote.rate),
+        "date": quote.date,
+        "rows": prices.price_rows(quote),
+    }
     task_updates().publish(
         task_id, "SUCCESS", f"Our prices in {currency}.", final=True, currency=currency, quote=shown
     )

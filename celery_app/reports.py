@@ -83,11 +83,18 @@ def generate_report(self: Task) -> None:
             publish_progress(task_id, index + 1, builder.total)
         write_private(report_path(settings, task_id), builder.text())
     except Exception:
-        task_updates().publish(task_id, "FAILURE", "The report failed; please try again.",
-                               final=True, percent=0, ready=False)  # fmt: skip
+        task_updates().publish(
+            task_id,
+            "FAILURE",
+            "The report failed; please try again.",
+            final=True,
+            percent=0,
+            ready=False,
+        )
         raise
-    task_updates().publish(task_id, "SUCCESS", "Done: your report is ready.", final=True,
-                           percent=100, ready=True)  # fmt: skip
+    task_updates().publish(
+        task_id, "SUCCESS", "Done: your report is ready.", final=True, percent=100, ready=True
+    )
 
 
 def reports_create() -> Response | tuple[str, int]:
@@ -102,8 +109,13 @@ def reports_create() -> Response | tuple[str, int]:
     # The id is chosen here so that the page has something to show before the task exists.
     task_id = str(uuid.uuid4())
     try:
-        task_updates().publish(task_id, "PENDING", "Waiting for a worker to start the report...",
-                               percent=0, ready=False)  # fmt: skip
+        task_updates().publish(
+            task_id,
+            "PENDING",
+            "Waiting for a worker to start the report...",
+            percent=0,
+            ready=False,
+        )
         generate_report.apply_async(task_id=task_id)  # the hand-off: the page follows the task
     except (OperationalError, redis.RedisError) as exc:
         rate_limit("reports").release(claim)
@@ -114,9 +126,11 @@ def reports_create() -> Response | tuple[str, int]:
 
 def report_page(task_id: str) -> str:
     return render_template(
-        "report_progress.html", task_id=task_id, update=known_update(task_id),
+        "report_progress.html",
+        task_id=task_id,
+        update=known_update(task_id),
         push_port=lab_settings().push_port,
-    )  # fmt: skip
+    )
 
 
 def report_download(task_id: str) -> Response:
@@ -127,8 +141,9 @@ def report_download(task_id: str) -> Response:
     if expired(path, lab_settings()):
         path.unlink(missing_ok=True)
         abort(410)  # it existed, and is gone for good
-    return send_file(path.resolve(), mimetype="text/csv", as_attachment=True,
-                     download_name=filename())  # fmt: skip
+    return send_file(
+        path.resolve(), mimetype="text/csv", as_attachment=True, download_name=filename()
+    )
 
 
 def register_reports(app: Flask) -> None:

@@ -26,9 +26,15 @@ class TaskLog:
         pipe = self.client.pipeline()
         pipe.hset(
             entry,
-            mapping={"task_id": task_id, "message_id": message_id, "state": state,
-                     "tries": tries, "error": error, "updated": now},
-        )  # fmt: skip
+            mapping={
+                "task_id": task_id,
+                "message_id": message_id,
+                "state": state,
+                "tries": tries,
+                "error": error,
+                "updated": now,
+            },
+        )
         pipe.hsetnx(entry, "created", now)
         pipe.expire(entry, 7 * 24 * 3600)
         pipe.zadd(KEY, {task_id: now})

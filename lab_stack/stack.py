@@ -150,11 +150,20 @@ class Stack:
         if proxy:
             self._add(
                 "proxy",
-                [find_nginx(), "-p", str(self.proxy_dir), "-c", str(self.proxy_dir / "nginx.conf"),
-                 "-e", str(self.proxy_dir / "error.log"), "-g", "daemon off;"],
+                [
+                    find_nginx(),
+                    "-p",
+                    str(self.proxy_dir),
+                    "-c",
+                    str(self.proxy_dir / "nginx.conf"),
+                    "-e",
+                    str(self.proxy_dir / "error.log"),
+                    "-g",
+                    "daemon off;",
+                ],
                 env,
                 lambda: http_ok(f"{settings.proxy_url}/healthz"),
-            )  # fmt: skip
+            )
 
     def _add(
         self,
@@ -226,19 +235,41 @@ class Stack:
     def _rates_api_argv(self) -> list[str]:
         s = self.settings
         return [
-            sys.executable, "-m", "slow_provider.rates_api", "--host", s.rates_api_host,
-            "--port", str(s.rates_api_port), "--delay", str(s.rates_api_delay_s),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "slow_provider.rates_api",
+            "--host",
+            s.rates_api_host,
+            "--port",
+            str(s.rates_api_port),
+            "--delay",
+            str(s.rates_api_delay_s),
+        ]
 
     def _push_argv(self) -> list[str]:
         s = self.settings
         return [
-            sys.executable, "-m", "uvicorn", "--factory", "celery_app.push:create_push_app",
-            "--host", s.web_host, "--port", str(s.push_port), "--ws", "wsproto",
-            "--http", "site_glue.guarded_uvicorn:GuardedH11Protocol",
-            "--limit-concurrency", str(2 * s.push_max_connections), "--ws-max-size", "4096",
-            "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "celery_app.push:create_push_app",
+            "--host",
+            s.web_host,
+            "--port",
+            str(s.push_port),
+            "--ws",
+            "wsproto",
+            "--http",
+            "site_glue.guarded_uvicorn:GuardedH11Protocol",
+            "--limit-concurrency",
+            str(2 * s.push_max_connections),
+            "--ws-max-size",
+            "4096",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
 
     def _worker_argv(self, name: str = "worker") -> list[str]:
         s = self.settings
@@ -248,17 +279,39 @@ class Stack:
             else ("celery", s.celery_pool, s.celery_concurrency)
         )
         return [
-            sys.executable, "-m", "celery", "-A", "celery_app.worker", "worker",
-            "--queues", queue, "--pool", pool, "--concurrency", str(concurrency),
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-            "--hostname", f"lab-{name}-{s.web_port}@%h",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_app.worker",
+            "worker",
+            "--queues",
+            queue,
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"lab-{name}-{s.web_port}@%h",
+        ]
 
     def _beat_argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "celery", "-A", "celery_app.worker", "beat",
-            "--schedule", str(self.run_dir / "beat-schedule"), "--loglevel", "INFO",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_app.worker",
+            "beat",
+            "--schedule",
+            str(self.run_dir / "beat-schedule"),
+            "--loglevel",
+            "INFO",
+        ]
 
     def _beat_ready(self) -> bool:
         beat = self.processes["beat"]

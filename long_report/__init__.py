@@ -39,8 +39,13 @@ class ReportBuilder:
         """The rows of slice `index` (0 to STEPS - 1)."""
         for row in self.rows[index * self._per_step : (index + 1) * self._per_step]:
             last = datetime.fromtimestamp(row["last_login"], UTC)
-            self._writer.writerow([row["email"], last.isoformat(timespec="seconds"),
-                                   int((self.now - row["last_login"]) // DAY_S)])  # fmt: skip
+            self._writer.writerow(
+                [
+                    row["email"],
+                    last.isoformat(timespec="seconds"),
+                    int((self.now - row["last_login"]) // DAY_S),
+                ]
+            )
 
     def text(self) -> str:
         return self._out.getvalue()

@@ -203,9 +203,10 @@ def bound_report_form() -> ReportForm:
 
 def csv_download(text: str) -> Response:
     return Response(
-        text, mimetype="text/csv",
+        text,
+        mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename()}"},
-    )  # fmt: skip
+    )
 
 
 @site.get("/prices")

@@ -129,8 +129,9 @@ async def contact_thanks() -> str:
 
 @site.get("/reports")
 async def reports() -> str:
-    return await render_template("reports.html", form=await bound_report_form(),
-                                 **reports_context())  # fmt: skip
+    return await render_template(
+        "reports.html", form=await bound_report_form(), **reports_context()
+    )
 
 
 def reports_context(note: str = "") -> dict[str, object]:
@@ -149,15 +150,15 @@ async def bound_report_form() -> ReportForm:
 
 def csv_download(text: str) -> Response:
     return Response(
-        text, mimetype="text/csv",
+        text,
+        mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename()}"},
-    )  # fmt: skip
+    )
 
 
 @site.get("/prices")
 async def prices() -> str:
-    return await render_template("prices.html", form=await bound_price_form(),
-                                 **prices_context())  # fmt: skip
+    return await render_template("prices.html", form=await bound_price_form(), **prices_context())
 
 
 def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str, object]:

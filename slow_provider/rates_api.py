@@ -60,8 +60,12 @@ class CallLog:
     def stats(self) -> dict[str, int]:
         with self._lock:
             answered = sum(1 for call in self._calls if call["status"] == 200)
-            return {"calls": len(self._calls) + self.in_flight, "answered": answered,
-                    "failed": len(self._calls) - answered, "in_flight": self.in_flight}  # fmt: skip
+            return {
+                "calls": len(self._calls) + self.in_flight,
+                "answered": answered,
+                "failed": len(self._calls) - answered,
+                "in_flight": self.in_flight,
+            }
 
     def clear(self) -> None:
         with self._lock:
@@ -173,8 +177,9 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"slow rates API: http://{args.host}:{args.port}/v1/rates, delay {args.delay}s",
-          flush=True)  # fmt: skip
+    print(
+        f"slow rates API: http://{args.host}:{args.port}/v1/rates, delay {args.delay}s", flush=True
+    )
     api.serve_forever()
 
 

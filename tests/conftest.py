@@ -67,9 +67,12 @@ def stack(request: pytest.FixtureRequest, shared_stacks: dict[str, Stack]) -> St
     )
     stack.provider.reset()
     stack.rates_api.configure(
-        delay_s=TEST_SETTINGS["rates_api_delay_s"], mode="normal", fail_next=0,
-        transient_failure_rate=0.0, permanent_failure_rate=0.0,
-    )  # fmt: skip
+        delay_s=TEST_SETTINGS["rates_api_delay_s"],
+        mode="normal",
+        fail_next=0,
+        transient_failure_rate=0.0,
+        permanent_failure_rate=0.0,
+    )
     stack.rates_api.reset()
     return stack
 

@@ -126,8 +126,9 @@ def test_a_finished_report_is_deleted_after_its_keep_time(start_stack):
     stack = start_stack("celery", report_duration_s=0.2, report_keep_s=1.5)
     session = requests.Session()
     token = csrf_token_from(session.get(f"{stack.url}/reports", timeout=10).text)
-    started = session.post(f"{stack.url}/reports", data={"csrf_token": token},
-                           allow_redirects=False, timeout=10)  # fmt: skip
+    started = session.post(
+        f"{stack.url}/reports", data={"csrf_token": token}, allow_redirects=False, timeout=10
+    )
     task_id = started.headers["Location"].rsplit("/", 1)[1]
     assert final_update(stack.settings.push_url, task_id, 20)["state"] == "SUCCESS"
 

@@ -123,10 +123,26 @@ def test_a_steady_sync_point_keeps_its_median_when_its_window_doubles(
     threads generator (not Locust): the two agree within 15%."""
     longer = tmp_path / "x2"
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.runners.bench", "--quick", "--apps", "sync", "--burst",
-         "--window-scale", "2", "--second-generator", "--out", str(longer)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtests.runners.bench",
+            "--quick",
+            "--apps",
+            "sync",
+            "--burst",
+            "--window-scale",
+            "2",
+            "--second-generator",
+            "--out",
+            str(longer),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     medians = []
     for out in (quick_run[0], longer):
@@ -169,11 +185,30 @@ def test_the_load_a_runner_asks_for_is_the_load_both_generators_read(tmp_path):
     from loadtests.load.drive import Load
     from loadtests.load.load_env import LoadConfig
 
-    load = Load(("HomepageProbe", "ArrivingVisitors"), 1, think_s=0.7, probe_rate=3.0,
-                warmup_s=4.0, window_s=20.0, ramp_s=2.0, drain_max_s=9.0, burst=0,
-                arrival_rate=1.25, arrival_seed=7)  # fmt: skip
+    load = Load(
+        ("HomepageProbe", "ArrivingVisitors"),
+        1,
+        think_s=0.7,
+        probe_rate=3.0,
+        warmup_s=4.0,
+        window_s=20.0,
+        ramp_s=2.0,
+        drain_max_s=9.0,
+        burst=0,
+        arrival_rate=1.25,
+        arrival_seed=7,
+    )
     read = LoadConfig.from_env(load.env(tmp_path / "raw.csv"))
 
-    assert read == LoadConfig(probe_rate=3.0, think_s=0.7, warmup_s=4.0, window_s=20.0,
-                              ramp_s=2.0, drain_max_s=9.0, raw_csv=tmp_path / "raw.csv",
-                              burst=0, arrival_rate=1.25, arrival_seed=7)  # fmt: skip
+    assert read == LoadConfig(
+        probe_rate=3.0,
+        think_s=0.7,
+        warmup_s=4.0,
+        window_s=20.0,
+        ramp_s=2.0,
+        drain_max_s=9.0,
+        raw_csv=tmp_path / "raw.csv",
+        burst=0,
+        arrival_rate=1.25,
+        arrival_seed=7,
+    )

@@ -72,10 +72,26 @@ def test_demo_serves_the_site_and_locusts_ui_and_stops_everything_on_ctrl_c():
 def test_chaos_loses_no_accepted_email_when_the_worker_or_the_web_server_dies(tmp_path):
     out = tmp_path / "chaos.csv"
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.runners.chaos", "--only", "worker-killed", "web-killed",
-         "--apps", "sync", "asyncio", "celery", "--out", str(out)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtests.runners.chaos",
+            "--only",
+            "worker-killed",
+            "web-killed",
+            "--apps",
+            "sync",
+            "asyncio",
+            "celery",
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
     table = pd.read_csv(out).set_index(["scenario", "app"])
 

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
-from loadtests.publishing import equal_load
+from loadtests.publishing import equal_load, scenario_claims
 from loadtests.publishing.records import settings_record
 from loadtests.runners import chaos, cpu_cost, report_isolation, report_progress
 
@@ -49,10 +49,18 @@ def test_compose_publishes_only_what_a_browser_opens_and_only_on_loopback():
 def test_compose_file_follows_the_compose_specification():
     """No Docker engine runs here: the file is at least valid for one that does."""
     result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-         str(ROOT / "docker-compose.yml")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -182,7 +190,7 @@ def test_readme_equal_load_sections_are_the_committed_runs():
 
     assert between(readme, "open-arrivals") + "\n" == (
         equal_load.open_section(table, json.loads(open_csv.with_suffix(".json").read_text()))
-        + equal_load.claims_text()
+        + scenario_claims.claims_text()
     )
     assert between(readme, "regimes") + "\n" == equal_load.regimes_section(
         regimes, json.loads(regimes_csv.with_suffix(".json").read_text())

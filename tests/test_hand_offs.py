@@ -48,8 +48,11 @@ def test_a_registered_hand_off_reaches_the_stack_the_plans_the_legends_and_the_t
         side = compare.side_by_side(with_fake_rows(summary), with_fake_rows(summary))
         in_open_plan = FAKE.name in OpenPlan().hand_offs
 
-    assert (stack.app, stack.label, stack.settings.web_worker_class) == ("celery", FAKE.name,
-                                                                         "gevent")  # fmt: skip
+    assert (stack.app, stack.label, stack.settings.web_worker_class) == (
+        "celery",
+        FAKE.name,
+        "gevent",
+    )
     assert "push" in stack.processes and "worker" in stack.processes
     assert planned == {"sync", FAKE.name} and estimate > 0
     assert lines[f"{FAKE.name} p50"] == FAKE.colour

@@ -68,9 +68,19 @@ FIELD_VALUES = st.fixed_dictionaries(
     },
 )
 EXPECTED_HEADERS = sorted(
-    ["Subject", "From", "To", "Reply-To", "Date", "Message-ID", "X-Submitted-At",
-     "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]
-)  # fmt: skip
+    [
+        "Subject",
+        "From",
+        "To",
+        "Reply-To",
+        "Date",
+        "Message-ID",
+        "X-Submitted-At",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "MIME-Version",
+    ]
+)
 
 
 def assert_one_clean_email_to_the_owner(stack: Stack, deliveries: list, fields: dict) -> None:
@@ -150,8 +160,9 @@ def test_the_worker_composes_from_fields_and_refuses_an_encoded_line_break(own_s
     """A task queued without the form (a bug, a script): the worker refuses it and sends nothing."""
     stack = own_stacks["celery"]
     stack.provider.reset()
-    hostile = ContactSubmission(_encoded_word("\r\nBcc: victim@evil.example", "utf-8", "b"),
-                                "eve@example.com", "Hi")  # fmt: skip
+    hostile = ContactSubmission(
+        _encoded_word("\r\nBcc: victim@evil.example", "utf-8", "b"), "eve@example.com", "Hi"
+    )
     harmless = ContactSubmission("Ann Lee", "ann@example.com", "=?utf-8?q?Hi?= in the body")
     emails = [ContactEmail.new(s, stack.settings) for s in (hostile, harmless)]
     app = create_celery_app(stack.settings)
@@ -236,9 +247,11 @@ def test_arbitrary_currencies_never_break_the_prices_page(own_stacks, app):
     def ask_anything(currency: str) -> None:
         stack.rates_api.reset()
         response = visitor.session.post(
-            f"{stack.url}/prices", data={"csrf_token": token, "currency": currency},
-            allow_redirects=False, timeout=30,
-        )  # fmt: skip
+            f"{stack.url}/prices",
+            data={"csrf_token": token, "currency": currency},
+            allow_redirects=False,
+            timeout=30,
+        )
         known = currency in CURRENCIES
         expected = (303 if app == "celery" else 200) if known else 400
         assert response.status_code == expected, response.text[:500]
@@ -253,9 +266,11 @@ def test_arbitrary_currencies_never_break_the_prices_page(own_stacks, app):
 def test_form_sent_as_json_is_refused_like_an_empty_form(stack, visitor):
     token = visitor.open_form()
     response = visitor.session.post(
-        f"{stack.url}/contact", json={**contact_fields(1, 1), "csrf_token": token},
-        allow_redirects=False, timeout=10,
-    )  # fmt: skip
+        f"{stack.url}/contact",
+        json={**contact_fields(1, 1), "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
 
     assert response.status_code == 400
     assert "<form" in response.text
@@ -336,8 +351,13 @@ def _trickle(slow: socket.socket, data: bytes, gap_s: float, give_up_s: float) -
 
 @pytest.mark.parametrize(
     ("app", "part"),
-    [("sync", "body"), ("sync", "headers"), ("celery", "headers"), ("asyncio", "body"),
-     ("asyncio", "headers")],
+    [
+        ("sync", "body"),
+        ("sync", "headers"),
+        ("celery", "headers"),
+        ("asyncio", "body"),
+        ("asyncio", "headers"),
+    ],
 )
 def test_one_byte_per_almost_a_timeout_is_cut_off_within_the_deadline(start_stack, app, part):
     """A deadline per read would let this client hold the worker for ever; the deadline is for
@@ -349,8 +369,12 @@ def test_one_byte_per_almost_a_timeout_is_cut_off_within_the_deadline(start_stac
         started = time.monotonic()
         if part == "body":
             slow.sendall(POST_HEAD)
-        answer = _trickle(slow, b"name=Slow" * 20 if part == "body" else POST_HEAD,
-                          gap_s=timeout_s - 1, give_up_s=timeout_s + 10)  # fmt: skip
+        answer = _trickle(
+            slow,
+            b"name=Slow" * 20 if part == "body" else POST_HEAD,
+            gap_s=timeout_s - 1,
+            give_up_s=timeout_s + 10,
+        )
         cut_off_after = time.monotonic() - started
 
     assert cut_off_after <= timeout_s + 1

@@ -29,9 +29,10 @@ def path_with_redis_only_in(folder: Path) -> str:
     server = find_redis_server()
     (folder / "redis-server").symlink_to(server.path)
     kept = [
-        d for d in os.environ["PATH"].split(os.pathsep)
+        d
+        for d in os.environ["PATH"].split(os.pathsep)
         if d and not any((Path(d) / name).exists() for name in SERVER_NAMES)
-    ]  # fmt: skip
+    ]
     return os.pathsep.join([str(folder), *kept])
 
 
@@ -77,23 +78,54 @@ def test_an_installed_lab_starts_a_stack_outside_the_repository(tmp_path: Path):
     # From a clean copy: setuptools reuses a source tree's build/ folder, which would hide a
     # package missing from pyproject.toml.
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".*", "build", "var", "results", "notebooks", "*.egg-info", "__pycache__"))  # fmt: skip
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "var", "results", "notebooks", "*.egg-info", "__pycache__"
+        ),
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--wheel-dir", str(tmp_path / "dist"), str(source)],
-        check=True, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--wheel-dir",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
     (wheel,) = (tmp_path / "dist").glob("flask_offload_lab-*.whl")
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--disable-pip-version-check", "--no-deps", str(wheel)],
-        check=True, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
     installed = Path(
-        subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                       capture_output=True, text=True, check=True).stdout.strip()
-    )  # fmt: skip
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (installed / "lab-dependencies.pth").write_text(
         "\n".join(site.getsitepackages()) + "\n"  # dependencies only: no path file of ours runs
     )
@@ -102,9 +134,13 @@ def test_an_installed_lab_starts_a_stack_outside_the_repository(tmp_path: Path):
     redis_folder = tmp_path / "opt-homebrew-bin"
 
     run = subprocess.run(
-        [python, "-c", SCRIPT], cwd=elsewhere, capture_output=True, text=True, timeout=120,
+        [python, "-c", SCRIPT],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": path_with_redis_only_in(redis_folder), "HOME": str(tmp_path)},
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     found = json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -112,5 +148,8 @@ def test_an_installed_lab_starts_a_stack_outside_the_repository(tmp_path: Path):
     assert Path(found["run_dir"]).is_relative_to(elsewhere)  # its data beside its user
     assert Path(found["redis_server"]).parent == redis_folder
     assert (found["home"], found["bakery"], found["post"], found["delivered"]) == (
-        200, True, 302, 1,
-    )  # fmt: skip
+        200,
+        True,
+        302,
+        1,
+    )

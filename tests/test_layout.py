@@ -74,8 +74,14 @@ def test_the_fake_third_parties_import_nothing_of_the_lab(fake):
 
 def test_the_shared_site_and_the_use_cases_know_no_web_framework_and_no_app():
     apps_and_glue = {"sync_app", "celery_app", "asyncio_app", "site_glue", "lab_stack", "loadtests"}
-    for package in ("lab_settings", "bakery_site", "contact_email", "price_lookup", "long_report",
-                    "idle_accounts"):  # fmt: skip
+    for package in (
+        "lab_settings",
+        "bakery_site",
+        "contact_email",
+        "price_lookup",
+        "long_report",
+        "idle_accounts",
+    ):
         assert graph()[package] & apps_and_glue == set(), package
         source = "\n".join(p.read_text() for p in (ROOT / package).rglob("*.py"))
         assert "import flask" not in source and "from flask" not in source, package
@@ -96,8 +102,11 @@ def _routes(app) -> set[tuple[str, str]]:
 
 
 # What only the Celery app has: the pages that follow a task (its result is pushed to them).
-CELERY_ONLY = {("/prices/<task_id>", "GET"), ("/reports/<task_id>", "GET"),
-               ("/reports/<task_id>/download", "GET")}  # fmt: skip
+CELERY_ONLY = {
+    ("/prices/<task_id>", "GET"),
+    ("/reports/<task_id>", "GET"),
+    ("/reports/<task_id>/download", "GET"),
+}
 
 
 def test_the_three_apps_expose_the_same_routes_and_methods():

@@ -16,7 +16,9 @@ from loadtests.analysis.model import (
 from loadtests.analysis.results import Point, percentile
 from loadtests.analysis.summary import collapse_repeats, halves, is_lower_bound, summarise_point
 
-POINT = Point("celery", 2, 2.0, 1, 1, 4)
+POINT = Point(
+    app="celery", visitors=2, smtp_delay_s=2.0, web_workers=1, web_threads=1, celery_concurrency=4
+)
 
 
 def test_an_idle_server_answers_each_probe_in_its_service_time() -> None:
@@ -107,8 +109,13 @@ def test_a_median_over_censored_emails_is_only_a_lower_bound() -> None:
 
 def test_halves_that_disagree_mark_a_point_not_steady() -> None:
     def probes(first_ms: float, second_ms: float) -> pd.DataFrame:
-        return pd.DataFrame({"t_s": [1.0, 2.0, 6.0, 7.0], "ok": True,
-                             "latency_ms": [first_ms, first_ms, second_ms, second_ms]})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "t_s": [1.0, 2.0, 6.0, 7.0],
+                "ok": True,
+                "latency_ms": [first_ms, first_ms, second_ms, second_ms],
+            }
+        )
 
     assert halves(probes(1000.0, 1100.0), 10.0) == (1000.0, 1100.0, True)
     assert halves(probes(1000.0, 1300.0), 10.0)[2] is False
@@ -117,10 +124,24 @@ def test_halves_that_disagree_mark_a_point_not_steady() -> None:
 
 def test_repeats_collapse_to_their_median_with_min_and_max() -> None:
     rows = [
-        {**Point("sync", 4, 2.0, 1, 1, 4, repeat=r).labels(), "endpoint": "home", "n": 100,
-         "p50_ms": p50, "steady": r != 2, "valid": True}
+        {
+            **Point(
+                app="sync",
+                visitors=4,
+                smtp_delay_s=2.0,
+                web_workers=1,
+                web_threads=1,
+                celery_concurrency=4,
+                repeat=r,
+            ).labels(),
+            "endpoint": "home",
+            "n": 100,
+            "p50_ms": p50,
+            "steady": r != 2,
+            "valid": True,
+        }
         for r, p50 in ((1, 3000.0), (2, 3600.0), (3, 3300.0))
-    ]  # fmt: skip
+    ]
     row = collapse_repeats(pd.DataFrame(rows)).iloc[0]
     assert (row["p50_ms"], row["p50_min_ms"], row["p50_max_ms"]) == (3300.0, 3000.0, 3600.0)
     assert row["repeats"] == 3 and not row["steady"]
@@ -145,8 +166,9 @@ def test_a_saturated_blocking_cycle_is_every_post_in_turn() -> None:
 def test_the_staggered_model_does_not_move_with_its_window() -> None:
     # Staggered over one cycle, measured after two: the steady state, whatever its length.
     def p50(window_s: float) -> float:
-        scenario = Scenario(visitors=10, delay_s=2.0, spawn_s=20.0, warmup_s=40.0,
-                            window_s=window_s)  # fmt: skip
+        scenario = Scenario(
+            visitors=10, delay_s=2.0, spawn_s=20.0, warmup_s=40.0, window_s=window_s
+        )
         return predict(scenario, replications=8).p50_s
 
     short, long = p50(50.0), p50(100.0)
@@ -160,10 +182,26 @@ def test_a_sweep_of_several_setups_reports_tables_but_judges_no_claims() -> None
     rows = []
     for workers in (1, 4):
         for endpoint in ("home", "contact_post", "email_delivery"):
-            rows.append({"app": "sync", "visitors": 2, "smtp_delay_s": 2.0, "web_workers": workers,
-                         "web_threads": 1, "celery_concurrency": 4, "endpoint": endpoint, "n": 50,
-                         "errors": 0, "pending": 0, "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 9.0,
-                         "max_ms": 9.0, "rps": 5.0, "valid": True})  # fmt: skip
+            rows.append(
+                {
+                    "app": "sync",
+                    "visitors": 2,
+                    "smtp_delay_s": 2.0,
+                    "web_workers": workers,
+                    "web_threads": 1,
+                    "celery_concurrency": 4,
+                    "endpoint": endpoint,
+                    "n": 50,
+                    "errors": 0,
+                    "pending": 0,
+                    "p50_ms": 5.0,
+                    "p95_ms": 9.0,
+                    "p99_ms": 9.0,
+                    "max_ms": 9.0,
+                    "rps": 5.0,
+                    "valid": True,
+                }
+            )
     summary = pd.DataFrame(rows)
 
     assert bench_report.setups(summary) == [(1, 1, 4, "prefork"), (4, 1, 4, "prefork")]

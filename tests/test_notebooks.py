@@ -222,9 +222,15 @@ def reference() -> dict[str, object]:
 
 
 FIGURES = [
-    "homepage_latency", "contact_post_latency", "burst_timeline", "worker_timeline",
-    "pool_sizing", "api_lookup", "report_progress", "soak_timeline",
-]  # fmt: skip
+    "homepage_latency",
+    "contact_post_latency",
+    "burst_timeline",
+    "worker_timeline",
+    "pool_sizing",
+    "api_lookup",
+    "report_progress",
+    "soak_timeline",
+]
 
 
 @pytest.mark.parametrize("figure", FIGURES)

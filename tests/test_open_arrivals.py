@@ -61,8 +61,9 @@ def test_the_model_with_no_arrivals_leaves_the_probe_its_own_time():
 def test_the_model_past_capacity_grows_the_wait_as_the_work_arriving_exceeds_the_worker():
     rate, delay, probes, page = 1.2 / 0.5, 0.5, 5.0, 0.003
     arrivals = tuple(poisson_arrivals(rate, 400.0, 1))
-    scenario = Scenario(0, delay, probe_rate=probes, window_s=400.0, service_s=page,
-                        arrivals=arrivals)  # fmt: skip
+    scenario = Scenario(
+        0, delay, probe_rate=probes, window_s=400.0, service_s=page, arrivals=arrivals
+    )
 
     latencies = simulate(scenario)
     sent = [k / probes for k in range(len(latencies))]
@@ -99,13 +100,21 @@ def arrivals_at_a_silent_site(
 ) -> tuple[int, pd.DataFrame]:
     """Run `generator`'s open arrivals against a site that never answers: how many visitors
     arrived (all of them still waiting) and every request of the window."""
-    load = Load(OPEN_USERS, 2, probe_rate=1.0, window_s=window_s, drain_max_s=1.0,
-                arrival_rate=rate, arrival_seed=seed)  # fmt: skip
+    load = Load(
+        OPEN_USERS,
+        2,
+        probe_rate=1.0,
+        window_s=window_s,
+        drain_max_s=1.0,
+        arrival_rate=rate,
+        arrival_seed=seed,
+    )
     raw_csv = tmp_path / "raw.csv"
     meta = generate(generator, site, load, raw_csv, tmp_path / "generator.log")
     requests = pd.read_csv(raw_csv, keep_default_na=False)
-    inside = requests[(requests["start"] >= meta["window_start"])
-                      & (requests["start"] < meta["window_end"])]  # fmt: skip
+    inside = requests[
+        (requests["start"] >= meta["window_start"]) & (requests["start"] < meta["window_end"])
+    ]
     return int((inside["error"] == f"{STILL_WAITING}contact_form").sum()), inside
 
 
@@ -115,8 +124,9 @@ def test_visitors_keep_arriving_at_the_set_rate_while_the_site_answers_nobody(
 ):
     rate, window_s = 5.0, 60.0
 
-    arrived, inside = arrivals_at_a_silent_site(silent_server, tmp_path, "locust", window_s,
-                                                rate, seed=3)  # fmt: skip
+    arrived, inside = arrivals_at_a_silent_site(
+        silent_server, tmp_path, "locust", window_s, rate, seed=3
+    )
 
     # Nobody was ever answered, yet over the minute visitors kept arriving at the set rate...
     assert (inside["endpoint"] == "pending").all()
@@ -127,8 +137,9 @@ def test_visitors_keep_arriving_at_the_set_rate_while_the_site_answers_nobody(
 
 @pytest.mark.bench
 def test_the_threads_generator_follows_the_same_schedule(silent_server, tmp_path):
-    arrived, inside = arrivals_at_a_silent_site(silent_server, tmp_path, "threads", 20.0,
-                                                5.0, seed=3)  # fmt: skip
+    arrived, inside = arrivals_at_a_silent_site(
+        silent_server, tmp_path, "threads", 20.0, 5.0, seed=3
+    )
 
     assert (inside["endpoint"] == "pending").all()
     assert abs(arrived - len(poisson_arrivals(5.0, 20.0, 3))) <= 2
@@ -143,10 +154,29 @@ def test_a_synchronized_start_stays_synchronized(tmp_path: Path):
     or it loosens the convoy (at 0.5 s, beside a CPU hog, the two regimes met)."""
     out = tmp_path / "regimes"
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.runners.regimes", "--minutes", "1.5", "--visitors", "8",
-         "--delay", "1", "--think", "0.5", "--bin", "15", "--out", str(out)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtests.runners.regimes",
+            "--minutes",
+            "1.5",
+            "--visitors",
+            "8",
+            "--delay",
+            "1",
+            "--think",
+            "0.5",
+            "--bin",
+            "15",
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("start")
     series = pd.read_csv(out / "series.csv")
@@ -182,8 +212,10 @@ def test_the_open_plan_gives_every_hand_off_the_same_arrivals_and_the_sync_queue
     points = reference.points()
 
     assert reference.out == RESULTS_DIR / "open" and quick.out == LOCAL_DIR / "open"
-    by_hand_off = {h: {(p.rho, p.rate, p.seed) for p in points if p.hand_off == h and p.seed == 1}
-                   for h in reference.hand_offs}  # fmt: skip
+    by_hand_off = {
+        h: {(p.rho, p.rate, p.seed) for p in points if p.hand_off == h and p.seed == 1}
+        for h in reference.hand_offs
+    }
     assert len({frozenset(v) for v in by_hand_off.values()}) == 1  # the same work for all
     # Near rho 1 the queue settles on a time scale of delay / (1 - rho)^2: warm up one, measure
     # several; a hand-off that never queues needs no such wait.

@@ -54,8 +54,11 @@ def test_each_app_shows_the_prices_in_the_chosen_currency(stack):
         update = final_update(stack, response.headers["Location"])
         assert update["state"] == "SUCCESS"
         assert "html" not in update  # data, set as text by the page: never markup
-        assert update["quote"]["rows"][0] == {"loaf": "Country sourdough", "eur": "6.40",
-                                              "local": "1,047"}  # fmt: skip
+        assert update["quote"]["rows"][0] == {
+            "loaf": "Country sourdough",
+            "eur": "6.40",
+            "local": "1,047",
+        }
         page = requests.get(stack.url + response.headers["Location"], timeout=10).text
     else:
         assert response.status_code == 200
@@ -198,10 +201,25 @@ def test_bench_api_times_each_app_and_the_readme_shows_the_committed_run(tmp_pat
     out = tmp_path / "api_lookup.csv"
     readme_before = (PROJECT_ROOT / "README.md").read_text()
     finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.runners.api_lookup", "--out", str(out),
-         "--visitors", "2", "--window", "4", "--delay", "0.5"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtests.runners.api_lookup",
+            "--out",
+            str(out),
+            "--visitors",
+            "2",
+            "--window",
+            "4",
+            "--delay",
+            "0.5",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
     table = pd.read_csv(out).set_index("app")
 

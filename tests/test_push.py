@@ -194,9 +194,11 @@ def test_one_client_cannot_take_every_slot_from_the_others(push_stack):
     try:
         answers = loop.run_until_complete(hog())
         other = http.client.HTTPConnection(
-            push_stack.settings.web_host, push_stack.settings.push_port, timeout=10,
+            push_stack.settings.web_host,
+            push_stack.settings.push_port,
+            timeout=10,
             source_address=(visitor_address, 0),
-        )  # fmt: skip
+        )
         other.request("GET", f"/updates/{done}?since=0")
         answer = other.getresponse()
         body = answer.read().decode()

@@ -21,10 +21,15 @@ WINDOW_S = 2.0
 @pytest.fixture(scope="module")
 def limited_stacks(start_stack):
     return {
-        app: start_stack(app, rate_limit_s=WINDOW_S, prices_rate_limit_s=WINDOW_S,
-                         report_rate_limit_s=WINDOW_S, report_duration_s=0.2)
+        app: start_stack(
+            app,
+            rate_limit_s=WINDOW_S,
+            prices_rate_limit_s=WINDOW_S,
+            report_rate_limit_s=WINDOW_S,
+            report_duration_s=0.2,
+        )
         for app in APPS
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -137,8 +142,9 @@ def test_a_spoofed_forwarded_for_does_not_buy_a_new_bucket(limited_stacks, app):
 
 def _post(session: requests.Session, stack, path: str, fields: dict[str, str]):
     token = csrf_token_from(session.get(stack.url + path, timeout=10).text)
-    return session.post(stack.url + path, data={**fields, "csrf_token": token},
-                        allow_redirects=False, timeout=30)  # fmt: skip
+    return session.post(
+        stack.url + path, data={**fields, "csrf_token": token}, allow_redirects=False, timeout=30
+    )
 
 
 @pytest.mark.parametrize("app", APPS)

@@ -63,8 +63,12 @@ def test_make_redis_says_which_server_or_how_to_get_one(tmp_path):
 
     result = subprocess.run(
         [sys.executable, "-m", "lab_stack", "redis"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
     if BUNDLED:
         assert result.returncode == 0, result.stderr

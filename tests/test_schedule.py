@@ -66,8 +66,12 @@ def test_beat_runs_the_job_once_per_tick_where_cron_runs_it_per_server(tmp_path)
     out = tmp_path / "run_once.csv"
     finished = subprocess.run(
         [sys.executable, "-m", "loadtests.runners.run_once", "--out", str(out)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
     table = pd.read_csv(out).set_index("mode")
 
@@ -90,8 +94,10 @@ def test_two_overlapping_runs_never_remind_one_account_twice(shared_stacks, tmp_
     store.seed()
     idle = store.counts()["idle"]
 
-    runs = [threading.Thread(target=remind_idle_accounts, args=(store, stack.settings))
-            for _ in range(2)]  # fmt: skip
+    runs = [
+        threading.Thread(target=remind_idle_accounts, args=(store, stack.settings))
+        for _ in range(2)
+    ]
     for run in runs:
         run.start()
     for run in runs:

@@ -80,12 +80,18 @@ def timeline_probes(
     formula's latency beside each (what `plots.burst_timeline` draws)."""
     probes = {}
     for _, row in burst[burst["visitors"] == visitors].iterrows():
-        point = Point(str(row["app"]), int(row["visitors"]), float(row["smtp_delay_s"]),
-                      int(row["web_workers"]), int(row["web_threads"]),
-                      int(row["celery_concurrency"]),
-                      celery_pool=str(row.get("celery_pool", "prefork")))  # fmt: skip
-        raw = pd.read_csv(results_dir / "raw" / f"burst-{point.name}.requests.csv.gz",
-                          keep_default_na=False)  # fmt: skip
+        point = Point(
+            app=str(row["app"]),
+            visitors=int(row["visitors"]),
+            smtp_delay_s=float(row["smtp_delay_s"]),
+            web_workers=int(row["web_workers"]),
+            web_threads=int(row["web_threads"]),
+            celery_concurrency=int(row["celery_concurrency"]),
+            celery_pool=str(row.get("celery_pool", "prefork")),
+        )
+        raw = pd.read_csv(
+            results_dir / "raw" / f"burst-{point.name}.requests.csv.gz", keep_default_na=False
+        )
         home = raw[(raw["endpoint"] == "home") & raw["in_window"].astype(str).eq("True")].copy()
         home["predicted_ms"] = predicted_ms(point, home["sent_after_s"], row["idle_ms"] / 1000)
         probes[point.app] = home

@@ -157,8 +157,14 @@ class Distribution:
     def of(cls, latencies: list[float]) -> Distribution:
         values = np.asarray(latencies, dtype=float)
         p50, p95, p99 = (percentile(values, q) for q in (50, 95, 99))
-        return cls(float(values.mean()), float(p50), float(p95), float(p99),
-                   float((values > 0.1).mean()), len(values))  # fmt: skip
+        return cls(
+            float(values.mean()),
+            float(p50),
+            float(p95),
+            float(p99),
+            float((values > 0.1).mean()),
+            len(values),
+        )
 
 
 def predict_distribution(scenario: Scenario, replications: int = 10) -> Distribution:
@@ -234,8 +240,15 @@ def steady_scenario(
     spread over one cycle, two cycles of warm-up, four measured."""
     sizing = Scenario(visitors, delay_s, servers, think_s=think_s)
     cycle = cycle_s(sizing, blocking=True)
-    return Scenario(visitors, delay_s, servers, think_s=think_s, spawn_s=cycle,
-                    warmup_s=2 * cycle, window_s=4 * cycle)  # fmt: skip
+    return Scenario(
+        visitors,
+        delay_s,
+        servers,
+        think_s=think_s,
+        spawn_s=cycle,
+        warmup_s=2 * cycle,
+        window_s=4 * cycle,
+    )
 
 
 def burst_wait_s(sent_after_s: float, visitors: int, delay_s: float, servers: int = 1) -> float:

@@ -34,16 +34,33 @@ def open_arrivals(table: pd.DataFrame) -> Figure:
     for hand_off, rows in runs.groupby("hand_off", sort=False):
         colour = colour_of(hand_off)
         home.plot(rows["rho"], rows["home_p95_ms"], "o-", color=colour, label=f"{hand_off} p95")
-        home.plot(rows["rho"], rows["home_mean_ms"], "o:", color=colour, alpha=0.6,
-                  label=f"{hand_off} mean")  # fmt: skip
+        home.plot(
+            rows["rho"],
+            rows["home_mean_ms"],
+            "o:",
+            color=colour,
+            alpha=0.6,
+            label=f"{hand_off} mean",
+        )
         mail.plot(rows["rho"], rows["email_p50_ms"], "o-", color=colour, label=hand_off)
         if "model_p95_ms" in rows and rows["model_p95_ms"].notna().any():
-            home.plot(rows["rho"], rows["model_p95_ms"], "x--", color=MODEL_COLOUR,
-                      label=f"model (same arrivals): {hand_off} p95")  # fmt: skip
+            home.plot(
+                rows["rho"],
+                rows["model_p95_ms"],
+                "x--",
+                color=MODEL_COLOUR,
+                label=f"model (same arrivals): {hand_off} p95",
+            )
     repeats = table[(table["rho"] < 1) & ((table["seed"] > 1) | (table["generator"] != "locust"))]
     for _, row in repeats.iterrows():
-        home.plot([row["rho"]], [row["home_p95_ms"]], "_", color=colour_of(row["hand_off"]),
-                  markersize=18, markeredgewidth=2)  # fmt: skip
+        home.plot(
+            [row["rho"]],
+            [row["home_p95_ms"]],
+            "_",
+            color=colour_of(row["hand_off"]),
+            markersize=18,
+            markeredgewidth=2,
+        )
     delay_s = float(table["delay_s"].iloc[0])
     sync = runs[runs["hand_off"] == "sync"]
     worst = sync.iloc[-1] if len(sync) else runs.iloc[-1]
@@ -53,8 +70,9 @@ def open_arrivals(table: pd.DataFrame) -> Figure:
         f"The same arrivals for every hand-off: a homepage p95 over {SLOW_MS:g} ms at rho "
         f"{top['rho'].iloc[0]:g} for {', '.join(slow) or 'none'} (sync: "
         f"{fmt_ms(worst['home_p95_ms'])})",
-        fontsize=16, fontweight="bold",
-    )  # fmt: skip
+        fontsize=16,
+        fontweight="bold",
+    )
     home.set_title("homepage p95 (solid) and mean (dotted)", fontsize=13)
     mail.set_title(f"email delay p50: the provider's {fmt_ms(delay_s * 1000)} for all", fontsize=13)
     log_ms_axis(home)
@@ -65,8 +83,9 @@ def open_arrivals(table: pd.DataFrame) -> Figure:
     home.set_ylabel("latency (bars: repeats, other generator)")
     mail.set_ylabel("submitted -> accepted by the provider")
     for ax in (home, mail):
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False,
-                  fontsize=10)  # fmt: skip
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False, fontsize=10
+        )
     fig.tight_layout()
     return fig
 
@@ -78,9 +97,13 @@ def regimes_over_time(series: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots()
     for (start, source), rows in series.groupby(["start", "source"], sort=False):
         measured = source == "measured"
-        ax.plot(rows["t_s"] / 60, rows["p50_ms"], "o" + REGIME_STYLES[start],
-                color=colour_of("sync") if measured else MODEL_COLOUR,
-                label=f"{start} start, {source}")  # fmt: skip
+        ax.plot(
+            rows["t_s"] / 60,
+            rows["p50_ms"],
+            "o" + REGIME_STYLES[start],
+            color=colour_of("sync") if measured else MODEL_COLOUR,
+            label=f"{start} start, {source}",
+        )
     levels = series[series["source"] == "measured"].groupby("start")["p50_ms"].median()
     ax.set_title(
         "Same server, same journey: the start decides the level ("

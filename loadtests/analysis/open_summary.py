@@ -88,10 +88,12 @@ def summarise(
     }
     if home_dist is not None:
         row.update(
-            home_mean_ms=home_dist.mean_s * 1000, home_p50_ms=home_dist.p50_s * 1000,
-            home_p95_ms=home_dist.p95_s * 1000, home_p99_ms=home_dist.p99_s * 1000,
+            home_mean_ms=home_dist.mean_s * 1000,
+            home_p50_ms=home_dist.p50_s * 1000,
+            home_p95_ms=home_dist.p95_s * 1000,
+            home_p99_ms=home_dist.p99_s * 1000,
             home_over_100ms=home_dist.share_over_100ms,
-        )  # fmt: skip
+        )
     if point.rho >= 1:
         growth, _ = np.polyfit(probes["t_s"], probes["latency_ms"] / 1000, 1)
         row["wait_growth_s_per_s"] = float(growth)
@@ -111,9 +113,14 @@ def model_columns(
     warmup = float(meta["window_start"]) - float(meta["t0"])
     window = float(meta["window_end"]) - float(meta["window_start"])
     scenario = Scenario(
-        0, delay, probe_rate=probe_rate, warmup_s=warmup, window_s=window, service_s=idle_s,
+        0,
+        delay,
+        probe_rate=probe_rate,
+        warmup_s=warmup,
+        window_s=window,
+        service_s=idle_s,
         arrivals=arrivals,
-    )  # fmt: skip
+    )
     model = predict_distribution(scenario)
     columns = {
         "model_mean_ms": model.mean_s * 1000,

@@ -41,8 +41,9 @@ def crash_outcomes(
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of the forms submitted during the fault")
     ax.xaxis.set_major_formatter(lambda v, _p: f"{v:.0%}")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 - 0.4 / len(rows)), ncols=2,
-              frameon=False)  # fmt: skip
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.22 - 0.4 / len(rows)), ncols=2, frameon=False
+    )
     outage = rows[rows["scenario"] == "provider-outage"].set_index("app")
     refused = ", ".join(
         f"{app} {int(outage.loc[app, 'error_page'])}" for app in apps if app in outage.index

@@ -82,8 +82,8 @@ def finish(fig: Figure, ax: plt.Axes, visitors: pd.Series | None = None) -> Figu
 def reference_line(ax: plt.Axes, value: float, text: str, colour: str, style: object) -> None:
     """A labelled horizontal line: the article's figure, or the provider's delay."""
     ax.axhline(value, color=colour, linestyle=style, linewidth=1.4)
-    ax.annotate(text, (0.995, value), xycoords=("axes fraction", "data"), ha="right",
-                va="bottom", color=colour, fontsize=12)  # fmt: skip
+    at_right = {"xycoords": ("axes fraction", "data"), "ha": "right", "va": "bottom"}
+    ax.annotate(text, (0.995, value), **at_right, color=colour, fontsize=12)
 
 
 def per_app(ax: plt.Axes, frame: pd.DataFrame, series: tuple[tuple[str, str, float], ...]) -> None:
@@ -92,8 +92,14 @@ def per_app(ax: plt.Axes, frame: pd.DataFrame, series: tuple[tuple[str, str, flo
         for column, marker, alpha in series:
             what = column.removesuffix("_ms").replace("max", "slowest")
             label = f"{app} {what}"
-            ax.plot(rows["visitors"], rows[column], marker, color=colour_of(app), alpha=alpha,
-                    label=label)  # fmt: skip
+            ax.plot(
+                rows["visitors"],
+                rows[column],
+                marker,
+                color=colour_of(app),
+                alpha=alpha,
+                label=label,
+            )
 
 
 def endpoint_rows(summary: pd.DataFrame, endpoint: str) -> pd.DataFrame:
@@ -107,8 +113,8 @@ def annotate_article(ax: plt.Axes) -> None:
     """The article's two figures as points where it states them, not lines across every x."""
     for visitors, value, text in ARTICLE_POINTS:
         ax.plot([visitors], [value], "*", color=ARTICLE_COLOUR, markersize=16, zorder=5)
-        ax.annotate(text, (visitors, value), textcoords="offset points", xytext=(10, -4),
-                    color=ARTICLE_COLOUR, fontsize=12)  # fmt: skip
+        beside = {"textcoords": "offset points", "xytext": (10, -4)}
+        ax.annotate(text, (visitors, value), **beside, color=ARTICLE_COLOUR, fontsize=12)
 
 
 def spread(ax: plt.Axes, frame: pd.DataFrame) -> None:
@@ -118,14 +124,29 @@ def spread(ax: plt.Axes, frame: pd.DataFrame) -> None:
     for app, rows in frame.groupby("app", sort=False):
         repeated = rows[rows["repeats"] > 1]
         if len(repeated):
-            ax.errorbar(repeated["visitors"], repeated["p50_ms"],
-                        yerr=[repeated["p50_ms"] - repeated["p50_min_ms"],
-                              repeated["p50_max_ms"] - repeated["p50_ms"]],
-                        fmt="none", ecolor=colour_of(app), capsize=6, linewidth=1.6)  # fmt: skip
+            ax.errorbar(
+                repeated["visitors"],
+                repeated["p50_ms"],
+                yerr=[
+                    repeated["p50_ms"] - repeated["p50_min_ms"],
+                    repeated["p50_max_ms"] - repeated["p50_ms"],
+                ],
+                fmt="none",
+                ecolor=colour_of(app),
+                capsize=6,
+                linewidth=1.6,
+            )
         shaky = rows[~rows["steady"].astype(bool)]
         if len(shaky):
-            ax.plot(shaky["visitors"], shaky["p50_ms"], "o", markersize=15, fillstyle="none",
-                    color="black", label=f"{app}: halves differ (not steady)")  # fmt: skip
+            ax.plot(
+                shaky["visitors"],
+                shaky["p50_ms"],
+                "o",
+                markersize=15,
+                fillstyle="none",
+                color="black",
+                label=f"{app}: halves differ (not steady)",
+            )
 
 
 def homepage_latency(summary: pd.DataFrame, model: pd.DataFrame | None = None) -> Figure:
@@ -136,8 +157,14 @@ def homepage_latency(summary: pd.DataFrame, model: pd.DataFrame | None = None) -
     per_app(ax, home, (("p50_ms", "o-", 1.0), ("p95_ms", "s--", 0.6)))
     spread(ax, home)
     if model is not None and len(model):
-        ax.plot(model["visitors"], model["p50_ms"], ":", color=MODEL_COLOUR, linewidth=2.4,
-                label="queueing model p50 (sync)")  # fmt: skip
+        ax.plot(
+            model["visitors"],
+            model["p50_ms"],
+            ":",
+            color=MODEL_COLOUR,
+            linewidth=2.4,
+            label="queueing model p50 (sync)",
+        )
     annotate_article(ax)
     log_ms_axis(ax)
     ax.set_xlabel("visitors using the contact form (sustained load, steady state)")
@@ -195,8 +222,15 @@ def email_delivery(summary: pd.DataFrame) -> Figure:
     for column in ("p50_ms", "max_ms"):
         bound = delivery[delivery[column] >= delivery["censored_from_ms"]]
         if len(bound):
-            ax.plot(bound["visitors"], bound[column], "^", markersize=16, fillstyle="none",
-                    color="black", label=label)  # fmt: skip
+            ax.plot(
+                bound["visitors"],
+                bound[column],
+                "^",
+                markersize=16,
+                fillstyle="none",
+                color="black",
+                label=label,
+            )
             label = None  # one legend entry for both
     log_ms_axis(ax)
     ax.set_xlabel("visitors using the contact form (sustained load)")
@@ -223,11 +257,18 @@ def burst_timeline(probes: dict[str, pd.DataFrame], visitors: int, delay_s: floa
     fig, ax = plt.subplots()
     for app, home in probes.items():
         ok = home[home["ok"].astype(str).eq("True")]
-        ax.plot(ok["sent_after_s"], ok["latency_ms"], "o", color=colour_of(app), alpha=0.7,
-                label=app)  # fmt: skip
+        ax.plot(
+            ok["sent_after_s"], ok["latency_ms"], "o", color=colour_of(app), alpha=0.7, label=app
+        )
         ordered = home.sort_values("sent_after_s")
-        ax.plot(ordered["sent_after_s"], ordered["predicted_ms"], "-", color=colour_of(app),
-                linewidth=1.4, alpha=0.9)  # fmt: skip
+        ax.plot(
+            ordered["sent_after_s"],
+            ordered["predicted_ms"],
+            "-",
+            color=colour_of(app),
+            linewidth=1.4,
+            alpha=0.9,
+        )
     ax.plot([], [], "-", color=MODEL_COLOUR, linewidth=1.4, label="prediction (formula)")
     ax.axvline(0, color=MODEL_COLOUR, linestyle=":", linewidth=1.2)
     log_ms_axis(ax)

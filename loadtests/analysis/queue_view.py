@@ -62,16 +62,27 @@ def worker_timeline(requests: pd.DataFrame, visitors: int, cycles: float = 2.0) 
     for endpoint, (label, colour) in KINDS.items():
         rows = shown[shown["endpoint"] == endpoint]
         spans = list(zip(rows["serve_s"], rows["end_s"] - rows["serve_s"], strict=True))
-        lane.broken_barh(spans, (0, 1), facecolors=colour, edgecolor="white", linewidth=0.5,
-                         label=label if endpoint != "thanks" else None)  # fmt: skip
+        lane.broken_barh(
+            spans,
+            (0, 1),
+            facecolors=colour,
+            edgecolor="white",
+            linewidth=0.5,
+            label=label if endpoint != "thanks" else None,
+        )
     lane.set_yticks([])
     lane.set_ylabel("the worker\nserves")
     lane.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False, fontsize=11)
     grid = np.arange(0.0, span, 0.02)
     queued = waiting(done, grid)
     colours = {label: colour for label, colour in KINDS.values()}
-    queue.stackplot(grid, queued.T.to_numpy(), colors=[colours[c] for c in queued.columns],
-                    step="post", alpha=0.85)  # fmt: skip
+    queue.stackplot(
+        grid,
+        queued.T.to_numpy(),
+        colors=[colours[c] for c in queued.columns],
+        step="post",
+        alpha=0.85,
+    )
     queue.set_xlim(0, span)
     queue.set_xlabel("seconds into the measured window")
     queue.set_ylabel("requests waiting for the worker")
@@ -109,8 +120,15 @@ def probe_distribution(requests: pd.DataFrame, visitors: int) -> Figure:
             f"{SLOW_MS:g} ms, "
             f"median {fmt_ms(float(np.median(ms)))}"
         )
-        ax.step(ms, np.arange(1, len(ms) + 1) / len(ms), where="post", color=colour_of("sync"),
-                linestyle=styles[i % len(styles)], alpha=1.0 - 0.15 * i, label=label)  # fmt: skip
+        ax.step(
+            ms,
+            np.arange(1, len(ms) + 1) / len(ms),
+            where="post",
+            color=colour_of("sync"),
+            linestyle=styles[i % len(styles)],
+            alpha=1.0 - 0.15 * i,
+            label=label,
+        )
     ax.axvline(SLOW_MS, color="#555555", linewidth=1)
     ax.axhline(0.5, color="#555555", linewidth=1, linestyle=":")
     ax.set_xscale("log")

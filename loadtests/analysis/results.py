@@ -55,7 +55,7 @@ EXPECTED_STATUS = {"home": 200, "contact_form": 200, "contact_post": 302, "thank
 MESSAGE_REF = re.compile(r"Message (\d+) from visitor (\d+)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Point:
     """One run of the sweep: an app under a load, with the web tier's limits."""
 

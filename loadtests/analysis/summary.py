@@ -69,9 +69,12 @@ def email_delays(requests: pd.DataFrame, deliveries: pd.DataFrame, bound_at: flo
     }
     rows = []
     for user, seq, start, latency in zip(
-        accepted["user"], accepted["sequence"], accepted["start"], accepted["latency_ms"],
+        accepted["user"],
+        accepted["sequence"],
+        accepted["start"],
+        accepted["latency_ms"],
         strict=True,
-    ):  # fmt: skip
+    ):
         if (user, seq) in arrived:
             rows.append((user, seq, arrived[(user, seq)], False))
         else:

@@ -28,20 +28,50 @@ def model_vs_measured(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     home = endpoint_rows(summary, "home")
     sync = home[home["app"] == "sync"]
     fig, ax = plt.subplots()
-    ax.plot(sync["visitors"], sync["p50_ms"] / 1000, "o", color=colour_of("sync"),
-            markersize=11, label="measured p50")  # fmt: skip
-    ax.plot(sync["visitors"], sync["p95_ms"] / 1000, "s", color=colour_of("sync"), alpha=0.5,
-            markersize=9, label="measured p95")  # fmt: skip
-    ax.plot(model["visitors"], model["p50_ms"] / 1000, "-", color=MODEL_COLOUR,
-            label="journey model p50")  # fmt: skip
-    ax.plot(model["visitors"], model["p95_ms"] / 1000, "--", color=MODEL_COLOUR, alpha=0.6,
-            label="journey model p95")  # fmt: skip
-    ax.plot(model["visitors"], model["article_ms"] / 1000, ":", color=ARTICLE_COLOUR,
-            label="article: visitors x delay")  # fmt: skip
+    ax.plot(
+        sync["visitors"],
+        sync["p50_ms"] / 1000,
+        "o",
+        color=colour_of("sync"),
+        markersize=11,
+        label="measured p50",
+    )
+    ax.plot(
+        sync["visitors"],
+        sync["p95_ms"] / 1000,
+        "s",
+        color=colour_of("sync"),
+        alpha=0.5,
+        markersize=9,
+        label="measured p95",
+    )
+    ax.plot(
+        model["visitors"],
+        model["p50_ms"] / 1000,
+        "-",
+        color=MODEL_COLOUR,
+        label="journey model p50",
+    )
+    ax.plot(
+        model["visitors"],
+        model["p95_ms"] / 1000,
+        "--",
+        color=MODEL_COLOUR,
+        alpha=0.6,
+        label="journey model p95",
+    )
+    ax.plot(
+        model["visitors"],
+        model["article_ms"] / 1000,
+        ":",
+        color=ARTICLE_COLOUR,
+        label="article: visitors x delay",
+    )
     ax.set_xlabel("visitors using the contact form (sustained load)")
     ax.set_ylabel("homepage latency (s)")
-    gaps = (abs(sync.set_index("visitors")["p50_ms"] - model.set_index("visitors")["p50_ms"])
-            / model.set_index("visitors")["p50_ms"].clip(lower=1))  # fmt: skip
+    gaps = abs(
+        sync.set_index("visitors")["p50_ms"] - model.set_index("visitors")["p50_ms"]
+    ) / model.set_index("visitors")["p50_ms"].clip(lower=1)
     ax.set_title(
         f"A first-come, first-served queue in front of one worker predicts the measurement\n"
         f"(largest p50 gap {gaps.max():.0%}, at {gaps.idxmax()} visitors); visitors x delay "
@@ -56,15 +86,22 @@ def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     home = endpoint_rows(summary, "home")
     home = home[home["app"] == "sync"]
     fig, ax = plt.subplots()
-    tiers = sorted(set(zip(home["web_workers"], home["web_threads"], strict=True)),
-                   key=lambda wt: (wt[0] * wt[1], wt[0]))  # fmt: skip
+    tiers = sorted(
+        set(zip(home["web_workers"], home["web_threads"], strict=True)),
+        key=lambda wt: (wt[0] * wt[1], wt[0]),
+    )
     shades = plt.get_cmap("Oranges")
     markers = "osD^v<>"
     for i, (w, t) in enumerate(tiers):
         colour = shades(0.45 + 0.55 * i / max(len(tiers) - 1, 1))
         rows = home[(home["web_workers"] == w) & (home["web_threads"] == t)]
-        ax.plot(rows["visitors"], rows["p50_ms"], f"{markers[i % len(markers)]}-", color=colour,
-                label=f"{w} worker(s) x {t} thread(s) = {w * t} slot(s)")  # fmt: skip
+        ax.plot(
+            rows["visitors"],
+            rows["p50_ms"],
+            f"{markers[i % len(markers)]}-",
+            color=colour,
+            label=f"{w} worker(s) x {t} thread(s) = {w * t} slot(s)",
+        )
         m = model[(model["web_workers"] == w) & (model["web_threads"] == t)]
         ax.plot(m["visitors"], m["p50_ms"], ":", color=colour, linewidth=1.8)
     annotate_article(ax)
@@ -89,8 +126,9 @@ def backlog_over_time(backlog: pd.DataFrame, visitors: list[int]) -> Figure:
     for i, v in enumerate(visitors):
         run = backlog[backlog["visitors"] == v]
         colour = shades(0.4 + 0.6 * i / max(len(visitors) - 1, 1))
-        ax.plot(run["t_s"], run["queued"] + run["unacked"], "-", color=colour,
-                label=f"{v} visitors")  # fmt: skip
+        ax.plot(
+            run["t_s"], run["queued"] + run["unacked"], "-", color=colour, label=f"{v} visitors"
+        )
     ax.set_xlim(left=0)
     ax.set_xlabel("seconds since the visitors started")
     ax.set_ylabel("emails waiting in Redis or being sent")
@@ -130,8 +168,14 @@ def pool_sizing(summary: pd.DataFrame) -> Figure:
         left.plot(xs, rows["p50_ms"] / 1000, "-", color=colour, label=f"{v} visitors")
         bound = rows["queued_at_bound"] > 0
         left.plot(xs[~bound], rows["p50_ms"][~bound] / 1000, "o", color=colour)
-        left.plot(xs[bound], rows["p50_ms"][bound] / 1000, "o", color=colour, fillstyle="none",
-                  markersize=11)  # fmt: skip
+        left.plot(
+            xs[bound],
+            rows["p50_ms"][bound] / 1000,
+            "o",
+            color=colour,
+            fillstyle="none",
+            markersize=11,
+        )
     left.set_xticks(range(len(pools)), pools)
     left.set_ylabel("email delay p50 (s; open: at least)")
     left.legend(frameon=False, loc="upper right")

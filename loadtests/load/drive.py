@@ -78,14 +78,25 @@ def _locust_argv(url: str, load: Load) -> list[str]:
     # Locust spawns the fixed-count probe first, then the visitors at this rate.
     rate = load.count / load.ramp_s if load.ramp_s > 0 else 1000
     return [
-        sys.executable, "-m", "locust",
-        "-f", str(PROJECT_ROOT / "loadtests" / "load" / "locustfile.py"),
-        "--headless", "--host", url, "--users", str(load.count), "--spawn-rate", str(rate),
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(PROJECT_ROOT / "loadtests" / "load" / "locustfile.py"),
+        "--headless",
+        "--host",
+        url,
+        "--users",
+        str(load.count),
+        "--spawn-rate",
+        str(rate),
         "--only-summary",
-        "--exit-code-on-error", "0",  # failed requests are data (counted in `errors`)
-        "--loglevel", "WARNING",
+        "--exit-code-on-error",
+        "0",  # failed requests are data (counted in `errors`)
+        "--loglevel",
+        "WARNING",
         *load.users,
-    ]  # fmt: skip
+    ]
 
 
 OPEN_USERS = ("HomepageProbe", "ArrivingVisitors")
@@ -114,9 +125,14 @@ def generate(generator: str, url: str, load: Load, raw_csv: Path, log: Path) -> 
     raw_csv.unlink(missing_ok=True)
     with log.open("w") as out:
         finished = subprocess.run(
-            argv, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
-            timeout=load.time_limit_s, check=False,
-        )  # fmt: skip
+            argv,
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=load.time_limit_s,
+            check=False,
+        )
     if finished.returncode != 0 or not raw_csv.exists():
         tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(

@@ -70,10 +70,16 @@ def write_raw(
     the window's metadata beside it as JSON. Both generators write it, so one analysis reads it."""
     now = time.time()
     pending = [
-        ("pending", -1, f"{start:.6f}", f"{(now - start) * 1000:.3f}", 0,
-         f"{STILL_WAITING}{endpoint}")
+        (
+            "pending",
+            -1,
+            f"{start:.6f}",
+            f"{(now - start) * 1000:.3f}",
+            0,
+            f"{STILL_WAITING}{endpoint}",
+        )
         for start, endpoint in waiting
-    ]  # fmt: skip
+    ]
     with raw_csv.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(RAW_COLUMNS)

@@ -119,9 +119,15 @@ class LabUser(FastHttpUser):
             return False
         fields = {**contact_fields(user, sequence), "csrf_token": csrf_token_from(form.text)}
         posted = self.fetch(
-            "contact_post", "/contact", 302, user=user, client=client, method="POST",
-            data=fields, allow_redirects=False,
-        )  # fmt: skip
+            "contact_post",
+            "/contact",
+            302,
+            user=user,
+            client=client,
+            method="POST",
+            data=fields,
+            allow_redirects=False,
+        )
         if posted is not None:
             self.fetch("thanks", posted.headers["Location"], 200, user=user, client=client)
         return True
@@ -167,9 +173,12 @@ class ArrivingVisitors(LabUser):
     def arrive(self, user: int) -> None:
         """A new visitor: a browser session of its own (its cookies, its connections)."""
         client = FastHttpSession(
-            base_url=self.host, request_event=self.environment.events.request, user=self,
-            network_timeout=self.network_timeout, connection_timeout=self.connection_timeout,
-        )  # fmt: skip
+            base_url=self.host,
+            request_event=self.environment.events.request,
+            user=self,
+            network_timeout=self.network_timeout,
+            connection_timeout=self.connection_timeout,
+        )
         self.journey(user, 1, client)
 
 

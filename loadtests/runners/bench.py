@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import matplotlib
@@ -60,7 +61,7 @@ def stack_for(base: Settings, point: Point) -> Stack:
 
 
 def measure(
-    base: Settings, plan: Plan, point: Point, burst: bool, announce
+    base: Settings, plan: Plan, point: Point, *, burst: bool, announce: Callable[[float], None]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object], float]:
     """Run one point; store its raw data; return its requests, deliveries, window metadata and
     the idle homepage time (s) measured while warming up."""
@@ -99,7 +100,9 @@ def measure(
     return requests, deliveries, meta, idle_s
 
 
-def run_sustained(base: Settings, plan: Plan, point: Point, say) -> tuple[list[dict], dict]:
+def run_sustained(
+    base: Settings, plan: Plan, point: Point, say: Callable[[str], None]
+) -> tuple[list[dict[str, object]], dict[str, object]]:
     """One sustained point: its summary rows and (for the blocking app) its model row."""
     _ramp, warmup, window = plan.timing(point)
     model: dict[str, object] = {}
@@ -111,13 +114,18 @@ def run_sustained(base: Settings, plan: Plan, point: Point, say) -> tuple[list[d
         if point.app == "sync" and point.visitors:
             scenario = plan.scenario(point, service_s=idle_s)
             prediction = predict(scenario)
-            model.update(point.labels(), service_ms=idle_s * 1000, window_s=window,
-                         p50_ms=prediction.p50_s * 1000, p95_ms=prediction.p95_s * 1000,
-                         article_ms=prediction.article_s * 1000)  # fmt: skip
+            model.update(
+                point.labels(),
+                service_ms=idle_s * 1000,
+                window_s=window,
+                p50_ms=prediction.p50_s * 1000,
+                p95_ms=prediction.p95_s * 1000,
+                article_ms=prediction.article_s * 1000,
+            )
             text += f"; the model predicts homepage p50 {fmt_ms(model['p50_ms'])}"
         say(text + " ...")
 
-    requests, deliveries, meta, _idle = measure(base, plan, point, False, announce)
+    requests, deliveries, meta, _idle = measure(base, plan, point, burst=False, announce=announce)
     if model and point.web_workers * point.web_threads == 1:
         model.update(replay_with_measured_service(plan, point, requests))
     valid = not meta["cpu_warnings"]
@@ -140,18 +148,24 @@ def replay_with_measured_service(plan: Plan, point: Point, requests: pd.DataFram
     cheap_s = float(spent[done["endpoint"] != "contact_post"].median())
     scenario = replace(plan.scenario(point, service_s=cheap_s), delay_s=max(0.0, post_s - cheap_s))
     prediction = predict(scenario)
-    return {"service_ms": cheap_s * 1000, "post_service_ms": post_s * 1000,
-            "p50_ms": prediction.p50_s * 1000, "p95_ms": prediction.p95_s * 1000}  # fmt: skip
+    return {
+        "service_ms": cheap_s * 1000,
+        "post_service_ms": post_s * 1000,
+        "p50_ms": prediction.p50_s * 1000,
+        "p95_ms": prediction.p95_s * 1000,
+    }
 
 
-def run_burst(base: Settings, plan: Plan, point: Point, say) -> dict[str, object]:
+def run_burst(
+    base: Settings, plan: Plan, point: Point, say: Callable[[str], None]
+) -> dict[str, object]:
     def announce(idle_s: float) -> None:
         say(
             f"burst: {point.visitors} visitors press send at once on {point.app}; predicted: the "
             f"last POST answered after {plan.burst_drain_s(point):.1f} s ..."
         )
 
-    requests, _deliveries, meta, idle_s = measure(base, plan, point, True, announce)
+    requests, _deliveries, meta, idle_s = measure(base, plan, point, burst=True, announce=announce)
     row = burst_analysis.summarise(point, requests, meta, idle_s, plan.burst_drain_s(point))
     say("    " + bench_report.burst_line(row))
     return row
@@ -170,8 +184,9 @@ def run(plan: Plan, base: Settings) -> int:
     burst_rows: list[dict[str, object]] = []
     estimates = [plan.estimate_s(p) for p in sustained] + [plan.estimate_s(p, True) for p in bursts]
     bar_format = "{l_bar}{bar}| {elapsed} elapsed, about {remaining} to go"
-    with tqdm(total=round(sum(estimates)), bar_format=bar_format, dynamic_ncols=True,
-              disable=None) as bar:  # fmt: skip
+    with tqdm(
+        total=round(sum(estimates)), bar_format=bar_format, dynamic_ncols=True, disable=None
+    ) as bar:
         for point, estimate in zip(sustained, estimates, strict=False):
             bar.set_description(f"sustained {point.app} {point.visitors}")
             rows, model = run_sustained(base, plan, point, bar.write)
@@ -184,7 +199,15 @@ def run(plan: Plan, base: Settings) -> int:
             burst_rows.append(run_burst(base, plan, point, bar.write))
             bar.update(round(estimate))
     wall = time.time() - started
-    bench_report.write_results(plan, base, started, wall, summary_rows, model_rows, burst_rows)
+    bench_report.write_results(
+        plan,
+        settings=base,
+        started=started,
+        wall_s=wall,
+        summary_rows=summary_rows,
+        model_rows=model_rows,
+        burst_rows=burst_rows,
+    )
     return 0
 
 

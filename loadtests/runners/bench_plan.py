@@ -60,7 +60,15 @@ class Plan:
         """Every point once with Locust, then the threads generator's points, then the
         repeats: a slow drift of the machine spreads over the points instead of hitting one."""
         base = [
-            Point(app, v, self.delay_s, w, t, c, celery_pool=pool)
+            Point(
+                app=app,
+                visitors=v,
+                smtp_delay_s=self.delay_s,
+                web_workers=w,
+                web_threads=t,
+                celery_concurrency=c,
+                celery_pool=pool,
+            )
             for app in self.apps
             # Only the Celery app has a worker pool to vary.
             for pool, c in (self.celery_workers if app == "celery" else self.celery_workers[:1])
@@ -76,11 +84,18 @@ class Plan:
     def burst_points(self) -> list[Point]:
         pool, c = self.celery_workers[0]
         return [
-            Point(app, n, self.delay_s, self.web_workers[0], self.web_threads[0], c,
-                  celery_pool=pool)
+            Point(
+                app=app,
+                visitors=n,
+                smtp_delay_s=self.delay_s,
+                web_workers=self.web_workers[0],
+                web_threads=self.web_threads[0],
+                celery_concurrency=c,
+                celery_pool=pool,
+            )
             for app in self.apps
             for n in self.burst
-        ]  # fmt: skip
+        ]
 
     def scenario(self, point: Point, service_s: float = CHEAP_REQUEST_S) -> Scenario:
         ramp, warmup, window = self.timing(point)
@@ -98,9 +113,13 @@ class Plan:
 
     def cycle_s(self, point: Point) -> float:
         sizing = Scenario(
-            point.visitors, point.smtp_delay_s, point.web_workers * point.web_threads,
-            self.think_s, self.probe_rate, service_s=CHEAP_REQUEST_S,
-        )  # fmt: skip
+            point.visitors,
+            point.smtp_delay_s,
+            point.web_workers * point.web_threads,
+            self.think_s,
+            self.probe_rate,
+            service_s=CHEAP_REQUEST_S,
+        )
         how = hand_off(point.app)
         return cycle_s(sizing, blocking=how.blocking, post_waits=how.post_waits_for_email)
 
@@ -121,25 +140,38 @@ class Plan:
         ramp, warmup, window = self.timing(point)
         users = ("HomepageProbe", "Visitor") if point.visitors else ("HomepageProbe",)
         return Load(
-            users, point.visitors + 1, self.think_s, self.probe_rate, warmup, window, ramp,
+            users,
+            point.visitors + 1,
+            self.think_s,
+            self.probe_rate,
+            warmup,
+            window,
+            ramp,
             self.drain_max_s,
-        )  # fmt: skip
+        )
 
     def burst_load(self, point: Point) -> Load:
         drain = self.burst_drain_s(point)
         return Load(
-            ("HomepageProbe", "BurstVisitor"), point.visitors + 1, self.think_s, self.probe_rate,
-            warmup_s=1.0, window_s=1.5 * drain + point.smtp_delay_s + 10, ramp_s=0.0,
-            drain_max_s=self.drain_max_s, burst=point.visitors,
-        )  # fmt: skip
+            ("HomepageProbe", "BurstVisitor"),
+            point.visitors + 1,
+            self.think_s,
+            self.probe_rate,
+            warmup_s=1.0,
+            window_s=1.5 * drain + point.smtp_delay_s + 10,
+            ramp_s=0.0,
+            drain_max_s=self.drain_max_s,
+            burst=point.visitors,
+        )
 
     def burst_drain_s(self, point: Point) -> float:
         """When the burst's last POST is answered, predicted: the blocking app serves them one
         slot at a time; the asyncio app awaits them together; Celery only enqueues them."""
         how = hand_off(point.app)
         if how.blocking:
-            return burst_wait_s(0.0, point.visitors, point.smtp_delay_s,
-                                point.web_workers * point.web_threads)  # fmt: skip
+            return burst_wait_s(
+                0.0, point.visitors, point.smtp_delay_s, point.web_workers * point.web_threads
+            )
         return point.smtp_delay_s if how.post_waits_for_email else 0.0
 
     def estimate_s(self, point: Point, burst: bool = False) -> float:

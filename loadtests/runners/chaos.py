@@ -32,8 +32,12 @@ from loadtests.publishing.records import measured_on, publish, run_record
 from loadtests.runners.chaos_faults import FAULTS, Fault
 
 # The rate limits are off as in every benchmark (`bench_settings`): all visitors are 127.0.0.1.
-CHAOS_SETTINGS = {"provider_delay_s": 0.5, "celery_concurrency": 8, "retry_base_s": 0.5,
-                  "data_dir": "var/chaos"}  # fmt: skip
+CHAOS_SETTINGS = {
+    "provider_delay_s": 0.5,
+    "celery_concurrency": 8,
+    "retry_base_s": 0.5,
+    "data_dir": "var/chaos",
+}
 
 
 FAULT_AT_S = 2.0

@@ -68,9 +68,11 @@ def measure(stack: Stack) -> list[dict[str, object]]:
 
     def post(n: int) -> None:
         answer = session.post(
-            f"{stack.url}/contact", data={**contact_fields(n, 1), "csrf_token": token},
-            allow_redirects=False, timeout=10,
-        )  # fmt: skip
+            f"{stack.url}/contact",
+            data={**contact_fields(n, 1), "csrf_token": token},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert answer.status_code == 302, answer.status_code
 
     for n in range(20):  # compiled templates, warm connections: no first-request costs

@@ -25,17 +25,32 @@ def locust_process(stack: Stack, port: int, think_s: float, probe_rate: float) -
         "LAB_PROBE_RATE": str(probe_rate),
     }
     argv = [
-        sys.executable, "-m", "locust",
-        "-f", str(PROJECT_ROOT / "loadtests" / "load" / "locustfile.py"),
-        "--host", stack.url,
-        "--web-host", LOCUST_HOST, "--web-port", str(port),
-        "--users", "5", "--spawn-rate", "100",  # the form's defaults: the probe + 4 visitors
-        "Visitor", "HomepageProbe",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(PROJECT_ROOT / "loadtests" / "load" / "locustfile.py"),
+        "--host",
+        stack.url,
+        "--web-host",
+        LOCUST_HOST,
+        "--web-port",
+        str(port),
+        "--users",
+        "5",
+        "--spawn-rate",
+        "100",  # the form's defaults: the probe + 4 visitors
+        "Visitor",
+        "HomepageProbe",
+    ]
     return ManagedProcess(
-        "locust", argv, env, PROJECT_ROOT, stack.run_dir,
+        "locust",
+        argv,
+        env,
+        PROJECT_ROOT,
+        stack.run_dir,
         lambda: http_ok(f"http://{LOCUST_HOST}:{port}/"),
-    )  # fmt: skip
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

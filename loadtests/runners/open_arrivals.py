@@ -149,12 +149,26 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
     # Past capacity the wait grows all through the window: let the last probes come back.
     slope = textbook_overload_slope(rate, plan.delay_s)
     load = Load(
-        OPEN_USERS, 2, probe_rate=plan.probe_rate, warmup_s=warmup, window_s=window,
-        drain_max_s=60 + 2 * slope * (warmup + window), arrival_rate=rate, arrival_seed=point.seed,
-    )  # fmt: skip
+        OPEN_USERS,
+        2,
+        probe_rate=plan.probe_rate,
+        warmup_s=warmup,
+        window_s=window,
+        drain_max_s=60 + 2 * slope * (warmup + window),
+        arrival_rate=rate,
+        arrival_seed=point.seed,
+    )
     raw_csv, log = SCRATCH / f"{point.name}.csv", SCRATCH / f"{point.name}.log"
-    labels = Point(point.hand_off, 0, plan.delay_s, 1, 1, plan.celery_concurrency,
-                   generator=point.generator, repeat=point.seed)  # fmt: skip
+    labels = Point(
+        app=point.hand_off,
+        visitors=0,
+        smtp_delay_s=plan.delay_s,
+        web_workers=1,
+        web_threads=1,
+        celery_concurrency=plan.celery_concurrency,
+        generator=point.generator,
+        repeat=point.seed,
+    )
     with start_stack(base, plan, point.hand_off) as stack:
         idle_s = warm_up(stack.url)
         meta = generate(point.generator, stack.url, load, raw_csv, log)

@@ -59,16 +59,26 @@ class RegimePlan:
 
     def load(self, start: str) -> Load:
         return Load(
-            ("HomepageProbe", "Visitor"), self.visitors + 1, self.think_s, self.probe_rate,
-            warmup_s=0.0, window_s=60.0 * self.minutes, ramp_s=self.ramp_s(start),
+            ("HomepageProbe", "Visitor"),
+            self.visitors + 1,
+            self.think_s,
+            self.probe_rate,
+            warmup_s=0.0,
+            window_s=60.0 * self.minutes,
+            ramp_s=self.ramp_s(start),
             drain_max_s=2 * self.visitors * self.delay_s + 30,
-        )  # fmt: skip
+        )
 
     def scenario(self, start: str, service_s: float) -> Scenario:
         return Scenario(
-            self.visitors, self.delay_s, think_s=self.think_s, probe_rate=self.probe_rate,
-            window_s=60.0 * self.minutes, spawn_s=self.ramp_s(start), service_s=service_s,
-        )  # fmt: skip
+            self.visitors,
+            self.delay_s,
+            think_s=self.think_s,
+            probe_rate=self.probe_rate,
+            window_s=60.0 * self.minutes,
+            spawn_s=self.ramp_s(start),
+            service_s=service_s,
+        )
 
     @property
     def settle_s(self) -> float:
@@ -94,7 +104,14 @@ def measure(base: Settings, plan: RegimePlan, start: str) -> tuple[pd.DataFrame,
     SCRATCH.mkdir(parents=True, exist_ok=True)
     raw_csv, log = SCRATCH / f"{start}.csv", SCRATCH / f"{start}.log"
     settings = bench_settings(base, provider_delay_s=plan.delay_s)
-    labels = Point("sync", plan.visitors, plan.delay_s, 1, 1, settings.celery_concurrency)
+    labels = Point(
+        app="sync",
+        visitors=plan.visitors,
+        smtp_delay_s=plan.delay_s,
+        web_workers=1,
+        web_threads=1,
+        celery_concurrency=settings.celery_concurrency,
+    )
     with open_stack("sync", settings) as stack:
         idle_s = warm_up(stack.url)
         meta = generate("locust", stack.url, plan.load(start), raw_csv, log)

@@ -92,8 +92,14 @@ def follow(push_url: str, task_id: str, pressed: float) -> list[dict[str, object
         answer.raise_for_status()
         update = answer.json()
         since = float(update["at"])
-        events.append({"event": "progress", "t_s": time.time() - pressed,
-                       "percent": update.get("percent"), "state": update.get("state")})  # fmt: skip
+        events.append(
+            {
+                "event": "progress",
+                "t_s": time.time() - pressed,
+                "percent": update.get("percent"),
+                "state": update.get("state"),
+            }
+        )
         if update.get("final"):
             events[-1]["event"] = "ready"
             break
@@ -108,11 +114,16 @@ def press(app: str, base: Settings) -> tuple[list[dict[str, object]], list[float
         pressed = time.time()
         probe = Probe(stack.url)
         probe.start()
-        answer = session.post(stack.url + "/reports", data={"csrf_token": token},
-                              allow_redirects=False, timeout=REPORT_S + 30)  # fmt: skip
+        answer = session.post(
+            stack.url + "/reports",
+            data={"csrf_token": token},
+            allow_redirects=False,
+            timeout=REPORT_S + 30,
+        )
         answered = time.time() - pressed
-        events = [{"event": "answer", "t_s": answered, "percent": None,
-                   "state": str(answer.status_code)}]  # fmt: skip
+        events = [
+            {"event": "answer", "t_s": answered, "percent": None, "state": str(answer.status_code)}
+        ]
         if answer.status_code == 200:  # the file itself: the report was built in the request
             events.append({"event": "ready", "t_s": answered, "percent": 100, "state": "file"})
         elif answer.status_code == 303:  # a page that follows the task
@@ -130,9 +141,12 @@ def press_and_say(app: str, base: Settings) -> tuple[list[dict], dict[str, objec
     """One app's events, and what its homepage probes got meanwhile."""
     events, latencies, unanswered = press(app, base)
     series = pd.Series(latencies, dtype=float)
-    homepage = {"probes": len(series), "unanswered": unanswered,
-                "p50_ms": round(percentile(series, 50), 1),
-                "max_ms": round(float(series.max()), 1)}  # fmt: skip
+    homepage = {
+        "probes": len(series),
+        "unanswered": unanswered,
+        "p50_ms": round(percentile(series, 50), 1),
+        "max_ms": round(float(series.max()), 1),
+    }
     answer, ready = events[0]["t_s"], events[-1]["t_s"]
     updates = sum(e["event"] == "progress" for e in events)
     print(

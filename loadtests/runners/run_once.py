@@ -48,8 +48,9 @@ MODES = ("beat", "cron-everywhere", "cron-one-server")
 def build_stack(mode: str, base: Settings, db: Path) -> Stack:
     settings = with_free_ports(base.replace(**SETTINGS, accounts_db=str(db)))
     if mode == "beat":
-        return Stack("celery", settings.replace(beat_interval_s=TICK_S), beat=True,
-                     web_servers=WEB_SERVERS)  # fmt: skip
+        return Stack(
+            "celery", settings.replace(beat_interval_s=TICK_S), beat=True, web_servers=WEB_SERVERS
+        )
     stack = Stack("sync", settings.replace(cron_in_web_s=TICK_S), web_servers=WEB_SERVERS)
     if mode == "cron-one-server":
         for n in range(2, WEB_SERVERS + 1):

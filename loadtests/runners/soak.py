@@ -94,7 +94,14 @@ def backlog(samples: pd.DataFrame, posted: pd.DataFrame, t0: float) -> pd.Series
 def run(minutes: float, out: Path, app: str) -> dict[str, object]:
     started = time.time()
     settings = with_free_ports(Settings.from_env().replace(**SOAK_SETTINGS))
-    point = Point(app, VISITORS, settings.provider_delay_s, 1, 1, settings.celery_concurrency)
+    point = Point(
+        app=app,
+        visitors=VISITORS,
+        smtp_delay_s=settings.provider_delay_s,
+        web_workers=1,
+        web_threads=1,
+        celery_concurrency=settings.celery_concurrency,
+    )
     scratch = PROJECT_ROOT / "var" / "soak"
     scratch.mkdir(parents=True, exist_ok=True)
     with open_stack(app, settings) as stack:
@@ -102,8 +109,14 @@ def run(minutes: float, out: Path, app: str) -> dict[str, object]:
         sampler = Sampler(stack)
         sampler.start()
         print(f"load: {VISITORS} visitors for {minutes:g} minutes ...", flush=True)
-        load = Load(("HomepageProbe", "Visitor"), VISITORS + 1, think_s=1.0, probe_rate=2.0,
-                    window_s=minutes * 60, drain_max_s=30)  # fmt: skip
+        load = Load(
+            ("HomepageProbe", "Visitor"),
+            VISITORS + 1,
+            think_s=1.0,
+            probe_rate=2.0,
+            window_s=minutes * 60,
+            drain_max_s=30,
+        )
         meta = generate("locust", stack.url, load, scratch / "soak.csv", scratch / "soak.log")
         load_end = time.time() - sampler.started
         print("load stopped; a deploy restarts the web server, then the queue drains ...")

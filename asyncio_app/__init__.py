@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Quart:
             task.add_done_callback(unwatched.discard)
             return redirect(url_for("site.contact_thanks"))
         try:
-            await send_email_async(message, settings)  # the hand-off: await the provider's answer
+            await send_email_async(message, settings)  # hand-off: await the provider's answer
         except (OSError, aiosmtplib.SMTPException) as exc:
             await rate_limit().release(claim)
             app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
@@ -79,8 +79,8 @@ def create_app(settings: Settings | None = None) -> Quart:
             )
             return page, 429, headers
         try:
-            # The hand-off: await the rate service; the event loop serves others meanwhile.
-            quote = await prices.fetch_rate_async(settings, form.currency.data)
+            # The event loop serves other visitors while this one waits for the rate service.
+            quote = await prices.fetch_rate_async(settings, form.currency.data)  # hand-off: await
         except prices.RateLookupError as exc:
             await rate_limit("prices").release(claim)
             app.logger.warning("rate lookup failed: %s", exc.reason)

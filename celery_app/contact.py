@@ -139,7 +139,7 @@ def contact_submit() -> Response | tuple[str, int]:
         return rate_limited_page(form, claim.wait_s)
     email = ContactEmail.new(form.submission(), lab_settings())
     try:
-        send_contact_email.delay(email.to_fields())  # the hand-off: queue it and move on
+        send_contact_email.delay(email.to_fields())  # hand-off: queue it and move on
     except OperationalError as exc:
         rate_limit().release(claim)
         current_app.logger.error("contact email %s not queued: %r", email.message_id, exc)

@@ -103,7 +103,7 @@ def prices_lookup() -> Response | tuple[str, int]:
         task_updates().publish(
             task_id, "PENDING", "Asking the exchange-rate service...", currency=currency
         )
-        look_up_rate.apply_async((currency,), task_id=task_id)  # the hand-off: queue it
+        look_up_rate.apply_async((currency,), task_id=task_id)  # hand-off: queue it
     except (OperationalError, redis.RedisError) as exc:
         rate_limit("prices").release(claim)
         current_app.logger.error("rate lookup not queued: %r", exc)

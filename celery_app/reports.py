@@ -116,7 +116,7 @@ def reports_create() -> Response | tuple[str, int]:
             percent=0,
             ready=False,
         )
-        generate_report.apply_async(task_id=task_id)  # the hand-off: the page follows the task
+        generate_report.apply_async(task_id=task_id)  # hand-off: the page follows the task
     except (OperationalError, redis.RedisError) as exc:
         rate_limit("reports").release(claim)
         current_app.logger.error("report not queued: %r", exc)

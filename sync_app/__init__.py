@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             shortcut.submit(send_unwatched, message, settings, app.logger)  # the shortcut
             return redirect(url_for("site.contact_thanks"))
         try:
-            send_email(message, settings)  # the hand-off: wait here until the provider answers
+            send_email(message, settings)  # hand-off: wait here until the provider answers
         except (OSError, smtplib.SMTPException) as exc:
             rate_limit().release(claim)
             app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             page = render_template("prices.html", form=form, **prices_context(lookup_error=note))
             return page, 429, headers
         try:
-            quote = prices.fetch_rate(settings, form.currency.data)  # the hand-off: wait here
+            quote = prices.fetch_rate(settings, form.currency.data)  # hand-off: wait here
         except prices.RateLookupError as exc:
             rate_limit("prices").release(claim)
             app.logger.warning("rate lookup failed: %s", exc.reason)

@@ -270,3 +270,28 @@ def test_the_notebooks_read_a_students_run_when_told_to(tmp_path: Path, monkeypa
     ]
     assert "Reading **your run**" in shown[0]
     assert images(ran) == MAX_FIGURES
+
+
+PRICE_ROUTES = {
+    "sync": ("sync_app/__init__.py", "prices_lookup"),
+    "celery": ("celery_app/prices.py", "prices_lookup"),
+    "asyncio": ("asyncio_app/__init__.py", "prices_lookup"),
+}
+
+
+@pytest.mark.parametrize("routes", ["contact", "prices"])
+def test_each_route_the_notebooks_show_marks_exactly_one_hand_off_line(routes):
+    """The notebooks highlight the line tagged `# hand-off:`; a route without it (or with two)
+    would show no difference, or a wrong one."""
+    from loadtests.publishing import lesson
+
+    shown = lesson.contact_routes() if routes == "contact" else PRICE_ROUTES
+    marked = {
+        app: [
+            line
+            for line in lesson.function_source(path, name)[0].splitlines()
+            if lesson.MARK in line
+        ]
+        for app, (path, name) in shown.items()
+    }
+    assert {app: len(lines) for app, lines in marked.items()} == dict.fromkeys(shown, 1), marked

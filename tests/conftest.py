@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import socket
 from collections.abc import Callable, Iterator
 from email import policy
 from email.utils import getaddresses
@@ -115,3 +116,16 @@ def reply_to_as_mail_readers_see_it(raw: str | bytes) -> dict[str, list[str]]:
         "getaddresses": [addr for _, addr in getaddresses(classic.get_all("Reply-To", []))],
         "headerregistry": [a.addr_spec for a in modern["Reply-To"].addresses],
     }
+
+
+def loopback_alias(address: str) -> str:
+    """`address` if this machine answers on it (Linux: all of 127/8; macOS only after
+    `sudo ifconfig lo0 alias ADDRESS`)."""
+    probe = socket.socket()
+    try:
+        probe.bind((address, 0))
+    except OSError:
+        pytest.skip(f"{address} is not on this machine's loopback (macOS: ifconfig lo0 alias)")
+    finally:
+        probe.close()
+    return address

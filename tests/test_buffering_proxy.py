@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from lab_stack.proxy import COMPOSE_CONF, NginxNotFound, compose_config, find_nginx
 from lab_stack.stack import Stack, open_stack
 from loadtests.load.journey import contact_fields
-from tests.conftest import Visitor, settings_for_tests
+from tests.conftest import Visitor, loopback_alias, settings_for_tests
 
 DEADLINE_S = 3.0  # the app's own whole-request deadline, and nginx's
 SLOW_CLIENTS = 6
@@ -112,15 +112,8 @@ def test_behind_the_proxy_each_client_address_has_its_own_rate_limit(proxied):
     url = proxied.settings.proxy_url
 
     def visitor(address: str) -> Visitor:
-        probe = socket.socket()
-        try:
-            probe.bind((address, 0))
-        except OSError:
-            pytest.skip(f"{address} is not on this machine's loopback (macOS: ifconfig lo0 alias)")
-        finally:
-            probe.close()
         person = Visitor(url)
-        person.session.mount("http://", FromAddress(address))
+        person.session.mount("http://", FromAddress(loopback_alias(address)))
         return person
 
     first, second = visitor("127.0.0.4"), visitor("127.0.0.5")

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import http.client
 import os
-import socket
 import time
 import uuid
 
@@ -18,7 +17,7 @@ import websocket
 
 from celery_app.push import TaskUpdates
 from loadtests.load.journey import contact_fields
-from tests.conftest import Visitor
+from tests.conftest import Visitor, loopback_alias
 
 CAP = 40
 PER_CLIENT = 5
@@ -160,19 +159,6 @@ def test_500_idle_connections_are_capped_and_the_contact_form_stays_fast(push_st
     assert answers.count("503") >= 500 - CAP  # refused at once, with a clear status
     assert all(status == 302 and took < 1.0 for status, took in timings), timings
     assert delivered == 3
-
-
-def loopback_alias(address: str) -> str:
-    """`address` if this machine answers on it (Linux: all of 127/8; macOS only after
-    `sudo ifconfig lo0 alias ADDRESS`)."""
-    probe = socket.socket()
-    try:
-        probe.bind((address, 0))
-    except OSError:
-        pytest.skip(f"{address} is not on this machine's loopback (macOS: ifconfig lo0 alias)")
-    finally:
-        probe.close()
-    return address
 
 
 def test_one_client_cannot_take_every_slot_from_the_others(push_stack):

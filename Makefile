@@ -62,14 +62,19 @@ bench: redis  ## both scenarios and a short open sweep, all three apps, into res
 	$(BIN)/python -m loadtests.runners.bench
 	$(BIN)/python -m loadtests.runners.open_arrivals --quick
 
-bench-reference: redis  ## regenerate the committed reference (results/, README): cpu, bench x3, 2nd generator, regimes, open sweep
+bench-reference: redis  ## regenerate the committed reference (results/, README): cpu, capacity, bench x3, 2nd generator, regimes, open sweep
 	$(BIN)/python -m loadtests.runners.cpu_cost
+	$(BIN)/python -m loadtests.runners.capacity
 	$(BIN)/python -m loadtests.runners.bench --reference
 	$(BIN)/python -m loadtests.runners.regimes
 	$(BIN)/python -m loadtests.runners.open_arrivals
 
 bench-open: redis  ## every hand-off under the same Poisson arrivals, rho 0.25-0.9 and 1.2 (~35 min)
 	$(BIN)/python -m loadtests.runners.open_arrivals
+
+bench-capacity: redis  ## where each part breaks: the web process's homepage rate, the email worker's backlog (~10 min)
+	$(BIN)/python -m loadtests.runners.capacity
+	$(BIN)/python -m loadtests.publishing.equal_load
 
 bench-regimes: redis  ## the closed loop's two stable answers: staggered vs synchronized start (~13 min)
 	$(BIN)/python -m loadtests.runners.regimes

@@ -15,6 +15,7 @@ import pandas as pd
 from lab_settings import Settings
 from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis import plots
+from loadtests.analysis.capacity import web_capacity
 from loadtests.analysis.claims import Claim, claims
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import (
@@ -192,7 +193,9 @@ def rebuild_report(out: Path) -> tuple[str, list[Claim]]:
     cpu = _read(RESULTS_DIR / "cpu_per_request.csv")  # make bench-cpu's, judged with C5
     if out.resolve() != RESULTS_DIR.resolve():
         cpu.attrs["source"] = "the reference machine's make bench-cpu, server side"
-    found = claims(summary, model, burst, cpu) if len(setups(summary)) == 1 else []
+    capacity_csv = RESULTS_DIR / "capacity" / "web.csv"  # make bench-capacity's, judged with C5
+    web = web_capacity(pd.read_csv(capacity_csv)) if capacity_csv.exists() else None
+    found = claims(summary, model, burst, cpu, web) if len(setups(summary)) == 1 else []
     report = render_report(out, summary=summary, model=model, burst=burst, found=found, env=env)
     return report, found
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from loadtests.analysis import open_plots
+from loadtests.analysis import capacity, open_plots
 from loadtests.analysis.plots import fmt_ms, save
 from loadtests.analysis.results import RESULTS_DIR
 from loadtests.publishing.records import measured_on, update_readme
 from loadtests.publishing.scenario_claims import claims_text
 from loadtests.publishing.tables import markdown_table
 
-OPEN_MARKER, REGIMES_MARKER = "open-arrivals", "regimes"
+OPEN_MARKER, REGIMES_MARKER, CAPACITY_MARKER = "open-arrivals", "regimes", "capacity"
 
 
 def _record(path: Path) -> dict[str, object]:
@@ -184,6 +184,57 @@ def regimes_section(summary: pd.DataFrame, record: dict[str, object]) -> str:
     )
 
 
+def capacity_section(web: pd.DataFrame, email: pd.DataFrame, record: dict[str, object]) -> str:
+    """Where each part breaks: the web process's homepage throughput, the email worker's
+    backlog against the formula."""
+    rates = web.assign(
+        cell=[
+            f"{a:.0f}/s, p95 {fmt_ms(p)}"
+            for a, p in zip(web["answered_per_s"], web["p95_ms"], strict=True)
+        ]
+    ).pivot_table(index="offered_per_s", columns="app", values="cell", aggfunc="first")
+    rates = rates.reindex(columns=list(dict.fromkeys(web["app"]))).fillna("(stopped: broke)")
+    rates = rates.reset_index().rename(columns={"offered_per_s": "homepage requests offered/s"})
+    limits = capacity.web_capacity(web)
+    said = "; ".join(
+        f"{r.app} up to {r.capacity_per_s:.0f}/s"
+        + (
+            " (the highest rate tried)"
+            if pd.isna(r.broke_at_per_s)
+            else f" (not at {r.broke_at_per_s:.0f}/s)"
+        )
+        for r in limits.itertuples()
+    )
+    worker = email.assign(
+        load=[
+            f"{x:g}x ({a:.2f}/s arrived)"
+            for x, a in zip(email["load_x"], email["arrived_per_s"], strict=True)
+        ],
+        sent=email["sent_per_s"].map(lambda v: f"{v:.2f}/s"),
+        measured=email["backlog_growth_per_s"].map(lambda v: f"{v:+.2f}/s"),
+        formula=email["formula_growth_per_s"].map(lambda v: f"{v:+.2f}/s"),
+    )[["load", "sent", "measured", "formula", "backlog_at_end"]]
+    worker.columns = [
+        "arrivals (x its capacity)",
+        "emails sent",
+        "backlog growth, measured",
+        "by the formula",
+        "backlog at the window's end",
+    ]
+    capacity_s = float(email["worker_capacity_per_s"].iloc[0])
+    return (
+        "The web process alone, answering the homepage at a fixed rate (one gunicorn worker, "
+        "an open load): answered per second and p95 at each rate offered. Its capacity, the "
+        f"highest rate answered in full at a p95 <= 100 ms: {said}.\n\n"
+        + markdown_table(rates)
+        + f"\n\nThe Celery email worker with one process sends at most {capacity_s:g} emails/s "
+        "(concurrency / provider delay). Visitors arriving faster grow its backlog by the "
+        "difference every second, whatever the web tier does:\n\n"
+        + markdown_table(worker)
+        + f"\n\n{measured_on(record)} (`results/capacity/`, `make bench-capacity`).\n"
+    )
+
+
 def publish(results: Path = RESULTS_DIR) -> list[str]:
     """Redraw the figures and rewrite the README sections from what `results` holds."""
     matplotlib.use("Agg")
@@ -202,6 +253,13 @@ def publish(results: Path = RESULTS_DIR) -> list[str]:
             regimes_section(pd.read_csv(regimes_csv), _record(regimes_csv)), REGIMES_MARKER
         )
         done.append(REGIMES_MARKER)
+    web_csv = results / "capacity" / "web.csv"
+    if web_csv.exists():
+        email = pd.read_csv(results / "capacity" / "email.csv")
+        update_readme(
+            capacity_section(pd.read_csv(web_csv), email, _record(web_csv)), CAPACITY_MARKER
+        )
+        done.append(CAPACITY_MARKER)
     return done
 
 

@@ -44,7 +44,7 @@ SCRATCH = PROJECT_ROOT / "var" / "bench" / "capacity"
 @dataclass(frozen=True)
 class CapacityPlan:
     apps: tuple[str, ...] = field(default_factory=lambda: names("app"))
-    home_rates: tuple[float, ...] = (25, 50, 100, 200, 300, 400, 600)
+    home_rates: tuple[float, ...] = (50, 100, 200, 400, 600, 800, 1000)
     home_window_s: float = 20.0
     warmup_s: float = 3.0
     delay_s: float = 0.5

@@ -213,3 +213,9 @@ def test_readme_cpu_section_is_the_committed_run():
         cpu_cost.readme_section(table, record)
     )
     assert abs(profile["share"].sum() - 1) < 0.01
+
+
+def test_every_image_the_readme_shows_is_in_the_repository():
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / "README.md").read_text())
+    assert images
+    assert [path for path in images if not (ROOT / path).is_file()] == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -163,6 +162,21 @@ def read_results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return summary, _read(out / "model.csv"), _read(out / "burst.csv")
 
 
+BENCH_FIGURES = (
+    "homepage_latency.png",
+    "contact_post_latency.png",
+    "email_delivery.png",
+    "burst-*.png",
+)
+
+
+def clear_figures(out: Path) -> None:
+    """The bench's own figures; the open sweep's and the regimes' beside them stay."""
+    for pattern in BENCH_FIGURES:
+        for path in (out / "plots").glob(pattern):
+            path.unlink()
+
+
 def write_plots(out: Path) -> list[Path]:
     """The bench's figures; with several web tiers or worker pools, one set for each."""
     summary, model, burst = read_results(out)
@@ -202,7 +216,7 @@ def rebuild_report(out: Path) -> tuple[str, list[Claim]]:
 
 def replot(out: Path) -> int:
     """Draw the figures and write the report again from the files in `out`; measure nothing."""
-    shutil.rmtree(out / "plots", ignore_errors=True)
+    clear_figures(out)
     written = write_plots(out)
     report_md, _found = rebuild_report(out)
     (out / "report.md").write_text(report_md)

@@ -174,8 +174,8 @@ def run_burst(
 def run(plan: Plan, base: Settings) -> int:
     started = time.time()
     if plan.out.exists():
-        for stale in ("raw", "plots"):
-            shutil.rmtree(plan.out / stale, ignore_errors=True)
+        shutil.rmtree(plan.out / "raw", ignore_errors=True)
+        bench_report.clear_figures(plan.out)
     (plan.out / "raw").mkdir(parents=True, exist_ok=True)
     sustained, bursts = plan.sustained_points(), plan.burst_points()
     print(bench_report.plan_line(plan, len(sustained), len(bursts)))

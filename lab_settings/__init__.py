@@ -234,6 +234,13 @@ class Settings:
         "sync app, an un-awaited asyncio task in the async app (no queue, no retries); the "
         "Celery app always queues",
     )
+    shortcut_threads: int = _env(
+        "SHORTCUT_THREADS",
+        default=0,
+        doc="threads of the sync app's in-process shortcut (CONTACT_HAND_OFF=in-process); 0: "
+        "`ThreadPoolExecutor()`'s own default, min(32, CPU cores + 4), so it depends on the "
+        "machine (each run records the number it used)",
+    )
     request_body_timeout_s: float = _env(
         "REQUEST_BODY_TIMEOUT_S",
         default=10.0,
@@ -322,6 +329,8 @@ class Settings:
             raise SettingsError("WEB_WORKER_CLASS must be sync or gevent")
         if self.celery_pool not in ("prefork", "threads", "gevent"):
             raise SettingsError("CELERY_POOL must be prefork, threads or gevent")
+        if self.shortcut_threads < 0:
+            raise SettingsError("SHORTCUT_THREADS must be >= 0")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be >= 0")
         if self.rates_api_retries < 0:
@@ -365,6 +374,11 @@ class Settings:
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def shortcut_pool_size(self) -> int:
+        """The shortcut's threads: SHORTCUT_THREADS, or what `ThreadPoolExecutor()` picks here."""
+        return self.shortcut_threads or min(32, (os.cpu_count() or 1) + 4)
 
     @property
     def proxy_url(self) -> str:

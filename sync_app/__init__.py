@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_site(app, settings)
     # CONTACT_HAND_OFF=in-process: "why not just a thread?" (README). A pool in this process,
     # written the way people write it: its queue has no bound and dies with the process.
-    shortcut = ThreadPoolExecutor() if settings.contact_hand_off == "in-process" else None
+    in_process = settings.contact_hand_off == "in-process"
+    shortcut = ThreadPoolExecutor(settings.shortcut_pool_size) if in_process else None
 
     @app.post("/contact")
     def contact_submit() -> Response | tuple[str, int]:

@@ -88,10 +88,17 @@ def worker_timeline(requests: pd.DataFrame, visitors: int, cycles: float = 2.0) 
     queue.set_ylabel("requests waiting for the worker")
     window = done[done["in_window"].astype(bool)]
     posts = window[window["endpoint"] == "contact_post"]
-    busy = (posts["end_s"] - posts["serve_s"]).sum() / max(window["end_s"].max(), 1e-9)
+    # The share of the measured window the worker spends on POSTs (any POST's part inside it),
+    # and what the utilisation law gives: POSTs arriving per second x what each one holds.
+    length = max(float(window["t_s"].max()), 1e-9)
+    every_post = done[done["endpoint"] == "contact_post"]
+    inside = every_post["end_s"].clip(upper=length) - every_post["serve_s"].clip(lower=0)
+    busy = float(inside.clip(lower=0).sum()) / length
+    law = len(posts) / length * float((posts["end_s"] - posts["serve_s"]).median())
     probes_waiting = queued["a homepage probe"].max()
     fig.suptitle(
-        f"The sync app's only worker, {visitors} visitors: POSTs hold it {busy:.0%} of the time, "
+        f"The sync app's only worker, {visitors} visitors: POSTs hold it {busy:.0%} of the "
+        f"window (arrivals x service: {law:.0%}), "
         f"each for about {fmt_ms(1000 * (posts['end_s'] - posts['serve_s']).median())};\n"
         f"everyone else queues behind them (up to {int(queued.sum(axis=1).max())} requests, "
         f"{int(probes_waiting)} of them homepage probes)",
@@ -110,8 +117,11 @@ def probe_distribution(requests: pd.DataFrame, visitors: int) -> Figure:
     run = requests[(requests["visitors"] == visitors) & (requests["endpoint"] == "home")]
     run = run[run["in_window"].astype(bool)]
     styles = ["-", "--", ":", "-."]
+    tiers = run.groupby(["web_workers", "web_threads"])
+    # One web tier, one colour far from the others (shades of one colour look alike on a projector).
+    tier_colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(tiers.ngroups, 2)))
     shares = {}
-    for i, ((w, t), probes) in enumerate(run.groupby(["web_workers", "web_threads"])):
+    for i, ((w, t), probes) in enumerate(tiers):
         ms = np.sort(probes["latency_ms"].to_numpy())
         share = float((ms > SLOW_MS).mean())
         shares[(w, t)] = share
@@ -124,9 +134,8 @@ def probe_distribution(requests: pd.DataFrame, visitors: int) -> Figure:
             ms,
             np.arange(1, len(ms) + 1) / len(ms),
             where="post",
-            color=colour_of("sync"),
+            color=tier_colours[i],
             linestyle=styles[i % len(styles)],
-            alpha=1.0 - 0.15 * i,
             label=label,
         )
     ax.axvline(SLOW_MS, color="#555555", linewidth=1)

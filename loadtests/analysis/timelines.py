@@ -109,8 +109,8 @@ def web_tier_sweep(summary: pd.DataFrame, model: pd.DataFrame) -> Figure:
     ax.set_xlabel("visitors using the contact form, sustained (dotted: the queueing model)")
     ax.set_ylabel("sync homepage p50 (log scale)")
     ax.set_title(
-        "More workers or threads only move the cliff:\n"
-        "the homepage stays fast until the visitors outnumber the slots"
+        "More workers or threads only move the cliff, and not as far as the slots suggest:\n"
+        "each worker queues its own connections, so its threads share one line"
     )
     finish(fig, ax, home["visitors"])
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
@@ -129,8 +129,8 @@ def backlog_over_time(backlog: pd.DataFrame, visitors: list[int]) -> Figure:
         ax.plot(
             run["t_s"], run["queued"] + run["unacked"], "-", color=colour, label=f"{v} visitors"
         )
-    ax.set_xlim(left=0)
-    ax.set_xlabel("seconds since the visitors started")
+    ax.axvline(0, color=MODEL_COLOUR, linestyle=":", linewidth=1.2, label="the measured window")
+    ax.set_xlabel("seconds from the start of the measured window (the visitors began before it)")
     ax.set_ylabel("emails waiting in Redis or being sent")
     ax.set_title(
         "When visitors submit faster than the workers send, the queue grows\n"
@@ -203,10 +203,12 @@ def pool_sizing(summary: pd.DataFrame) -> Figure:
     return fig
 
 
-def soak_timeline(samples: pd.DataFrame, app: str = "celery", lost: int | None = None) -> Figure:
+def soak_timeline(
+    samples: pd.DataFrame, app: str = "celery", record: dict[str, object] | None = None
+) -> Figure:
     """A soak run of `app`: the backlog (accepted, not yet at the provider) and each process's
-    memory, during the load, across the web server's restart, and after; `lost`: what the
-    run counted as never delivered."""
+    memory, during the load, across the web server's restart (marked), and after; `record`: the
+    run's JSON, whose figures (what was lost, the web process's memory) the title quotes."""
     apply_style()
     colour = colour_of(app)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
@@ -226,11 +228,20 @@ def soak_timeline(samples: pd.DataFrame, app: str = "celery", lost: int | None =
     bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=4, frameon=False)
     loaded = samples[samples["load"].astype(bool)]
     web = loaded["rss_web_mb"].dropna()
+    before, after = web.iloc[min(5, len(web) - 1)], web.iloc[-1]
+    lost = None
+    if record is not None:
+        before = record["rss_mb_after_warmup"]["web"]
+        after = record["rss_mb_when_load_stopped"]["web"]
+        lost = record["lost"]
+        restarted = load_end + float(record["restart_s"])
+        for ax in (top, bottom):
+            ax.axvline(restarted, color=MODEL_COLOUR, linestyle="--", linewidth=1.4)
+        top.annotate(" web server restarted", (restarted, samples["backlog"].max() * 0.6))
     top.set_title(
         f"{app}: {int(loaded['backlog'].iloc[-1])} emails waiting when the visitors "
         f"stop{'' if lost is None else f', {lost} never sent'};\nthe web process: "
-        f"{web.iloc[min(5, len(web) - 1)]:.0f} MB after warm-up, {web.iloc[-1]:.0f} MB when the "
-        "load stopped"
+        f"{before:.0f} MB after warm-up, {after:.0f} MB when the load stopped"
     )
     fig.tight_layout()
     return fig

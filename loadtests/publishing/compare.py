@@ -96,7 +96,25 @@ def report(results_dir: Path, reference_dir: Path = RESULTS_DIR) -> str:
         "",
         "Absolute times belong to a machine; the claim is the shape. " + verdict(yours, reference),
     ]
-    return "\n".join(lines)
+    advice = steadiness_advice(yours)
+    return "\n".join(lines + ([advice] if advice else []))
+
+
+def steadiness_advice(table: pd.DataFrame) -> str:
+    """What to do about points whose two window halves disagreed (marked "not steady")."""
+    shaky = table[~table["steady"].astype(bool)]
+    if shaky.empty:
+        return ""
+    where = ", ".join(
+        f"{r.app} at {int(r.visitors)} visitors ({PAGES.get(r.endpoint, r.endpoint)})"
+        for r in shaky.itertuples()
+    )
+    return (
+        f"\nNot steady: {where}. The two halves of the window disagreed, so that figure may "
+        "belong to the moment more than to the app. Close other programs (a browser, a video "
+        "call), then run that point longer (`python -m loadtests.runners.bench --apps APP "
+        "--visitors N --window-scale 2`) or several times (`--repeats 3`)."
+    )
 
 
 class BenchPlan(Protocol):

@@ -149,4 +149,6 @@ def measured_on(record: dict[str, object]) -> str:
 def settings_record(settings: Settings) -> dict[str, object]:
     """Every setting but the secret key and the (free, per-run) port numbers."""
     ports = ("web_port", "smtp_port", "provider_control_port", "redis_port")
-    return {k: v for k, v in settings.public().items() if k not in ports}
+    record = {k: v for k, v in settings.public().items() if k not in ports}
+    record["shortcut_pool_size"] = settings.shortcut_pool_size  # what SHORTCUT_THREADS=0 meant here
+    return record

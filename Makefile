@@ -126,6 +126,9 @@ notebooks: setup  ## open the notebooks in Jupyter Lab (RUN=local: on your own m
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
 	LAB_RUN=$(RUN) $(BIN)/jupyter lab notebooks/
 
+class-student: setup  ## the one-class notebook for students: no outputs, predictions first (var/student/)
+	$(BIN)/python -m loadtests.publishing.notebooks --student var/student
+
 notebooks-run: setup  ## re-run every notebook against results/ and save its outputs
 	$(BIN)/python -m loadtests.publishing.notebooks
 

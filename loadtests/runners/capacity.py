@@ -64,21 +64,11 @@ QUICK = {
 }
 
 
-def labels(app: str, plan: CapacityPlan, concurrency: int) -> Point:
-    return Point(
-        app=app,
-        visitors=0,
-        smtp_delay_s=plan.delay_s,
-        web_workers=1,
-        web_threads=1,
-        celery_concurrency=concurrency,
-    )
-
-
 def web_limit(base: Settings, plan: CapacityPlan, app: str) -> list[dict[str, object]]:
     """The homepage at each rate on one stack, until the app no longer keeps up."""
     rows = []
     settings = bench_settings(base, provider_delay_s=plan.delay_s)
+    point = Point.one_worker(app, 0, plan.delay_s, settings.celery_concurrency)
     with open_stack(app, settings) as stack:
         warm_up(stack.url)
         for rate in plan.home_rates:
@@ -92,7 +82,7 @@ def web_limit(base: Settings, plan: CapacityPlan, app: str) -> list[dict[str, ob
             )
             raw_csv, log = SCRATCH / f"web-{app}-{rate:g}.csv", SCRATCH / f"web-{app}-{rate:g}.log"
             meta = generate("locust", stack.url, load, raw_csv, log)
-            requests = requests_frame(raw_csv, meta, labels(app, plan, settings.celery_concurrency))
+            requests = requests_frame(raw_csv, meta, point)
             row = capacity.web_row(app, rate, requests, meta)
             print(
                 f"  {app:8} {rate:4g}/s offered: answered {row['answered_per_s']:5.1f}/s, "
@@ -128,7 +118,7 @@ def email_worker(base: Settings, plan: CapacityPlan, load_x: float) -> dict[str,
             meta = generate("locust", stack.url, load, raw_csv, log)
         finally:
             samples = sampler.stop()
-        point = labels("celery", plan, concurrency)
+        point = Point.one_worker("celery", 0, plan.delay_s, concurrency)
         requests = requests_frame(raw_csv, meta, point)
         deliveries = deliveries_frame(stack.provider.deliveries(), meta, point)
     shutil.rmtree(stack.run_dir, ignore_errors=True)

@@ -41,14 +41,7 @@ class LiveMinute:
 def run(plan: LiveMinute = LiveMinute(), base: Settings | None = None) -> pd.DataFrame:
     """Every request of the minute (the raw frame `queue_view.worker_timeline` draws)."""
     settings = bench_settings(base or Settings.from_env(), provider_delay_s=plan.delay_s)
-    point = Point(
-        app="sync",
-        visitors=plan.visitors,
-        smtp_delay_s=plan.delay_s,
-        web_workers=1,
-        web_threads=1,
-        celery_concurrency=settings.celery_concurrency,
-    )
+    point = Point.one_worker("sync", plan.visitors, plan.delay_s, settings.celery_concurrency)
     load = Load(
         ("HomepageProbe", "Visitor"),
         plan.visitors + 1,

@@ -159,13 +159,11 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
         arrival_seed=point.seed,
     )
     raw_csv, log = SCRATCH / f"{point.name}.csv", SCRATCH / f"{point.name}.log"
-    labels = Point(
-        app=point.hand_off,
-        visitors=0,
-        smtp_delay_s=plan.delay_s,
-        web_workers=1,
-        web_threads=1,
-        celery_concurrency=plan.celery_concurrency,
+    labels = Point.one_worker(
+        point.hand_off,
+        0,
+        plan.delay_s,
+        plan.celery_concurrency,
         generator=point.generator,
         repeat=point.seed,
     )

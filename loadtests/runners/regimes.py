@@ -104,14 +104,7 @@ def measure(base: Settings, plan: RegimePlan, start: str) -> tuple[pd.DataFrame,
     SCRATCH.mkdir(parents=True, exist_ok=True)
     raw_csv, log = SCRATCH / f"{start}.csv", SCRATCH / f"{start}.log"
     settings = bench_settings(base, provider_delay_s=plan.delay_s)
-    labels = Point(
-        app="sync",
-        visitors=plan.visitors,
-        smtp_delay_s=plan.delay_s,
-        web_workers=1,
-        web_threads=1,
-        celery_concurrency=settings.celery_concurrency,
-    )
+    labels = Point.one_worker("sync", plan.visitors, plan.delay_s, settings.celery_concurrency)
     with open_stack("sync", settings) as stack:
         idle_s = warm_up(stack.url)
         meta = generate("locust", stack.url, plan.load(start), raw_csv, log)

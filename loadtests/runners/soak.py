@@ -94,14 +94,7 @@ def backlog(samples: pd.DataFrame, posted: pd.DataFrame, t0: float) -> pd.Series
 def run(minutes: float, out: Path, app: str) -> dict[str, object]:
     started = time.time()
     settings = with_free_ports(Settings.from_env().replace(**SOAK_SETTINGS))
-    point = Point(
-        app=app,
-        visitors=VISITORS,
-        smtp_delay_s=settings.provider_delay_s,
-        web_workers=1,
-        web_threads=1,
-        celery_concurrency=settings.celery_concurrency,
-    )
+    point = Point.one_worker(app, VISITORS, settings.provider_delay_s, settings.celery_concurrency)
     scratch = PROJECT_ROOT / "var" / "soak"
     scratch.mkdir(parents=True, exist_ok=True)
     with open_stack(app, settings) as stack:

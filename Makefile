@@ -14,13 +14,13 @@ CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-dar
                    aarch64-apple-darwin
 
 .PHONY: help setup redis test test-busy test-fast lint format up down bench bench-quick bench-reference bench-open \
-        bench-regimes bench-shortcut bench-web-tier \
+        bench-open-agreement bench-regimes bench-shortcut bench-web-tier \
         bench-celery-pool bench-api bench-reports bench-progress bench-cpu chaos soak run-once demo notebooks \
         notebooks-run \
         flower lock check-platforms clean
 
 help:  ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-21s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "The lab needs Python \
@@ -68,9 +68,13 @@ bench-reference: redis  ## regenerate the committed reference (results/, README)
 	$(BIN)/python -m loadtests.runners.bench --reference
 	$(BIN)/python -m loadtests.runners.regimes
 	$(BIN)/python -m loadtests.runners.open_arrivals
+	$(BIN)/python -m loadtests.runners.open_arrivals --agreement
 
 bench-open: redis  ## every hand-off under the same Poisson arrivals, rho 0.25-0.9 and 1.2 (~35 min)
 	$(BIN)/python -m loadtests.runners.open_arrivals
+
+bench-open-agreement: redis  ## do both generators measure the same? sync at rho 0.5, 0.9, 3 schedules each (~33 min)
+	$(BIN)/python -m loadtests.runners.open_arrivals --agreement
 
 bench-capacity: redis  ## where each part breaks: the web process's homepage rate, the email worker's backlog (~10 min)
 	$(BIN)/python -m loadtests.runners.capacity

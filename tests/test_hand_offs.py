@@ -16,7 +16,7 @@ from loadtests.analysis.results import RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing import compare, tables
 from loadtests.runners import bench_plan
-from loadtests.runners.open_arrivals import OpenPlan
+from loadtests.runners.open_arrivals_plan import OpenPlan
 
 FAKE = HandOff(
     "celery/gevent",

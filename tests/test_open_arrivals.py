@@ -17,6 +17,7 @@ import pytest
 
 from lab_stack.processes import free_port
 from lab_stack.stack import PROJECT_ROOT
+from loadtests.analysis import open_summary
 from loadtests.analysis.model import (
     Scenario,
     md1_wait_s,
@@ -225,3 +226,33 @@ def test_the_open_plan_gives_every_hand_off_the_same_arrivals_and_the_sync_queue
     relaxation = reference.delay_s / (1 - 0.9) ** 2
     assert warmup >= relaxation and window >= reference.settle_windows * relaxation
     assert reference.timing("celery", 0.9)[1] < window
+
+
+def test_the_agreement_plan_measures_each_schedule_with_both_generators():
+    plan = open_arrivals.parse_args(["--agreement"])
+    points = plan.points()
+
+    assert plan.out == RESULTS_DIR / "open" / "agreement"
+    assert {p.hand_off for p in points} == {"sync"} and {p.rho for p in points} == {0.5, 0.9}
+    pairs = {(p.rho, p.seed): set() for p in points}
+    for p in points:
+        pairs[(p.rho, p.seed)].add(p.generator)
+    assert len(pairs) == 6 and all(g == {"locust", "threads"} for g in pairs.values())
+    assert len(points) == len(set(points))
+
+
+def test_service_times_are_read_back_from_when_one_worker_answered():
+    """A one-worker FIFO run built by hand: a POST that holds the worker 0.51 s, pages of 2 ms
+    queued behind it; the medians come back whatever the waits were."""
+    rows, t = [], 0.0
+    for k in range(20):
+        start = t
+        rows.append(("contact_post", start, 510.0))
+        rows.append(("home", start + 0.1, 510.0 - 100.0 + 2.0))  # waits for the POST, then 2 ms
+        rows.append(("thanks", start + 0.2, 510.0 - 200.0 + 4.0))
+        t += 1.0 + k * 0.01
+    requests = pd.DataFrame(rows, columns=["endpoint", "t_s", "latency_ms"]).assign(in_window=True)
+
+    post_s, cheap_s = open_summary.service_times(requests)
+
+    assert post_s == pytest.approx(0.510) and cheap_s == pytest.approx(0.002)

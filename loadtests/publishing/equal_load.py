@@ -15,6 +15,7 @@ import pandas as pd
 from loadtests.analysis import capacity, open_plots
 from loadtests.analysis.plots import fmt_ms, save
 from loadtests.analysis.results import RESULTS_DIR
+from loadtests.publishing.open_checks import agreement_section, model_text
 from loadtests.publishing.records import measured_on, update_readme
 from loadtests.publishing.scenario_claims import claims_text
 from loadtests.publishing.tables import markdown_table
@@ -56,7 +57,7 @@ def open_section(table: pd.DataFrame, record: dict[str, object]) -> str:
         "",
         markdown_table(by_rho(steady, mail_cell)),
         "",
-        _model_text(steady),
+        model_text(steady),
         _overload_text(runs[runs["rho"] >= 1]),
         _spread_text(table),
         "",
@@ -93,27 +94,6 @@ def home_cell(row: pd.Series) -> str:
 def mail_cell(row: pd.Series) -> str:
     bound = ">= " if row["emails_queued_at_bound"] else ""
     return f"{bound}{fmt_ms(row['email_p50_ms'])} (POST {fmt_ms(row['post_p50_ms'])})"
-
-
-def _model_text(steady: pd.DataFrame) -> str:
-    sync = steady[steady["hand_off"] == "sync"]
-    if sync.empty or "model_mean_ms" not in sync:
-        return ""
-    parts = []
-    for _, r in sync.iterrows():
-        mean_err = (r["home_mean_ms"] - r["model_mean_ms"]) / r["model_mean_ms"]
-        p95_err = (r["home_p95_ms"] - r["model_p95_ms"]) / r["model_p95_ms"]
-        parts.append(
-            f"rho {r['rho']:g}: measured mean {fmt_ms(r['home_mean_ms'])}, model "
-            f"{fmt_ms(r['model_mean_ms'])} ({mean_err:+.0%}), p95 {fmt_ms(r['home_p95_ms'])} vs "
-            f"{fmt_ms(r['model_p95_ms'])} ({p95_err:+.0%}), M/D/1 mean {fmt_ms(r['md1_mean_ms'])}"
-        )
-    return (
-        "The model replays each run's own arrival schedule through one FIFO worker (the "
-        "journey's three requests, each to the back of the queue); M/D/1 (Pollaczek-Khinchine, "
-        "rho x delay / (2 (1 - rho)) plus the page's own time) treats each visitor as one job "
-        "and is the textbook answer. " + "; ".join(parts) + "."
-    )
 
 
 def _overload_text(overload: pd.DataFrame) -> str:
@@ -235,15 +215,27 @@ def capacity_section(web: pd.DataFrame, email: pd.DataFrame, record: dict[str, o
     )
 
 
+def open_readme(results: Path = RESULTS_DIR) -> str:
+    """The README's open-arrivals section: the sweep, the generators' agreement, the claims."""
+    open_csv = results / "open" / "summary.csv"
+    agreement_csv = results / "open" / "agreement" / "summary.csv"
+    agreement = (
+        agreement_section(pd.read_csv(agreement_csv), _record(agreement_csv))
+        if agreement_csv.exists()
+        else ""
+    )
+    return open_section(pd.read_csv(open_csv), _record(open_csv)) + agreement + claims_text(results)
+
+
 def publish(results: Path = RESULTS_DIR) -> list[str]:
     """Redraw the figures and rewrite the README sections from what `results` holds."""
     matplotlib.use("Agg")
     done = []
     open_csv = results / "open" / "summary.csv"
     if open_csv.exists():
-        table = pd.read_csv(open_csv)
-        save(open_plots.open_arrivals(table), results / "plots" / "open_arrivals.png")
-        update_readme(open_section(table, _record(open_csv)) + claims_text(results), OPEN_MARKER)
+        figure = open_plots.open_arrivals(pd.read_csv(open_csv))
+        save(figure, results / "plots" / "open_arrivals.png")
+        update_readme(open_readme(results), OPEN_MARKER)
         done.append(OPEN_MARKER)
     regimes_csv = results / "regimes" / "summary.csv"
     if regimes_csv.exists():

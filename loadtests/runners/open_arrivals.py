@@ -12,15 +12,18 @@ runs for a fixed time and reports how fast the wait grows against (rate - capaci
 
     python -m loadtests.runners.open_arrivals                  # the reference, into results/open/
     python -m loadtests.runners.open_arrivals --quick          # a short sweep (part of make bench)
+    python -m loadtests.runners.open_arrivals --agreement      # both generators, 3 schedules
+    python -m loadtests.runners.open_arrivals --replay         # the model again, from raw data
     python -m loadtests.runners.open_arrivals --hand-offs sync --rhos 0.5 --out /tmp/open
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -55,83 +58,9 @@ from loadtests.load.journey import poisson_arrivals
 from loadtests.publishing import equal_load
 from loadtests.publishing.records import run_record, write_table
 from loadtests.publishing.tables import text_table
+from loadtests.runners.open_arrivals_plan import AGREEMENT, QUICK, OpenPlan
 
 SCRATCH = PROJECT_ROOT / "var" / "bench" / "open"
-
-
-@dataclass(frozen=True)
-class OpenPlan:
-    hand_offs: tuple[str, ...] = field(default_factory=names)
-    rhos: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
-    overload_rho: float | None = 1.2
-    delay_s: float = 0.5
-    probe_rate: float = 5.0
-    celery_concurrency: int = 4
-    # The sync worker's queue settles on a time scale of about delay / (1 - rho)^2: its warm-up
-    # is one such time and its window `settle_windows` of them (at least `min_window_s`).
-    settle_windows: float = 3.0
-    min_window_s: float = 30.0
-    # The sync queue's tail rests on its few long busy periods: at 5 probes/s a p95 needs about
-    # this long to stand on a few dozen slow probes, whatever rho (30 s gave the two generators
-    # p95s 40% apart at rho 0.5, on the same schedule).
-    min_queue_window_s: float = 90.0
-    min_warmup_s: float = 5.0
-    overload_window_s: float = 40.0
-    # Where the threads generator measures the same schedule again, and the repeats with other
-    # seeds (the spread of one point over different Poisson schedules).
-    second_generator_rhos: tuple[float, ...] = (0.5, 0.9)
-    repeat_rhos: tuple[float, ...] = (0.9,)
-    repeats: int = 2
-    email_wait_s: float = 20.0
-    out: Path = RESULTS_DIR / "open"
-
-    def rate(self, rho: float) -> float:
-        return rho / self.delay_s
-
-    def relaxation_s(self, rho: float) -> float:
-        return self.delay_s / (1 - rho) ** 2
-
-    def timing(self, hand_off: str, rho: float) -> tuple[float, float]:
-        """(warm-up, window) in seconds."""
-        if rho >= 1:
-            return self.min_warmup_s, self.overload_window_s
-        if not registered(hand_off).blocking:
-            return self.min_warmup_s, self.min_window_s
-        settle = self.relaxation_s(rho)
-        window = max(self.min_queue_window_s, self.settle_windows * settle)
-        return max(self.min_warmup_s, settle), window
-
-    def points(self) -> list[OpenPoint]:
-        rhos = (*self.rhos, *((self.overload_rho,) if self.overload_rho else ()))
-        first = [OpenPoint(h, rho, self.delay_s) for h in self.hand_offs for rho in rhos]
-        second = [
-            OpenPoint(h, rho, self.delay_s, generator="threads")
-            for h in self.hand_offs
-            for rho in self.second_generator_rhos
-            if registered(h).blocking and rho in self.rhos
-        ]
-        again = [
-            OpenPoint(h, rho, self.delay_s, seed=seed)
-            for seed in range(2, self.repeats + 1)
-            for h in self.hand_offs
-            for rho in self.repeat_rhos
-            if registered(h).blocking and rho in self.rhos
-        ]
-        return first + second + again
-
-
-QUICK = {
-    "hand_offs": names("app"),
-    "rhos": (0.5, 0.9),
-    "overload_rho": None,
-    "settle_windows": 1.0,
-    "min_window_s": 20.0,
-    "min_queue_window_s": 30.0,
-    "second_generator_rhos": (),
-    "repeats": 1,
-    "email_wait_s": 10.0,
-    "out": RESULTS_DIR / "local" / "open",
-}
 
 
 def start_stack(base: Settings, plan: OpenPlan, hand_off: str) -> Stack:
@@ -184,7 +113,7 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
         warmup_s = float(meta["window_start"]) - float(meta["t0"])
         until = warmup_s + float(meta["window_end"]) - float(meta["window_start"])
         arrivals = tuple(poisson_arrivals(point.rate, until, point.seed))
-        row.update(model_columns(point, arrivals, plan.probe_rate, meta, idle_s))
+        row.update(model_columns(point, arrivals, plan.probe_rate, meta, idle_s, requests))
     return row
 
 
@@ -192,12 +121,25 @@ def parse_args(argv: list[str] | None) -> OpenPlan:
     parser = runner_parser(__spec__.name, __doc__)
     add = parser.add_argument
     add("--quick", action="store_true", help="sync, celery, asyncio at rho 0.5 and 0.9, short")
+    add(
+        "--agreement",
+        action="store_true",
+        help="the sync app at rho 0.5 and 0.9, three schedules, each with both generators",
+    )
+    add(
+        "--replay",
+        action="store_true",
+        help="recompute the model's columns from the stored raw requests; measure nothing",
+    )
     add("--hand-offs", nargs="+", choices=names(), help="default: every one")
     add("--rhos", nargs="+", type=float, help="arrival rates as fractions of 1/delay")
     add("--delay", type=float, dest="delay_s", help="the provider's delay, s")
     add("--out", type=Path, help="results folder")
     args = parser.parse_args(argv)
     changes: dict[str, object] = dict(QUICK) if args.quick else {}
+    if args.agreement:
+        changes.update(AGREEMENT)
+    changes["replay_only"] = args.replay
     for key in ("hand_offs", "rhos", "delay_s", "out"):
         value = getattr(args, key)
         if value is not None:
@@ -205,7 +147,45 @@ def parse_args(argv: list[str] | None) -> OpenPlan:
     return replace(OpenPlan(), **changes)
 
 
+def replay(plan: OpenPlan) -> pd.DataFrame:
+    """The model's columns again, from the raw requests a run stored (after a change to the
+    model): the measured columns and the run's record stay as they were, and the record says
+    when its model columns were last computed."""
+    summary = plan.out / "summary.csv"
+    table = pd.read_csv(summary)
+    record = json.loads(summary.with_suffix(".json").read_text())
+    for i, row in table.iterrows():
+        if not registered(row["hand_off"]).blocking:
+            continue
+        point = OpenPoint(
+            row["hand_off"], row["rho"], row["delay_s"], row["generator"], int(row["seed"])
+        )
+        requests = pd.read_csv(plan.out / "raw" / f"{point.name}.requests.csv.gz")
+        warmup, window = float(row["warmup_s"]), float(row["window_s"])
+        meta = {"t0": 0.0, "window_start": warmup, "window_end": warmup + window}
+        arrivals = tuple(poisson_arrivals(point.rate, warmup + window, point.seed))
+        columns = model_columns(
+            point, arrivals, plan.probe_rate, meta, row["idle_ms"] / 1000, requests
+        )
+        for key, value in columns.items():
+            table.loc[i, key] = value
+        print("  " + point_line(table.loc[i].to_dict()))
+    record["model_replayed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_table(table, summary, record)
+    print(f"Rewrote the model's columns of {os.path.relpath(summary, Path.cwd())}.")
+    _publish_if_reference(plan)
+    return table
+
+
+def _publish_if_reference(plan: OpenPlan) -> None:
+    if plan.out.resolve().is_relative_to((RESULTS_DIR / "open").resolve()):
+        equal_load.publish()
+        print("README.md: its open-arrivals section now shows this run.")
+
+
 def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
+    if plan.replay_only:
+        return replay(plan)
     started = time.time()
     shutil.rmtree(plan.out / "raw", ignore_errors=True)
     points = plan.points()
@@ -225,7 +205,7 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
         started,
         bench_settings(base, provider_delay_s=plan.delay_s),
         wall_time_s=round(time.time() - started, 1),
-        plan={k: v for k, v in vars(plan).items() if k != "out"},
+        plan={k: v for k, v in vars(plan).items() if k not in ("out", "replay_only")},
     )
     write_table(table, plan.out / "summary.csv", record)
     minutes = (time.time() - started) / 60
@@ -233,9 +213,7 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
     print("\nThe same arrivals for every hand-off: homepage p95 / mean (share over 100 ms):")
     steady = open_plots.first_runs(table[table["rho"] < 1])
     print(text_table(equal_load.by_rho(steady, equal_load.home_cell)))
-    if plan.out.resolve() == (RESULTS_DIR / "open").resolve():
-        equal_load.publish()
-        print("README.md: its open-arrivals section now shows this run.")
+    _publish_if_reference(plan)
     return table
 
 

@@ -1,0 +1,104 @@
+"""What `make bench-open` runs: the rates, how long each point is measured, and the repeats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab_hand_offs import hand_off as registered
+from lab_hand_offs import names
+from loadtests.analysis.open_summary import OpenPoint
+from loadtests.analysis.results import RESULTS_DIR
+
+
+@dataclass(frozen=True)
+class OpenPlan:
+    hand_offs: tuple[str, ...] = field(default_factory=names)
+    rhos: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
+    overload_rho: float | None = 1.2
+    delay_s: float = 0.5
+    probe_rate: float = 5.0
+    celery_concurrency: int = 4
+    # The sync worker's queue settles on a time scale of about delay / (1 - rho)^2: its warm-up
+    # is one such time and its window `settle_windows` of them (at least `min_window_s`).
+    settle_windows: float = 3.0
+    min_window_s: float = 30.0
+    # The sync queue's tail rests on its few long busy periods: at 5 probes/s a p95 needs about
+    # this long to stand on a few dozen slow probes, whatever rho (30 s gave the two generators
+    # p95s 40% apart at rho 0.5, on the same schedule).
+    min_queue_window_s: float = 90.0
+    min_warmup_s: float = 5.0
+    overload_window_s: float = 40.0
+    # Where the threads generator measures the same schedule again, and the repeats with other
+    # seeds (the spread of one point over different Poisson schedules).
+    second_generator_rhos: tuple[float, ...] = (0.5, 0.9)
+    repeat_rhos: tuple[float, ...] = (0.9,)
+    repeats: int = 2
+    repeated_generators: tuple[str, ...] = ("locust",)
+    email_wait_s: float = 20.0
+    out: Path = RESULTS_DIR / "open"
+    replay_only: bool = False
+
+    def rate(self, rho: float) -> float:
+        return rho / self.delay_s
+
+    def relaxation_s(self, rho: float) -> float:
+        return self.delay_s / (1 - rho) ** 2
+
+    def timing(self, hand_off: str, rho: float) -> tuple[float, float]:
+        """(warm-up, window) in seconds."""
+        if rho >= 1:
+            return self.min_warmup_s, self.overload_window_s
+        if not registered(hand_off).blocking:
+            return self.min_warmup_s, self.min_window_s
+        settle = self.relaxation_s(rho)
+        window = max(self.min_queue_window_s, self.settle_windows * settle)
+        return max(self.min_warmup_s, settle), window
+
+    def points(self) -> list[OpenPoint]:
+        rhos = (*self.rhos, *((self.overload_rho,) if self.overload_rho else ()))
+        first = [OpenPoint(h, rho, self.delay_s) for h in self.hand_offs for rho in rhos]
+        second = [
+            OpenPoint(h, rho, self.delay_s, generator="threads")
+            for h in self.hand_offs
+            for rho in self.second_generator_rhos
+            if registered(h).blocking and rho in self.rhos
+        ]
+        again = [
+            OpenPoint(h, rho, self.delay_s, generator=generator, seed=seed)
+            for seed in range(2, self.repeats + 1)
+            for h in self.hand_offs
+            for rho in self.repeat_rhos
+            for generator in self.repeated_generators
+            if registered(h).blocking
+            and rho in self.rhos
+            and (generator == "locust" or rho in self.second_generator_rhos)
+        ]
+        return first + second + again
+
+
+QUICK = {
+    "hand_offs": names("app"),
+    "rhos": (0.5, 0.9),
+    "overload_rho": None,
+    "settle_windows": 1.0,
+    "min_window_s": 20.0,
+    "min_queue_window_s": 30.0,
+    "second_generator_rhos": (),
+    "repeats": 1,
+    "email_wait_s": 10.0,
+    "out": RESULTS_DIR / "local" / "open",
+}
+
+
+# Do the two generators measure the same thing? The sync app, where the queue amplifies every
+# difference, on three schedules per rate, each measured by both (`results/open/agreement/`).
+AGREEMENT = {
+    "hand_offs": ("sync",),
+    "rhos": (0.5, 0.9),
+    "overload_rho": None,
+    "repeat_rhos": (0.5, 0.9),
+    "repeats": 3,
+    "repeated_generators": ("locust", "threads"),
+    "out": RESULTS_DIR / "open" / "agreement",
+}

@@ -127,7 +127,6 @@ demo: redis  ## a stack plus Locust's web UI for a live class demo: make demo AP
 	$(BIN)/python -m loadtests.runners.demo --app $(APP)
 
 notebooks: setup  ## open the notebooks in Jupyter Lab (RUN=local: on your own make bench)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
 	LAB_RUN=$(RUN) $(BIN)/jupyter lab notebooks/
 
 class-student: setup  ## the one-class notebook for students: no outputs, predictions first (var/student/)
@@ -137,7 +136,7 @@ notebooks-run: setup  ## re-run every notebook against results/ and save its out
 	$(BIN)/python -m loadtests.publishing.notebooks
 
 flower: setup  ## Celery Flower against the lab's Redis (start `make up APP=celery` first)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-notebooks.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-flower.txt
 	$(BIN)/celery -A celery_app.worker flower --address=127.0.0.1 --port=5555
 
 lock: setup  ## re-pin requirements.txt from pyproject.toml, for every platform at once

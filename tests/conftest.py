@@ -1,18 +1,29 @@
-"""Shared fixtures: real stacks (Redis, provider, gunicorn, Celery worker) on free ports."""
+"""Shared fixtures: real stacks (Redis, provider, gunicorn, Celery worker) on free ports, and a
+real Chromium.
+
+The browser: a `chromium` on PATH (Debian's package), else the one Playwright downloads
+(`.venv/bin/playwright install chromium`, for macOS and elsewhere). Browser tests are skipped
+when there is neither, unless LAB_REQUIRE_BROWSER=1 (CI sets it), where a missing browser is a
+failure. Screenshots land in var/test/screenshots/ for a human to look at.
+"""
 
 from __future__ import annotations
 
 import email
+import os
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from email import policy
 from email.utils import getaddresses
+from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 
 from lab_settings import Settings
-from lab_stack.stack import APPS, Stack, open_stack, with_free_ports
+from lab_stack.stack import APPS, PROJECT_ROOT, Stack, open_stack, with_free_ports
 from loadtests.load.journey import contact_fields, csrf_token_from
 
 # Fast enough for a test suite, slow enough that "waiting for the provider" is visible.
@@ -129,3 +140,34 @@ def loopback_alias(address: str) -> str:
     finally:
         probe.close()
     return address
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = PROJECT_ROOT / "var" / "test" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_playwright() as playwright:
+        executable = CHROMIUM or playwright.chromium.executable_path
+        if not Path(executable).exists():
+            missing = (
+                "no Chromium: `apt-get install chromium` (Debian, Ubuntu) or "
+                "`.venv/bin/playwright install chromium` (macOS, elsewhere)"
+            )
+            if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
+                pytest.fail(f"LAB_REQUIRE_BROWSER=1 but {missing}")
+            pytest.skip(f"{missing} to run the browser tests")
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+def shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

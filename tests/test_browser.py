@@ -8,42 +8,16 @@ in var/test/screenshots/ for a human to look at.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from lab_stack.stack import APPS, PROJECT_ROOT
+from lab_stack.stack import APPS
+from tests.conftest import shot
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = PROJECT_ROOT / "var" / "test" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_playwright() as playwright:
-        executable = CHROMIUM or playwright.chromium.executable_path
-        if not Path(executable).exists():
-            missing = (
-                "no Chromium: `apt-get install chromium` (Debian, Ubuntu) or "
-                "`.venv/bin/playwright install chromium` (macOS, elsewhere)"
-            )
-            if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
-                pytest.fail(f"LAB_REQUIRE_BROWSER=1 but {missing}")
-            pytest.skip(f"{missing} to run the browser tests")
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -64,13 +38,6 @@ def wait_until(page, expression: str, timeout_s: float) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"not true after {timeout_s} s: {expression}"
         time.sleep(0.1)
-
-
-def shot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 @pytest.mark.parametrize("app", APPS)

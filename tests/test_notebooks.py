@@ -362,3 +362,5 @@ def test_the_student_copy_has_no_outputs_and_the_instructor_copy_has_them(tmp_pa
         not c.outputs and c.execution_count is None for c in copy.cells if c.cell_type == "code"
     )
     assert all(c.outputs for c in stored.cells if "reveal" in c.metadata.get("tags", []))
+    # The model's widgets keep their last figure in the notebook's metadata: not the student's.
+    assert images(stored) > images(copy) and "widgets" not in copy.metadata

@@ -21,6 +21,7 @@ it treats the asyncio and Celery apps' web tiers as never blocked, which is thei
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import random
@@ -37,7 +38,12 @@ class Scenario:
 
     visitors: int
     delay_s: float
-    servers: int = 1
+    servers: int = 1  # request slots in all: gunicorn workers x threads
+    # One FIFO queue in front of every slot, as sync workers that accept only when free; or,
+    # as gunicorn's threaded workers, `workers` processes each accepting connections into its
+    # own queue whether or not a thread is free (each request joins one, picked at random).
+    workers: int = 1
+    shared_queue: bool = True
     think_s: float = 1.0
     probe_rate: float = 5.0
     warmup_s: float = 0.0
@@ -60,30 +66,37 @@ def article_wait_s(visitors: int, delay_s: float, servers: int = 1) -> float:
     return visitors * delay_s / servers
 
 
-def simulate(scenario: Scenario, seed: int = 0) -> list[float]:
+# slot, arrival, start, end, visitor (-1: a probe), step (0 form, 1 POST, 2 thank-you page)
+Served = tuple[int, float, float, float, int, int]
+
+
+def simulate(scenario: Scenario, seed: int = 0, trace: list[Served] | None = None) -> list[float]:
     """Latencies (s) of the homepage probes that arrive during the measured window.
 
     Visitors start spread over `spawn_s` (0: all at once, as Locust does with a high spawn
-    rate), probes arrive every
-    1/probe_rate seconds from t=0, the queue is first come, first served. A real server's service
-    times wobble by a few milliseconds, which keeps visitors from moving in lockstep; a seeded
-    jitter on the visitors' requests does the same here.
+    rate), probes arrive every 1/probe_rate seconds from t=0, each queue is first come, first
+    served. A real server's service times wobble by a few milliseconds, which keeps visitors
+    from moving in lockstep; a seeded jitter on the visitors' requests does the same here.
+    `trace`, when given, receives every request served (`Served`).
     """
     s = scenario
-    rng = random.Random(seed)
+    rng, pick = random.Random(seed), random.Random(seed + 7919)
     end = s.warmup_s + s.window_s
-    # Events: (time, order, kind, visitor, step). The queue holds (arrival, kind, visitor, step).
+    # Events: (time, order, kind, visitor, step, slot). A queue holds (arrival, visitor, step).
     order = itertools.count()
-    events: list[tuple[float, int, str, int, int]] = []
+    events: list[tuple[float, int, str, int, int, int]] = []
     for k in range(int(end * s.probe_rate) + 1):
-        heapq.heappush(events, (k / s.probe_rate, next(order), "arrive", -1, 0))
+        heapq.heappush(events, (k / s.probe_rate, next(order), "arrive", -1, 0, -1))
     for v, start in enumerate(_starts(s, rng)):
-        heapq.heappush(events, (start, next(order), "arrive", v, 0))
+        heapq.heappush(events, (start, next(order), "arrive", v, 0, -1))
 
     journey = (s.service_s, s.delay_s + s.service_s, s.service_s)  # form, POST, thank-you page
-    free = s.servers
-    queue: list[tuple[float, int, int]] = []
-    queue_head = 0
+    queues = 1 if s.shared_queue else s.workers
+    per_queue = s.servers // queues
+    free = [list(range(q * per_queue, (q + 1) * per_queue)) for q in range(queues)]
+    waiting: list[collections.deque[tuple[float, int, int]]] = [
+        collections.deque() for _ in range(queues)
+    ]
     probe_latencies: list[float] = []
 
     def service(visitor: int, step: int) -> float:
@@ -92,27 +105,29 @@ def simulate(scenario: Scenario, seed: int = 0) -> list[float]:
         return journey[step] + rng.uniform(0, JITTER_S)
 
     while events:
-        now, _, kind, visitor, step = heapq.heappop(events)
+        now, _, kind, visitor, step, slot = heapq.heappop(events)
         if kind == "arrive":
             if now > end and visitor >= 0:
                 continue  # visitors stop at the end; queued work still drains
-            queue.append((now, visitor, step))
-        elif kind == "done":
-            free += 1
+            waiting[pick.randrange(queues) if queues > 1 else 0].append((now, visitor, step))
+        else:  # done
+            free[slot // per_queue].append(slot)
             if visitor >= 0:
                 if step + 1 < len(journey):
-                    heapq.heappush(events, (now, next(order), "arrive", visitor, step + 1))
+                    heapq.heappush(events, (now, next(order), "arrive", visitor, step + 1, -1))
                 elif s.arrivals is None:  # a closed loop: think, then the journey again
                     think = s.think_s * rng.uniform(0.5, 1.5)  # as Locust's between()
-                    heapq.heappush(events, (now + think, next(order), "arrive", visitor, 0))
-        while free and queue_head < len(queue):
-            arrival, v, st = queue[queue_head]
-            queue_head += 1
-            free -= 1
-            finish = now + service(v, st)
-            if v < 0 and s.warmup_s <= arrival < end:
-                probe_latencies.append(finish - arrival)
-            heapq.heappush(events, (finish, next(order), "done", v, st))
+                    heapq.heappush(events, (now + think, next(order), "arrive", visitor, 0, -1))
+        for q in range(queues):
+            while free[q] and waiting[q]:
+                arrival, v, st = waiting[q].popleft()
+                slot = free[q].pop(0)
+                finish = now + service(v, st)
+                if v < 0 and s.warmup_s <= arrival < end:
+                    probe_latencies.append(finish - arrival)
+                if trace is not None:
+                    trace.append((slot, arrival, now, finish, v, st))
+                heapq.heappush(events, (finish, next(order), "done", v, st, slot))
     return probe_latencies
 
 

@@ -40,14 +40,15 @@ def execute(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
 def images(notebook: nbformat.NotebookNode) -> int:
-    """How many figures the notebook's stored outputs hold."""
-    return sum(
-        "image/png" in output.get("data", {})
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-    )
+    """How many figures the notebook's stored outputs hold, those a widget shows included."""
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    widgets = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    outputs += [o for w in widgets.values() for o in w.get("state", {}).get("outputs", [])]
+    return sum("image/png" in output.get("data", {}) for output in outputs)
 
 
 def student_copy(path: Path, out_dir: Path) -> Path:
@@ -56,6 +57,7 @@ def student_copy(path: Path, out_dir: Path) -> Path:
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    notebook.metadata.pop("widgets", None)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_dir / path.name)
     return out_dir / path.name

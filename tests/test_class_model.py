@@ -1,0 +1,186 @@
+"""The class notebook's model to play with: the setting reaches the simulation, and in a real
+Jupyter Lab, in a real Chromium, moving a slider redraws the figure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import psutil
+import pytest
+import requests
+
+from lab_stack.processes import free_port
+from loadtests.analysis.plots import fmt_ms
+from loadtests.publishing import playground
+from loadtests.publishing.notebooks import CLASS_NOTEBOOK, student_copy
+from tests.conftest import shot
+
+matplotlib.use("Agg")
+
+
+def test_a_queue_per_worker_keeps_probes_waiting_where_one_shared_queue_does_not():
+    """Twelve visitors on four workers of four threads: sixteen slots, never all busy. One
+    shared queue always has a free slot for a probe; a queue per worker sometimes sends the
+    probe to a worker whose threads are all held by POSTs."""
+    common = {"visitors": 12, "workers": 4, "threads": 4, "delay_s": 2.0}
+    shared = playground.run(playground.Setting(**common, queue="shared"))
+    per_worker = playground.run(playground.Setting(**common, queue="per worker"))
+
+    assert shared.probes.share_over_100ms == 0
+    assert per_worker.probes.share_over_100ms > 0.02
+    assert {r[0] for r in per_worker.served} == set(range(16))
+
+
+def test_the_laws_beside_the_model_agree_with_its_simulation():
+    outcome = playground.run(playground.Setting(visitors=10, delay_s=2.0, think_s=1.0))
+    text = playground.laws(outcome)
+
+    # Saturated: one POST after another, so the slot is busy the whole window, and the closed
+    # loop's R = N / X - Z is the journey the simulation timed, within a few percent.
+    assert "the slots were busy 100%" in text
+    law, simulated = (float(x) for x in _between(text, "R = N / X - Z: ", " s per journey"))
+    assert simulated == pytest.approx(law, rel=0.05)
+
+
+def _between(text: str, start: str, end: str) -> tuple[str, str]:
+    line = next(line for line in text.splitlines() if start in line)
+    law = line.split(end)[0].rsplit("= ", 1)[1]
+    simulated = line.split("simulated ")[1].split(" s")[0]
+    return law, simulated
+
+
+def test_open_arrivals_past_capacity_say_the_queue_grows():
+    text = playground.laws(playground.run(playground.Setting(load="open", rho=1.2, delay_s=0.5)))
+    assert "grows without end" in text and "M/D/1" not in text
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path: Path) -> Iterator[str]:
+    """A Jupyter Lab serving the class notebook's student copy from a folder of its own (its
+    settings, runtime files and checkpoints too), stopped with every kernel it started."""
+    notebook = student_copy(CLASS_NOTEBOOK, tmp_path / "class")
+    port, token = free_port(), "lab-test-token"
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    log = (tmp_path / "jupyter.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",  # CI runs as root; Jupyter refuses that unless told
+            f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={notebook.parent}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, (tmp_path / "jupyter.log").read_text()
+            try:
+                if requests.get(f"{url}/api/status?token={token}", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "Jupyter Lab did not answer within 90 s"
+            time.sleep(0.3)
+        yield f"{url}/lab/tree/{notebook.name}?token={token}"
+    finally:
+        try:
+            kernels = psutil.Process(server.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            kernels = []
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        for child in kernels:
+            if child.is_running():
+                child.kill()
+        log.close()
+
+
+def run_all(page, attempts: int = 4) -> None:
+    """Run > Run All Cells, as a person would. Jupyter Lab can show the page before its kernel
+    session is up: then Run All asks which kernel to start (accept the notebook's own) or runs
+    nothing. So: until the first cell has run, answer the dialog or try again."""
+    for _ in range(attempts):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if page.locator(".jp-InputPrompt", has_text="[1]:").count():
+                return
+            dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+            if dialog.count():
+                dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+            time.sleep(0.2)
+    raise AssertionError(f"no cell ran after {attempts} x Run All Cells")
+
+
+@pytest.mark.browser
+def test_moving_a_slider_in_jupyter_lab_redraws_the_model(browser, jupyter_lab):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(jupyter_lab)
+        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        run_all(page)
+
+        visitors = page.locator(".widget-slider", has_text="visitors (closed)")
+        figure = page.locator(".widget-output img").first
+        figure.wait_for(timeout=120_000)
+        figure.scroll_into_view_if_needed()
+        before = figure.get_attribute("src")
+        assert visitors.locator(".widget-readout").inner_text().strip() == "10"
+
+        handle = visitors.locator(".noUi-handle").first
+        handle.focus()
+        for _ in range(5):
+            handle.press("ArrowRight")
+        # Every step of the slider redraws; wait for the one at 15 visitors, whose laws quote
+        # the article's rule for them (N x delay / slots).
+        setting = playground.Setting(visitors=15)
+        rule = f"= {fmt_ms(setting.visitors * setting.delay_s / setting.slots * 1000)}."
+        deadline = time.monotonic() + 60
+        while rule not in (laws := page.locator(".widget-output").first.inner_text()):
+            assert time.monotonic() < deadline, f"no redraw for 15 visitors in 60 s: {laws}"
+            time.sleep(0.2)
+
+        assert visitors.locator(".widget-readout").inner_text().strip() == "15"
+        assert page.locator(".widget-output img").first.get_attribute("src") != before
+    except Exception as failure:
+        shot(page, "class-model-failed")  # what Jupyter Lab showed, for whoever reads the failure
+        prompts = page.locator(".jp-InputPrompt").all_inner_texts()
+        errors = page.locator(".jp-RenderedText[data-mime-type*='stderr']").all_inner_texts()
+        raise AssertionError(f"prompts {prompts}; errors {errors}") from failure
+    else:
+        shot(page, "class-model-after-slider")
+    finally:
+        context.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis.model import (
     Scenario,
     article_wait_s,
@@ -15,6 +18,7 @@ from loadtests.analysis.model import (
 )
 from loadtests.analysis.results import Point, percentile
 from loadtests.analysis.summary import collapse_repeats, halves, is_lower_bound, summarise_point
+from loadtests.publishing import lesson
 
 POINT = Point(
     app="celery", visitors=2, smtp_delay_s=2.0, web_workers=1, web_threads=1, celery_concurrency=4
@@ -206,3 +210,32 @@ def test_a_sweep_of_several_setups_reports_tables_but_judges_no_claims() -> None
 
     assert bench_report.setups(summary) == [(1, 1, 4, "prefork"), (4, 1, 4, "prefork")]
     assert tables.text_table(tables.claims_frame([])).startswith("claim")
+
+
+def test_the_first_probe_after_a_burst_counts_the_posts_it_overtook(tmp_path: Path):
+    """Four POSTs recorded as sent before the probe, the server reached two of them after it:
+    the note says it overtook two, and waited two POSTs less."""
+    point = Point(
+        app="sync",
+        visitors=4,
+        smtp_delay_s=2.0,
+        web_workers=1,
+        web_threads=1,
+        celery_concurrency=4,
+    )
+    sent = [k * 0.0005 for k in range(4)]  # every POST before the probe, at 3 ms
+    answered = [2.005, 4.005, 6.021, 8.021]  # the last two after the probe's 4.013
+    rows = [
+        ("contact_post", t, (end - t) * 1000, t - 0.002)
+        for t, end in zip(sent, answered, strict=True)
+    ]
+    rows.append(("home", 0.003, 4010.0, 0.001))
+    raw = pd.DataFrame(rows, columns=["endpoint", "t_s", "latency_ms", "sent_after_s"])
+    (tmp_path / "raw").mkdir()
+    raw.to_csv(tmp_path / "raw" / f"burst-{point.name}.requests.csv.gz", index=False)
+    burst = pd.DataFrame([{**point.labels(), "predicted_first_ms": 8000.0}])
+
+    first = burst_analysis.first_probe(tmp_path, burst, 4)
+
+    assert first["posts_before"] == 4 and first["overtaken"] == 2
+    assert "overtook" in lesson.burst_note(tmp_path, burst, 4).data

@@ -73,6 +73,39 @@ def summarise(
     }
 
 
+def first_probe(results_dir: Path, burst: pd.DataFrame, visitors: int) -> dict[str, float]:
+    """The sync app's first probe sent after the burst: its wait, the formula's, and how many of
+    the POSTs the generator recorded as sent before it were answered after it (it overtook
+    them: the server met the requests in another order than the one the client recorded)."""
+    row = burst[(burst["visitors"] == visitors) & (burst["app"] == "sync")].iloc[0]
+    raw = pd.read_csv(
+        results_dir / "raw" / f"burst-{_point(row).name}.requests.csv.gz", keep_default_na=False
+    )
+    raw["end_s"] = raw["t_s"] + raw["latency_ms"] / 1000
+    after = raw[(raw["endpoint"] == "home") & (raw["sent_after_s"] >= 0)].sort_values("t_s")
+    probe = after.iloc[0]
+    posts = raw[(raw["endpoint"] == "contact_post") & (raw["t_s"] < probe["t_s"])]
+    return {
+        "waited_ms": float(probe["latency_ms"]),
+        "predicted_ms": float(row["predicted_first_ms"]),
+        "posts_before": len(posts),
+        "overtaken": int((posts["end_s"] > probe["end_s"]).sum()),
+        "delay_s": float(row["smtp_delay_s"]),
+    }
+
+
+def _point(row: pd.Series) -> Point:
+    return Point(
+        app=str(row["app"]),
+        visitors=int(row["visitors"]),
+        smtp_delay_s=float(row["smtp_delay_s"]),
+        web_workers=int(row["web_workers"]),
+        web_threads=int(row["web_threads"]),
+        celery_concurrency=int(row["celery_concurrency"]),
+        celery_pool=str(row.get("celery_pool", "prefork")),
+    )
+
+
 def timeline_probes(
     results_dir: Path, burst: pd.DataFrame, visitors: int
 ) -> dict[str, pd.DataFrame]:
@@ -80,15 +113,7 @@ def timeline_probes(
     formula's latency beside each (what `plots.burst_timeline` draws)."""
     probes = {}
     for _, row in burst[burst["visitors"] == visitors].iterrows():
-        point = Point(
-            app=str(row["app"]),
-            visitors=int(row["visitors"]),
-            smtp_delay_s=float(row["smtp_delay_s"]),
-            web_workers=int(row["web_workers"]),
-            web_threads=int(row["web_threads"]),
-            celery_concurrency=int(row["celery_concurrency"]),
-            celery_pool=str(row.get("celery_pool", "prefork")),
-        )
+        point = _point(row)
         raw = pd.read_csv(
             results_dir / "raw" / f"burst-{point.name}.requests.csv.gz", keep_default_na=False
         )

@@ -17,6 +17,7 @@ from IPython.display import HTML, Markdown
 
 from lab_hand_offs import APPS, colour_of, names
 from lab_stack.stack import PROJECT_ROOT
+from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_environment, load_summary, run_dir
 from loadtests.analysis.summary import collapse_repeats, is_lower_bound
@@ -147,3 +148,27 @@ def summary_table(run: Path = RESULTS_DIR, results: Path = RESULTS_DIR) -> pd.Da
     frame = pd.DataFrame(rows)
     frame.index.name = f"{window['delay_s']:g} s provider, {visitors} visitors"
     return frame
+
+
+def burst_note(run: Path, burst: pd.DataFrame, visitors: int) -> Markdown:
+    """Under the burst figure: the first probe after the burst against the formula, and when it
+    overtook some POSTs, why its wait is shorter than every POST ahead of it."""
+    first = burst_analysis.first_probe(run, burst, visitors)
+    text = (
+        f"The first probe sent after the POSTs waited {fmt_ms(first['waited_ms'])}; the formula "
+        f"gives {fmt_ms(first['predicted_ms'])}, every one of the {first['posts_before']} POSTs "
+        "recorded as sent before it being ahead of it. "
+    )
+    if first["overtaken"]:
+        text += (
+            f"Here it was answered before {first['overtaken']} of them: it overtook them, and "
+            f"waited about {first['overtaken']} x {first['delay_s']:g} s less. A load generator "
+            "records a request as sent when it hands it to its connection; requests sent in the "
+            "same few milliseconds, each on a connection of its own, reach the server's queue "
+            "in whatever order their connections complete, not in the order recorded. The "
+            "later probes are back on the line once the queue holds only what was sent before "
+            "them."
+        )
+    else:
+        text += "It was answered after all of them, in the order they were sent."
+    return Markdown(text)

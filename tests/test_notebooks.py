@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +24,7 @@ from loadtests.analysis import outcome_plots, plots, queue_view, timelines
 from loadtests.analysis.burst import timeline_probes
 from loadtests.analysis.results import RESULTS_DIR, load_burst, load_raw, load_summary
 from loadtests.analysis.summary import collapse_repeats
-from loadtests.publishing import exercises
+from loadtests.publishing import exercises, lesson
 from loadtests.publishing.notebooks import (
     CLASS_NOTEBOOK,
     NOTEBOOKS_DIR,
@@ -364,3 +365,14 @@ def test_the_student_copy_has_no_outputs_and_the_instructor_copy_has_them(tmp_pa
     assert all(c.outputs for c in stored.cells if "reveal" in c.metadata.get("tags", []))
     # The model's widgets keep their last figure in the notebook's metadata: not the student's.
     assert images(stored) > images(copy) and "widgets" not in copy.metadata
+
+
+def test_a_table_read_from_results_says_whose_it_is(tmp_path: Path):
+    committed = RESULTS_DIR / "cpu_per_request.csv"
+    assert "**the reference**" in lesson.source_note(committed, "make bench-cpu").data
+    mine = RESULTS_DIR.parent / "var" / "test" / "whose" / "cpu_per_request.csv"
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(committed, mine)
+    shutil.copy(committed.with_suffix(".json"), mine.with_suffix(".json"))
+    assert "**your own run" in lesson.source_note(mine, "make bench-cpu").data
+    assert lesson.whose(tmp_path / "elsewhere.csv") != "the reference"

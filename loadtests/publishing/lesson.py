@@ -9,6 +9,7 @@ import ast
 import html
 import json
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,3 +173,36 @@ def burst_note(run: Path, burst: pd.DataFrame, visitors: int) -> Markdown:
     else:
         text += "It was answered after all of them, in the order they were sent."
     return Markdown(text)
+
+
+def whose(path: Path) -> str:
+    """Whose measurement a stored file is: the reference committed with the lab, or a run made
+    here (a file git does not track, or one changed since the last commit); "a stored run"
+    where git cannot tell."""
+
+    def git(*args: str) -> int:
+        return subprocess.run(
+            ["git", *args, "--", str(path)], cwd=PROJECT_ROOT, capture_output=True, timeout=10
+        ).returncode
+
+    try:
+        tracked = git("ls-files", "--error-unmatch") == 0
+        unchanged = tracked and git("diff", "--quiet", "HEAD") == 0
+    except (OSError, subprocess.SubprocessError):
+        return "a stored run"
+    return "the reference" if unchanged else "your own run (not the committed reference)"
+
+
+def source_note(table: Path, command: str) -> Markdown:
+    """One line above a figure or table read straight from `results/`: whose data it is, the
+    command that made it, when, on what."""
+    record_path = table.with_suffix(".json")
+    if not record_path.exists():
+        record_path = table.parent / "environment.json"
+    record = json.loads(record_path.read_text())
+    machine = record["machine"]
+    return Markdown(
+        f"Data: **{whose(table)}**, `{command}` (`{os.path.relpath(table, PROJECT_ROOT)}`), "
+        f"{str(record['date'])[:10]}, commit {record.get('git_commit', '?')}, "
+        f"{machine['cpu_model']} ({machine['cores']} cores)."
+    )

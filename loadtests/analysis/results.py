@@ -46,7 +46,8 @@ SUMMARY_COLUMNS = [
     "delivered",
     "queued_at_bound",
     "censored_from_ms",
-    "worker_rss_mb",
+    "worker_memory_mb",
+    "memory_measure",  # PSS (Linux) or RSS: what worker_memory_mb sums over the pool
     "valid",
 ]
 # The endpoints the summary reports: the rest of the site, the form's POST, and the email itself.
@@ -219,6 +220,9 @@ def load_summary(results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
     summary = pd.read_csv(Path(results_dir) / "summary.csv")
     if "celery_pool" not in summary:  # written before the pool could be chosen: prefork
         summary.insert(SUMMARY_COLUMNS.index("celery_pool"), "celery_pool", "prefork")
+    if "worker_rss_mb" in summary:  # written when the pool's resident sets were summed
+        summary = summary.rename(columns={"worker_rss_mb": "worker_memory_mb"})
+        summary.insert(summary.columns.get_loc("worker_memory_mb") + 1, "memory_measure", "RSS")
     return summary
 
 

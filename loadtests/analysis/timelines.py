@@ -179,12 +179,13 @@ def pool_sizing(summary: pd.DataFrame) -> Figure:
     left.set_xticks(range(len(pools)), pools)
     left.set_ylabel("email delay p50 (s; open: at least)")
     left.legend(frameon=False, loc="upper right")
-    memory = mail.groupby("pool", sort=False)["worker_rss_mb"].max().reindex(pools)
+    memory = mail.groupby("pool", sort=False)["worker_memory_mb"].max().reindex(pools)
+    measure = "/".join(sorted(set(mail["memory_measure"].dropna())))
     right.bar(range(len(pools)), memory, color=colour_of("celery"))
     for i, mb in enumerate(memory):
         right.annotate(f"{mb:.0f}", (i, mb), ha="center", va="bottom", fontsize=12)
     right.set_xticks(range(len(pools)), pools, rotation=20)
-    right.set_ylabel("worker memory under load (MB, pool included)")
+    right.set_ylabel(f"worker memory under load\n(MB, {measure}, pool included)")
     top = mail[mail["visitors"] == max(levels)].set_index("pool")
     keeping_up = [p for p in pools if p in top.index and top.loc[p, "queued_at_bound"] == 0]
     delay = float(mail["smtp_delay_s"].iloc[0])

@@ -236,16 +236,27 @@ def wait_for_drain(stack: Stack, quiet_s: float = 2.0, timeout_s: float = 90.0) 
     return float("nan")
 
 
-def memory_mb(stack: Stack) -> dict[str, float]:
-    """Resident memory of each part of the stack, children (gunicorn, Celery pool) included."""
+def memory_measure() -> str:
+    """What `memory_mb` sums: "PSS" where the system reports it (Linux), else "RSS"."""
+    return "PSS" if hasattr(psutil.Process().memory_full_info(), "pss") else "RSS"
+
+
+def memory_mb(stack: Stack, measure: str | None = None) -> dict[str, float]:
+    """Memory of each part of the stack, its children (gunicorn, the Celery pool) included, as
+    `memory_measure()`. A prefork pool's children share most of their pages with the parent:
+    the proportional set size (PSS) counts a page shared by k processes 1/k in each, so the sum
+    is what the family costs; resident sets (RSS, macOS) count it in every one of them.
+    `measure="RSS"` asks for resident sets everywhere."""
     usage = {}
+    pss = (measure or memory_measure()) == "PSS"
     for name, managed in stack.processes.items():
         if managed.pid is None:
             continue
         try:
             leader = psutil.Process(managed.pid)
             family = [leader, *leader.children(recursive=True)]
-            usage[name] = sum(p.memory_info().rss for p in family) / 2**20
+            sizes = [p.memory_full_info().pss if pss else p.memory_info().rss for p in family]
+            usage[name] = sum(sizes) / 2**20
         except psutil.Error:
             usage[name] = float("nan")
     return usage

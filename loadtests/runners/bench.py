@@ -37,6 +37,7 @@ from loadtests.load.drive import (
     bench_settings,
     generate,
     memory_mb,
+    memory_measure,
     wait_for_emails,
     warm_up,
 )
@@ -79,7 +80,7 @@ def measure(
         try:
             meta = generate(point.generator, stack.url, load, raw_csv, log)
             # The email worker's memory (its pool included) with the load still on it.
-            meta["worker_rss_mb"] = memory_mb(stack).get("worker", float("nan"))
+            meta["worker_memory_mb"] = memory_mb(stack).get("worker", float("nan"))
         finally:
             backlog = sampler.stop() if sampler else None
         requests = requests_frame(raw_csv, meta, point)
@@ -131,7 +132,8 @@ def run_sustained(
     valid = not meta["cpu_warnings"]
     rows = summarise_point(point, requests, deliveries, window, valid, meta["emails_bound_at"])
     for row in rows:
-        row["worker_rss_mb"] = meta["worker_rss_mb"]
+        row["worker_memory_mb"] = meta["worker_memory_mb"]
+        row["memory_measure"] = memory_measure()
     say("    " + bench_report.point_line(rows, model.get("p50_ms")))
     return rows, model
 

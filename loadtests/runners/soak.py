@@ -67,7 +67,7 @@ class Sampler(threading.Thread):
         }
         if self.stack.app == "celery":  # the shortcut's queue is inside the web process
             row["queued"] = self.client.llen("celery") + self.client.hlen("unacked")
-        row.update({f"rss_{k}_mb": v for k, v in memory_mb(self.stack).items()})
+        row.update({f"rss_{k}_mb": v for k, v in memory_mb(self.stack, measure="RSS").items()})
         return row
 
     def run(self) -> None:

@@ -106,6 +106,7 @@ bench-reports: redis  ## do contact emails wait behind long reports? own queue v
 
 bench-progress: redis  ## use case 3: what a visitor sees while a long report is built, per app
 	$(BIN)/python -m loadtests.runners.report_progress
+	$(BIN)/python -m loadtests.runners.report_progress --work compute
 
 bench-cpu: redis  ## the web worker's CPU time per request: homepage vs Celery POST, profiled
 	$(BIN)/python -m loadtests.runners.cpu_cost

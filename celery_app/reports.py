@@ -78,7 +78,7 @@ def generate_report(self: Task) -> None:
     try:
         builder = ReportBuilder(settings)
         for index in range(builder.total):
-            time.sleep(builder.slice_s)
+            builder.work()
             builder.step(index)
             publish_progress(task_id, index + 1, builder.total)
         write_private(report_path(settings, task_id), builder.text())

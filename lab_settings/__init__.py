@@ -269,6 +269,12 @@ class Settings:
         default=120.0,
         doc="how long the long report (use case 3) takes to build",
     )
+    report_work: str = _env(
+        "REPORT_WORK",
+        default="wait",
+        doc="what each slice of the long report does: `wait` (a query or an export elsewhere) or "
+        "`compute` (Python on this CPU, holding the GIL: where async/await stops helping)",
+    )
     report_queue: str = _env(
         "REPORT_QUEUE",
         default="reports",
@@ -327,6 +333,8 @@ class Settings:
             raise SettingsError("CONTACT_HAND_OFF must be request or in-process")
         if self.web_worker_class not in ("sync", "gevent"):
             raise SettingsError("WEB_WORKER_CLASS must be sync or gevent")
+        if self.report_work not in ("wait", "compute"):
+            raise SettingsError("REPORT_WORK must be wait or compute")
         if self.celery_pool not in ("prefork", "threads", "gevent"):
             raise SettingsError("CELERY_POOL must be prefork, threads or gevent")
         if self.shortcut_threads < 0:

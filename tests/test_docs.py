@@ -139,6 +139,12 @@ def test_no_record_of_a_run_holds_a_secret():
 
 
 def test_readme_report_progress_table_is_the_committed_run():
+    computed = ROOT / "results" / "report_progress-compute.csv"
+    assert between((ROOT / "README.md").read_text(), "report-progress-compute") + "\n" == (
+        report_progress.readme_table(
+            pd.read_csv(computed), json.loads(computed.with_suffix(".json").read_text())
+        )
+    )
     events = pd.read_csv(ROOT / "results" / "report_progress.csv")
     record = json.loads((ROOT / "results" / "report_progress.json").read_text())
 

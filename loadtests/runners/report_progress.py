@@ -36,6 +36,7 @@ SETTINGS = {
     "data_dir": "var/bench-progress",
 }
 DEFAULT_OUT = RESULTS_DIR / "report_progress.csv"
+COMPUTE_OUT = RESULTS_DIR / "report_progress-compute.csv"  # --work compute
 
 
 class Probe(threading.Thread):
@@ -160,9 +161,20 @@ def press_and_say(app: str, base: Settings) -> tuple[list[dict], dict[str, objec
 
 def main(argv: list[str] | None = None) -> int:
     parser = runner_parser(__spec__.name, __doc__)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, help="default: results/report_progress[-compute].csv")
+    parser.add_argument(
+        "--work",
+        choices=("wait", "compute"),
+        default="wait",
+        help="the report's slices wait for work done elsewhere, or compute on this CPU",
+    )
     args = parser.parse_args(argv)
-    base = Settings.from_env()
+    base = Settings.from_env().replace(report_work=args.work)
+    reference, marker = (
+        (DEFAULT_OUT, "report-progress")
+        if args.work == "wait"
+        else (COMPUTE_OUT, "report-progress-compute")
+    )
     started = time.time()
     pressed = until_interrupted(lambda: {app: press_and_say(app, base) for app in APPS})
     rows = [event for events, _ in pressed.values() for event in events]
@@ -171,18 +183,31 @@ def main(argv: list[str] | None = None) -> int:
         started,
         base.replace(**SETTINGS),
         report_s=REPORT_S,
+        report_work=args.work,
         probe_every_s=PROBE_S,
         homepage=homepage,
     )
-    publish(pd.DataFrame(rows), args.out, DEFAULT_OUT, record, "report-progress", readme_table)
+    publish(pd.DataFrame(rows), args.out or reference, reference, record, marker, readme_table)
     return 0
+
+
+def _stored_name(record: dict[str, object]) -> str:
+    reference = COMPUTE_OUT if record.get("report_work") == "compute" else DEFAULT_OUT
+    return reference.name
 
 
 def readme_table(events: pd.DataFrame, record: dict[str, object]) -> str:
     """The README's table of a stored run: what each app's visitor saw, and when."""
     lines = [
-        measured_on(record) + f": a {record['report_s']:g} s report, "
-        f"the homepage probed every {record['probe_every_s']:g} s (`results/report_progress.csv`).",
+        measured_on(record)
+        + f": a {record['report_s']:g} s report whose slices "
+        + (
+            "compute on this CPU"
+            if record.get("report_work") == "compute"
+            else "wait for work done elsewhere"
+        )
+        + f", the homepage probed every {record['probe_every_s']:g} s "
+        f"(`results/{_stored_name(record)}`).",
         "",
         "| app | the POST answered | progress updates on the page | report ready | homepage "
         "meanwhile, p50 / max | homepage probes unanswered |",

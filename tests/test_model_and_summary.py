@@ -215,14 +215,7 @@ def test_a_sweep_of_several_setups_reports_tables_but_judges_no_claims() -> None
 def test_the_first_probe_after_a_burst_counts_the_posts_it_overtook(tmp_path: Path):
     """Four POSTs recorded as sent before the probe, the server reached two of them after it:
     the note says it overtook two, and waited two POSTs less."""
-    point = Point(
-        app="sync",
-        visitors=4,
-        smtp_delay_s=2.0,
-        web_workers=1,
-        web_threads=1,
-        celery_concurrency=4,
-    )
+    point = Point.one_worker("sync", 4, 2.0, 4)
     sent = [k * 0.0005 for k in range(4)]  # every POST before the probe, at 3 ms
     answered = [2.005, 4.005, 6.021, 8.021]  # the last two after the probe's 4.013
     rows = [

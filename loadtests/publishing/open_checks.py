@@ -92,13 +92,13 @@ def agreement_section(table: pd.DataFrame, record: dict[str, object]) -> str:
         "\nDo the two generators measure the same thing? The sync app on the same schedules, "
         "each measured once by Locust and once by the threads generator (which shares nothing "
         "with Locust), mean / p95 of the homepage (`make bench-open-agreement`, "
-        "`results/open/agreement/`; "
+        "`results/open/agreement/`). "
         + measured_on(record)
-        + "):\n\n"
+        + ".\n\n"
         + markdown_table(pd.DataFrame(rows))
         + "\n\nSo: "
         + "; ".join(verdicts)
         + ". Near rho = 1 the wait is steep in the service time (M/D/1's rho / (1 - rho)): a "
-        "POST a few milliseconds slower in one run moves its mean by several percent, which the "
-        "model fed each run's own service times follows.\n"
+        "POST a few milliseconds slower in one run moves the wait by several percent; the last "
+        "column feeds the model each run's own service times.\n"
     )

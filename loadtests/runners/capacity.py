@@ -123,6 +123,11 @@ def email_worker(base: Settings, plan: CapacityPlan, load_x: float) -> dict[str,
         deliveries = deliveries_frame(stack.provider.deliveries(), meta, point)
     shutil.rmtree(stack.run_dir, ignore_errors=True)
     row = capacity.email_row(rate, concurrency, plan.delay_s, requests, deliveries, samples, meta)
+    raw = plan.out / "raw" / f"email-{load_x:g}x.backlog.csv.gz"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    samples.assign(
+        in_window=samples["time"].between(float(meta["window_start"]), float(meta["window_end"]))
+    ).to_csv(raw, index=False)
     print(
         f"  email worker x{concurrency} at {load_x:g}x its capacity ({rate:g}/s): backlog grew "
         f"{row['backlog_growth_per_s']:+.2f}/s (formula {row['formula_growth_per_s']:+.2f}/s)"

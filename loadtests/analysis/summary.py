@@ -154,11 +154,12 @@ def collapse_repeats(summary: pd.DataFrame) -> pd.DataFrame:
     was, `valid` only if every repeat was."""
     labels = SUMMARY_COLUMNS[: SUMMARY_COLUMNS.index("endpoint") + 1]
     keys = [c for c in labels if c != "repeat"]
-    figures = [
-        c for c in summary.columns if c not in keys and c not in ("repeat", "steady", "valid")
-    ]
+    rest = [c for c in summary.columns if c not in keys and c not in ("repeat", "steady", "valid")]
+    figures = [c for c in rest if pd.api.types.is_numeric_dtype(summary[c])]
     grouped = summary.groupby(keys, sort=False, dropna=False)
     table = grouped[figures].median().reset_index()
+    for column in (c for c in rest if c not in figures):  # words, e.g. the memory measure
+        table[column] = grouped[column].first().to_numpy()
     table["p50_min_ms"] = grouped["p50_ms"].min().to_numpy()
     table["p50_max_ms"] = grouped["p50_ms"].max().to_numpy()
     table["repeats"] = grouped["repeat"].nunique().to_numpy()

@@ -17,7 +17,7 @@ import pytest
 
 from lab_stack.processes import free_port
 from lab_stack.stack import PROJECT_ROOT
-from loadtests.analysis import open_summary
+from loadtests.analysis import queue_view
 from loadtests.analysis.model import (
     Scenario,
     md1_wait_s,
@@ -253,6 +253,6 @@ def test_service_times_are_read_back_from_when_one_worker_answered():
         t += 1.0 + k * 0.01
     requests = pd.DataFrame(rows, columns=["endpoint", "t_s", "latency_ms"]).assign(in_window=True)
 
-    post_s, cheap_s = open_summary.service_times(requests)
+    post_s, cheap_s = queue_view.service_times(requests)
 
     assert post_s == pytest.approx(0.510) and cheap_s == pytest.approx(0.002)

@@ -18,7 +18,7 @@ from loadtests.analysis.model import (
     textbook_overload_slope,
 )
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.queue_view import served
+from loadtests.analysis.queue_view import service_times
 from loadtests.analysis.results import percentile, unanswered
 from loadtests.analysis.summary import email_delays
 
@@ -113,7 +113,7 @@ def model_columns(
     schedule twice, and the textbook M/D/1 mean beside it. `model_*` is the prediction made
     before the run: a POST holds the worker for the provider's delay, every other page for the
     idle homepage's time. `replay_*` feeds the same queue what the worker measurably spent on
-    each kind of request in this run (`served`): the POST also pays for the SMTP conversation
+    each kind of request in this run (`service_times`): the POST also pays for the SMTP conversation
     and the page around it, about 2% more, and near rho = 1 that moves the wait by far more."""
     rate, delay = point.rate, point.delay_s
     warmup = float(meta["window_start"]) - float(meta["t0"])
@@ -140,16 +140,6 @@ def model_columns(
         columns["predicted_growth_s_per_s"] = open_overload_slope(rate, delay, probe_rate, idle_s)
         columns["textbook_growth_s_per_s"] = textbook_overload_slope(rate, delay + 3 * idle_s)
     return columns
-
-
-def service_times(requests: pd.DataFrame) -> tuple[float, float]:
-    """What one worker spent, in the median, on a POST and on any other page in the window
-    (seconds), rebuilt first come first served from when each request was sent and answered."""
-    done = served(requests)
-    done = done[done["in_window"].astype(bool)]
-    spent = done["end_s"] - done["serve_s"]
-    is_post = done["endpoint"] == "contact_post"
-    return float(spent[is_post].median()), float(spent[~is_post].median())
 
 
 def _distribution_columns(prefix: str, model: Distribution) -> dict[str, float]:

@@ -33,6 +33,16 @@ def served(requests: pd.DataFrame) -> pd.DataFrame:
     return done
 
 
+def service_times(requests: pd.DataFrame) -> tuple[float, float]:
+    """What one worker spent, in the median, on a POST and on any other page in the window
+    (seconds), rebuilt first come first served from when each request was sent and answered."""
+    done = served(requests)
+    done = done[done["in_window"].astype(bool)]
+    spent = done["end_s"] - done["serve_s"]
+    is_post = done["endpoint"] == "contact_post"
+    return float(spent[is_post].median()), float(spent[~is_post].median())
+
+
 def waiting(done: pd.DataFrame, grid: np.ndarray) -> pd.DataFrame:
     """How many requests of each kind are queued (sent, not yet being served) at each instant."""
     counts = {}

@@ -28,7 +28,7 @@ from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
 from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis.model import predict
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.queue_view import served
+from loadtests.analysis.queue_view import service_times
 from loadtests.analysis.results import Point, deliveries_frame, message_ref, requests_frame
 from loadtests.analysis.summary import accepted_refs, summarise_point
 from loadtests.load.cli import exit_status, until_interrupted
@@ -143,11 +143,7 @@ def replay_with_measured_service(plan: Plan, point: Point, requests: pd.DataFram
     (rebuilt from the raw requests, first come first served) instead of the provider's delay
     and the idle page time: on a busy machine every request costs more, and the queue they
     form is what the model is there to check."""
-    done = served(requests)
-    done = done[done["in_window"].astype(bool)]
-    spent = done["end_s"] - done["serve_s"]
-    post_s = float(spent[done["endpoint"] == "contact_post"].median())
-    cheap_s = float(spent[done["endpoint"] != "contact_post"].median())
+    post_s, cheap_s = service_times(requests)
     scenario = replace(plan.scenario(point, service_s=cheap_s), delay_s=max(0.0, post_s - cheap_s))
     prediction = predict(scenario)
     return {

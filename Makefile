@@ -1,10 +1,13 @@
 # Flask Offload Lab: every command starts here. `make help` lists them.
 # Each target installs what it needs first (.venv with the pinned requirements.txt); the ones
 # that start servers check first that there is a Redis to start (`make redis`).
-# Another Python: `make test PYTHON=python3.13 VENV=.venv-3.13`; some tests: `TESTS=tests/test_apps.py`.
+# Another Python: `make test PYTHON=python3.13` (its own venv, .venv-3.13); some tests:
+# `TESTS=tests/test_apps.py`.
 
 PYTHON ?= python3
-VENV   ?= .venv
+# One venv per interpreter asked for, so another PYTHON never reuses a venv another one built.
+VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(shell $(PYTHON) -c \
+          'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo missing))
 BIN    := $(VENV)/bin
 APP    ?= sync
 RUN    ?= reference
@@ -152,5 +155,5 @@ check-platforms: setup  ## prove the pins install from wheels on Linux and macOS
 			|| { echo "FAILED  CPython $$py on $$platform"; exit 1; }; \
 	done; done
 
-clean:  ## remove the venv and runtime data (results/ stays)
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+clean:  ## remove the venvs and runtime data (results/ stays)
+	rm -rf .venv .venv-* var .pytest_cache .ruff_cache

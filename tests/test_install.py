@@ -153,3 +153,20 @@ def test_an_installed_lab_starts_a_stack_outside_the_repository(tmp_path: Path):
         302,
         1,
     )
+
+
+def test_another_python_gets_a_venv_of_its_own():
+    """`make test PYTHON=python3.X` must not reuse a .venv another interpreter built."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+    planned = subprocess.run(
+        ["make", "--dry-run", "--always-make", "setup", f"PYTHON={sys.executable}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert planned.returncode == 0, planned.stderr
+    assert f"-m venv .venv-{version}\n" in planned.stdout
+    assert "-m venv .venv\n" not in planned.stdout

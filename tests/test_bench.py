@@ -1,4 +1,4 @@
-"""`make bench-quick` end to end, and the committed reference run against the README."""
+"""`make bench-quick` end to end, and the committed reference run against docs/results.md."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lab_stack.stack import PROJECT_ROOT
 from loadtests.analysis.burst import timeline_probes
 from loadtests.analysis.results import RESULTS_DIR, SUMMARY_COLUMNS
 from loadtests.publishing import bench_report
-from loadtests.publishing.records import README
+from loadtests.publishing.records import doc_pages, generated_section
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -22,7 +22,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench") / "results"
-    readme_before = README.read_text()
+    pages_before = [page.read_text() for page in doc_pages()]
     finished = subprocess.run(
         [sys.executable, "-m", "loadtests.runners.bench", "--quick", "--out", str(out)],
         cwd=PROJECT_ROOT,
@@ -32,7 +32,9 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         check=False,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert README.read_text() == readme_before, "only the reference run may touch README"
+    assert [page.read_text() for page in doc_pages()] == pages_before, (
+        "only the reference run may touch the README and docs/"
+    )
     return out, finished.stdout
 
 
@@ -167,10 +169,8 @@ def test_a_steady_sync_point_keeps_its_median_when_its_window_doubles(
     assert abs(threads["p50_ms"] - medians[1]) / medians[1] < 0.15, (threads, medians)
 
 
-def test_readme_shows_the_committed_reference_run() -> None:
-    text = README.read_text()
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-    section = text[text.index(start) + len(start) : text.index(end)]
+def test_the_results_page_shows_the_committed_reference_run() -> None:
+    section = generated_section("bench")
     assert section.strip() == (RESULTS_DIR / "report.md").read_text().strip()
     assert (RESULTS_DIR / "report.md").read_text() == bench_report.rebuild_report(RESULTS_DIR)[0]
     env = json.loads((RESULTS_DIR / "environment.json").read_text())

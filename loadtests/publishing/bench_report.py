@@ -31,7 +31,7 @@ from loadtests.analysis.summary import (
 from loadtests.publishing import compare
 from loadtests.publishing.bench_markdown import render_report
 from loadtests.publishing.compare import BenchPlan
-from loadtests.publishing.records import machine_record, settings_record, update_readme
+from loadtests.publishing.records import machine_record, settings_record, update_section
 from loadtests.publishing.tables import (
     claims_frame,
     setup_part,
@@ -48,7 +48,9 @@ def plan_line(plan: BenchPlan, sustained: int, bursts: int) -> str:
         + ("; threads generator too" if plan.second_generator else "")
         + f") and {bursts} burst(s) of {', '.join(map(str, plan.burst)) or 'no'} visitors; "
         f"provider delay {plan.delay_s:g} s; web tier {'/'.join(map(str, plan.web_workers))} "
-        f"worker(s) x {'/'.join(map(str, plan.web_threads))} thread(s) for every app."
+        f"worker(s) x {'/'.join(map(str, plan.web_threads))} thread(s) for every app. "
+        f"About {plan.total_estimate_s() / 60:.0f} minutes (the windows, warm-ups and stack "
+        "start-ups the plan sets)."
     )
 
 
@@ -142,13 +144,12 @@ def write_results(
         f"environment.json, report.md, raw/ ({len(list((out / 'raw').iterdir()))} files), "
         f"plots/ ({len(written)} PNGs)"
     )
-    if out.resolve() == RESULTS_DIR.resolve():
-        update_readme(report_md)
-        print("README.md: its results section now shows this run.")
-    elif out.resolve() == LOCAL_DIR.resolve():
-        print("The committed reference (results/) and the README are unchanged.\n")
-        print(compare.report(out))
     print(f"The bench took {wall / 60:.1f} minutes.")
+    if out.resolve() == RESULTS_DIR.resolve():
+        update_section(report_md)
+    elif out.resolve() == LOCAL_DIR.resolve():
+        print("The committed reference (results/) and docs/ are unchanged.\n")
+        print(compare.report(out))  # last: the verdict on the shape
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -222,6 +223,5 @@ def replot(out: Path) -> int:
     (out / "report.md").write_text(report_md)
     print(f"{os.path.relpath(out, Path.cwd())}: {len(written)} figures and report.md redrawn")
     if out.resolve() == RESULTS_DIR.resolve():
-        update_readme(report_md)
-        print("README.md: its results section now shows this run.")
+        update_section(report_md)
     return 0

@@ -92,17 +92,19 @@ def report(results_dir: Path, reference_dir: Path = RESULTS_DIR) -> str:
     lines.append(
         text_table(table) if len(table) else "  (no point in common: another delay or visitors)"
     )
+    advice = steadiness_advice(yours)
+    lines += [advice] if advice else []
     lines += [
         "",
         "Absolute times belong to a machine; the claim is the shape. " + verdict(yours, reference),
     ]
-    advice = steadiness_advice(yours)
-    return "\n".join(lines + ([advice] if advice else []))
+    return "\n".join(lines)
 
 
 def steadiness_advice(table: pd.DataFrame) -> str:
     """What to do about points whose two window halves disagreed (marked "not steady")."""
-    shaky = table[~table["steady"].astype(bool)]
+    # A page nobody requested (no form posts at 0 visitors) has no halves to disagree.
+    shaky = table[table["n"].gt(0) & ~table["steady"].astype(bool)]
     if shaky.empty:
         return ""
     where = ", ".join(

@@ -1,7 +1,7 @@
 """The README's headline: every hand-off under the same open arrivals, the closed loop's two
 regimes, and the article's C2/C3 judged scenario by scenario, each section made from `results/`.
 
-    python -m loadtests.publishing.equal_load     # redraw the figures, rewrite the README sections
+    python -m loadtests.publishing.equal_load     # redraw the figures, rewrite their sections
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from loadtests.analysis import capacity, open_plots
 from loadtests.analysis.plots import fmt_ms, save
 from loadtests.analysis.results import RESULTS_DIR
 from loadtests.publishing.open_checks import agreement_section, model_text
-from loadtests.publishing.records import measured_on, update_readme
+from loadtests.publishing.records import measured_on, update_section
 from loadtests.publishing.scenario_claims import claims_text
 from loadtests.publishing.tables import markdown_table
 
@@ -235,20 +235,20 @@ def publish(results: Path = RESULTS_DIR) -> list[str]:
     if open_csv.exists():
         figure = open_plots.open_arrivals(pd.read_csv(open_csv))
         save(figure, results / "plots" / "open_arrivals.png")
-        update_readme(open_readme(results), OPEN_MARKER)
+        update_section(open_readme(results), OPEN_MARKER)
         done.append(OPEN_MARKER)
     regimes_csv = results / "regimes" / "summary.csv"
     if regimes_csv.exists():
         series = pd.read_csv(results / "regimes" / "series.csv")
         save(open_plots.regimes_over_time(series), results / "plots" / "regimes.png")
-        update_readme(
+        update_section(
             regimes_section(pd.read_csv(regimes_csv), _record(regimes_csv)), REGIMES_MARKER
         )
         done.append(REGIMES_MARKER)
     web_csv = results / "capacity" / "web.csv"
     if web_csv.exists():
         email = pd.read_csv(results / "capacity" / "email.csv")
-        update_readme(
+        update_section(
             capacity_section(pd.read_csv(web_csv), email, _record(web_csv)), CAPACITY_MARKER
         )
         done.append(CAPACITY_MARKER)
@@ -256,8 +256,7 @@ def publish(results: Path = RESULTS_DIR) -> list[str]:
 
 
 def main() -> int:
-    done = publish()
-    print(f"README.md: its {', '.join(done) or 'no'} section(s) now show results/.")
+    publish()
     return 0
 
 

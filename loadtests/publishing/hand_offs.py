@@ -17,7 +17,7 @@ from lab_stack.stack import open_stack
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats, is_lower_bound
-from loadtests.publishing.records import update_readme
+from loadtests.publishing.records import update_section
 from loadtests.publishing.tables import markdown_table
 
 MARKER = "hand-offs"
@@ -99,7 +99,7 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
                 "email delay p50": f"{bound}{fmt_ms(mail['p50_ms'])}",
                 **{f"lost: {f} (of accepted)": n for f, n in zip(FAULTS, lost, strict=True)},
                 "retries (the provider's outage)": retries,
-                "web memory under a backlog (soak)": memory,
+                "web process RSS under a backlog (soak)": memory,
                 "processes": moving_parts(app),
             }
         )
@@ -124,8 +124,7 @@ def section(results: Path = RESULTS_DIR) -> str:
 
 
 def main() -> int:
-    update_readme(section(), marker=MARKER)
-    print(f"README.md: its {MARKER} section now shows results/.")
+    update_section(section(), marker=MARKER)
     return 0
 
 

@@ -1,7 +1,8 @@
-"""What every results file is stored with, and where it is published (CSV + record, README).
+"""What every results file is stored with, and where it is published (CSV + record, a page).
 
 Runners call these after measuring: `write_table` stores a table with its record (machine,
-versions, Redis, commit, settings), `publish` also regenerates the README section made from it.
+versions, Redis, commit, settings), `publish` also regenerates the section made from it, on
+whichever page (the README or one under docs/) holds that section's markers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from lab_stack.redis_server import redis_in_use
 from loadtests.analysis.results import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
+DOCS_DIR = PROJECT_ROOT / "docs"
 PACKAGES = (
     "flask",
     "quart",
@@ -57,17 +60,18 @@ def machine_record(started: float, settings: Settings) -> dict[str, object]:
         text=True,
         check=False,
     ).stdout.strip()
-    # Code changes, not the results and README sections the runners themselves (re)write.
+    # Code changes, not the results and pages the runners themselves (re)write.
     changed = subprocess.run(
         [
             "git",
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
+            "diff",
+            "HEAD",
+            "--name-only",
             "--",
             ".",
             ":(exclude)results",
             ":(exclude)README.md",
+            ":(exclude)docs",
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -86,6 +90,8 @@ def machine_record(started: float, settings: Settings) -> dict[str, object]:
         "redis_server": redis_in_use(settings),
         "git_commit": commit or "unknown",
         "git_uncommitted_changes": bool(changed),
+        # Which files: a reader can then tell a stray notebook from a changed runner.
+        "git_uncommitted_files": changed.splitlines(),
     }
 
 
@@ -109,12 +115,51 @@ def write_table(table: pd.DataFrame, out: Path, record: dict[str, object], **csv
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
 
 
-def update_readme(body_md: str, marker: str = "bench") -> None:
-    """Replace the README's generated section between <!-- marker:start/end --> with body_md."""
+def doc_pages() -> list[Path]:
+    """The README and every page under docs/: where generated sections live."""
+    return [README, *sorted(DOCS_DIR.glob("*.md"))]
+
+
+def page_with(marker: str) -> Path:
+    """The one page holding the generated section `marker`."""
+    found = [page for page in doc_pages() if f"<!-- {marker}:start -->" in page.read_text()]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} pages hold the section {marker!r}: {found}")
+    return found[0]
+
+
+def _to_root(page: Path) -> str:
+    """The path from `page`'s folder to the project root: "" for the README, "../" in docs/."""
+    up = os.path.relpath(PROJECT_ROOT, page.parent)
+    return "" if up == "." else up + "/"
+
+
+# The generators write links from the project root (`results/plots/x.png`); a page in docs/
+# shows them from its own folder, so that they open on GitHub and in an editor alike.
+LOCAL_LINK = re.compile(r"\]\((?![a-z]+:|#|/)")
+
+
+def generated_section(marker: str) -> str:
+    """The text between <!-- marker:start --> and <!-- marker:end -->, wherever it lives, with
+    its links from the project root, as its generator wrote it."""
+    page = page_with(marker)
+    text = page.read_text()
+    body = text.split(f"<!-- {marker}:start -->\n")[1].split(f"\n<!-- {marker}:end -->")[0]
+    up = _to_root(page)
+    return body.replace("](" + up, "](") if up else body
+
+
+def update_section(body_md: str, marker: str = "bench") -> Path:
+    """Replace the generated section between <!-- marker:start/end --> with body_md, on the
+    page that holds it; return that page."""
+    page = page_with(marker)
     start_tag, end_tag = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    text = README.read_text()
+    text = page.read_text()
     start, end = text.index(start_tag), text.index(end_tag)
-    README.write_text(text[: start + len(start_tag)] + "\n" + body_md + text[end:])
+    body = LOCAL_LINK.sub("](" + _to_root(page), body_md)
+    page.write_text(text[: start + len(start_tag)] + "\n" + body + text[end:])
+    print(f"{page.relative_to(PROJECT_ROOT)}: rewrote its {marker} section.")
+    return page
 
 
 def publish(
@@ -125,24 +170,32 @@ def publish(
     marker: str,
     render: Callable[[pd.DataFrame, dict[str, object]], str],
 ) -> str:
-    """Write a measured table and its record; return the README section `render` makes of the
-    stored file. When `out` is the reference file, that section replaces the README's `marker`
-    one, so the README shows exactly what a reader of `results/` would compute."""
+    """Write a measured table and its record; return the section `render` makes of the stored
+    file. When `out` is the reference file, that section replaces the `marker` one on its page,
+    so the page shows exactly what a reader of `results/` would compute."""
     write_table(table, out, record)
     print(f"Wrote {os.path.relpath(out, Path.cwd())}")
     section = render(pd.read_csv(out), record)
     if out.resolve() == reference.resolve():
-        update_readme(section, marker=marker)
-        print(f"README.md: its {marker} section now shows this run.")
+        update_section(section, marker=marker)
     return section
 
 
 def measured_on(record: dict[str, object]) -> str:
-    """How a README section names the run behind it: when, on what, from which commit."""
+    """How a generated section names the run behind it: when, on what, from which commit, and
+    whether the code differed from that commit (which files, where the record lists them)."""
     machine = record["machine"]
-    return (
+    text = (
         f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
         f"{machine['python']}, commit {record['git_commit']}"
+    )
+    if not record.get("git_uncommitted_changes"):
+        return text
+    files = record.get("git_uncommitted_files")
+    return text + (
+        f" with uncommitted changes to {', '.join(files)}"
+        if files
+        else " with uncommitted changes (files not recorded)"
     )
 
 

@@ -25,7 +25,7 @@ from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, percentile
 from loadtests.load.cli import exit_status, runner_parser, until_interrupted
 from loadtests.load.journey import csrf_token_from, final_update
-from loadtests.publishing.records import publish, run_record, update_readme
+from loadtests.publishing.records import publish, run_record, update_section
 
 VISITORS = 4
 WINDOW_S = 20.0
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.readme:
         record = json.loads(DEFAULT_OUT.with_suffix(".json").read_text())
-        update_readme(readme_table(pd.read_csv(DEFAULT_OUT), record), marker="api-lookup")
+        update_section(readme_table(pd.read_csv(DEFAULT_OUT), record), marker="api-lookup")
         return 0
     base = Settings.from_env()
     if args.delay is not None:

@@ -21,10 +21,9 @@ from lab_hand_offs import hand_off, names
 from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, Point
 from loadtests.load.cli import runner_parser
-from loadtests.load.drive import Load
+from loadtests.load.drive import LOCUST_START_S, Load
 
 CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
-LOCUST_START_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +184,11 @@ class Plan:
         queued = not how.post_waits_for_email
         emails = self.email_wait_s / 2 if queued and point.visitors else 0.0
         return overhead + warmup + window + drain + emails
+
+    def total_estimate_s(self) -> float:
+        """Every point's estimate: what the plan line announces before the first one starts."""
+        sustained = sum(self.estimate_s(p) for p in self.sustained_points())
+        return sustained + sum(self.estimate_s(p, burst=True) for p in self.burst_points())
 
 
 QUICK = {

@@ -180,7 +180,6 @@ def replay(plan: OpenPlan) -> pd.DataFrame:
 def _publish_if_reference(plan: OpenPlan) -> None:
     if plan.out.resolve().is_relative_to((RESULTS_DIR / "open").resolve()):
         equal_load.publish()
-        print("README.md: its open-arrivals section now shows this run.")
 
 
 def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
@@ -193,7 +192,9 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
         f"Open arrivals: {len(points)} points ({', '.join(plan.hand_offs)} at rho "
         f"{', '.join(f'{r:g}' for r in plan.rhos)}"
         + (f", overload {plan.overload_rho:g}" if plan.overload_rho else "")
-        + f"); provider delay {plan.delay_s:g} s, so rho 1 is {1 / plan.delay_s:g} arrivals/s."
+        + f"); provider delay {plan.delay_s:g} s, so rho 1 is {1 / plan.delay_s:g} arrivals/s. "
+        f"About {plan.total_estimate_s() / 60:.0f} minutes (the windows, warm-ups and stack "
+        "start-ups the plan sets)."
     )
     rows = []
     for point in points:

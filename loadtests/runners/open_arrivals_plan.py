@@ -9,6 +9,7 @@ from lab_hand_offs import hand_off as registered
 from lab_hand_offs import names
 from loadtests.analysis.open_summary import OpenPoint
 from loadtests.analysis.results import RESULTS_DIR
+from loadtests.load.drive import LOCUST_START_S
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,15 @@ class OpenPlan:
         settle = self.relaxation_s(rho)
         window = max(self.min_queue_window_s, self.settle_windows * settle)
         return max(self.min_warmup_s, settle), window
+
+    def estimate_s(self, point: OpenPoint) -> float:
+        """Roughly how long a point takes: its stack, warm-up, window and the email wait."""
+        warmup, window = self.timing(point.hand_off, point.rho)
+        overhead = registered(point.hand_off).runs.stack_overhead_s + LOCUST_START_S
+        return overhead + warmup + window + self.email_wait_s / 2
+
+    def total_estimate_s(self) -> float:
+        return sum(self.estimate_s(p) for p in self.points())
 
     def points(self) -> list[OpenPoint]:
         rhos = (*self.rhos, *((self.overload_rho,) if self.overload_rho else ()))

@@ -188,7 +188,6 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     series.to_csv(plan.out / "series.csv", index=False)
     if plan.out.resolve() == (RESULTS_DIR / "regimes").resolve():
         equal_load.publish()
-        print("README.md: its regimes section now shows this run.")
     print(
         f"Wrote {os.path.relpath(plan.out, Path.cwd())}/ ({(time.time() - started) / 60:.1f} min)."
     )

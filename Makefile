@@ -61,17 +61,19 @@ up: redis  ## one stack until Ctrl-C: make up APP=sync|celery|asyncio [PROXY=1: 
 down: setup  ## stop processes left behind by a stack runner that was killed
 	$(BIN)/python -m lab_stack down
 
-bench: redis  ## both scenarios and a short open sweep, all three apps, into results/local/ (~12 min)
-	$(BIN)/python -m loadtests.runners.bench
+bench: redis  ## a short open sweep, then both scenarios, into results/local/; ends with the verdict
 	$(BIN)/python -m loadtests.runners.open_arrivals --quick
+	$(BIN)/python -m loadtests.runners.bench
 
-bench-reference: redis  ## regenerate the committed reference (results/, README): cpu, capacity, bench x3, 2nd generator, regimes, open sweep
+bench-reference: redis  ## regenerate the headline reference (results/, docs/): cpu, capacity, bench x3, regimes, open sweeps
 	$(BIN)/python -m loadtests.runners.cpu_cost
 	$(BIN)/python -m loadtests.runners.capacity
 	$(BIN)/python -m loadtests.runners.bench --reference
 	$(BIN)/python -m loadtests.runners.regimes
 	$(BIN)/python -m loadtests.runners.open_arrivals
 	$(BIN)/python -m loadtests.runners.open_arrivals --agreement
+	$(BIN)/python -m loadtests.publishing.hand_offs
+	$(BIN)/python -m loadtests.publishing.pages
 
 bench-open: redis  ## every hand-off under the same Poisson arrivals, rho 0.25-0.9 and 1.2 (~35 min)
 	$(BIN)/python -m loadtests.runners.open_arrivals
@@ -117,6 +119,7 @@ bench-cpu: redis  ## the web worker's CPU time per request: homepage vs Celery P
 chaos: redis  ## kill or restart workers, web servers, Redis, the provider mid-burst; count losses
 	$(BIN)/python -m loadtests.runners.chaos
 	$(BIN)/python -m loadtests.publishing.hand_offs
+	$(BIN)/python -m loadtests.publishing.pages
 
 soak: redis  ## Celery, then both shortcuts, 2 minutes each with a provider slower than visitors
 	$(BIN)/python -m loadtests.runners.soak

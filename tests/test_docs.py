@@ -1,4 +1,4 @@
-"""The README and the compose file say what the code does."""
+"""The README, the pages under docs/ and the compose file say what the code and `results/` do."""
 
 from __future__ import annotations
 
@@ -11,24 +11,28 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
-from loadtests.publishing import equal_load
-from loadtests.publishing.records import settings_record
+from loadtests.publishing import bench_report, compare, equal_load, pages
+from loadtests.publishing.records import (
+    DOCS_DIR,
+    README,
+    doc_pages,
+    generated_section,
+    measured_on,
+    settings_record,
+)
 from loadtests.runners import chaos, cpu_cost, report_isolation, report_progress
+from loadtests.runners.bench_plan import Plan
+from loadtests.runners.open_arrivals_plan import AGREEMENT, OpenPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def between(text: str, marker: str) -> str:
-    return text.split(f"<!-- {marker}:start -->\n")[1].split(f"\n<!-- {marker}:end -->")[0]
-
-
-def test_readme_settings_table_is_the_one_the_code_prints():
-    readme = (ROOT / "README.md").read_text()
-
-    assert between(readme, "settings") == settings_markdown()
+def test_the_settings_table_is_the_one_the_code_prints():
+    assert generated_section("settings") == settings_markdown()
 
 
 def test_compose_publishes_only_what_a_browser_opens_and_only_on_loopback():
@@ -138,9 +142,9 @@ def test_no_record_of_a_run_holds_a_secret():
         assert DEVELOPMENT_SECRET_KEY not in text
 
 
-def test_readme_report_progress_table_is_the_committed_run():
+def test_the_report_progress_table_is_the_committed_run():
     computed = ROOT / "results" / "report_progress-compute.csv"
-    assert between((ROOT / "README.md").read_text(), "report-progress-compute") + "\n" == (
+    assert generated_section("report-progress-compute") + "\n" == (
         report_progress.readme_table(
             pd.read_csv(computed), json.loads(computed.with_suffix(".json").read_text())
         )
@@ -148,7 +152,7 @@ def test_readme_report_progress_table_is_the_committed_run():
     events = pd.read_csv(ROOT / "results" / "report_progress.csv")
     record = json.loads((ROOT / "results" / "report_progress.json").read_text())
 
-    assert between((ROOT / "README.md").read_text(), "report-progress") + "\n" == (
+    assert generated_section("report-progress") + "\n" == (
         report_progress.readme_table(events, record)
     )
     # What it is there to show: only the Celery page answers before the report is built, and
@@ -159,11 +163,11 @@ def test_readme_report_progress_table_is_the_committed_run():
     assert updates.get("celery", 0) > 1 and updates.get("sync", 0) == updates.get("asyncio", 0) == 0
 
 
-def test_readme_report_queue_table_is_the_committed_run():
+def test_the_report_queue_table_is_the_committed_run():
     table = pd.read_csv(ROOT / "results" / "report_isolation.csv")
     record = json.loads((ROOT / "results" / "report_isolation.json").read_text())
 
-    assert between((ROOT / "README.md").read_text(), "report-isolation") + "\n" == (
+    assert generated_section("report-isolation") + "\n" == (
         report_isolation.readme_table(table, record)
     )
     # What the table is there to show, read from the data: emails wait behind reports only
@@ -173,13 +177,11 @@ def test_readme_report_queue_table_is_the_committed_run():
     assert rows.loc[("celery", 4), "delay_p50_s"] > record["settings"]["report_duration_s"] / 2
 
 
-def test_readme_redis_faults_table_is_the_committed_chaos_run():
+def test_the_redis_faults_table_is_the_committed_chaos_run():
     table = pd.read_csv(ROOT / "results" / "chaos.csv")
     record = json.loads((ROOT / "results" / "chaos.json").read_text())
 
-    assert between((ROOT / "README.md").read_text(), "redis-faults") + "\n" == (
-        chaos.readme_section(table, record)
-    )
+    assert generated_section("redis-faults") + "\n" == (chaos.readme_section(table, record))
     # What it is there to show: whatever Redis did, every visitor got an answer, and nothing
     # the app accepted was lost or sent twice.
     redis_rows = table[table["scenario"].str.startswith("redis-")]
@@ -188,14 +190,12 @@ def test_readme_redis_faults_table_is_the_committed_chaos_run():
     assert (redis_rows[["lost", "duplicates"]] == 0).all().all()
 
 
-def test_readme_equal_load_sections_are_the_committed_runs():
+def test_the_equal_load_sections_are_the_committed_runs():
     open_csv = ROOT / "results" / "open" / "summary.csv"
     regimes_csv = ROOT / "results" / "regimes" / "summary.csv"
     table, regimes = pd.read_csv(open_csv), pd.read_csv(regimes_csv)
-    readme = (ROOT / "README.md").read_text()
-
-    assert between(readme, "open-arrivals") + "\n" == equal_load.open_readme()
-    assert between(readme, "regimes") + "\n" == equal_load.regimes_section(
+    assert generated_section("open-arrivals") + "\n" == equal_load.open_readme()
+    assert generated_section("regimes") + "\n" == equal_load.regimes_section(
         regimes, json.loads(regimes_csv.with_suffix(".json").read_text())
     )
     # What they are there to show. The same work for every hand-off: one schedule, one rate.
@@ -207,18 +207,143 @@ def test_readme_equal_load_sections_are_the_committed_runs():
     assert levels.loc["synchronized", "bin_p50_min_ms"] > levels.loc["staggered", "bin_p50_max_ms"]
 
 
-def test_readme_cpu_section_is_the_committed_run():
+def test_the_cpu_section_is_the_committed_run():
     table = pd.read_csv(ROOT / "results" / "cpu_per_request.csv")
     record = json.loads((ROOT / "results" / "cpu_per_request.json").read_text())
     profile = pd.DataFrame(record["post_profile"])
 
-    assert between((ROOT / "README.md").read_text(), "cpu-per-request") + "\n" == (
-        cpu_cost.readme_section(table, record)
-    )
+    assert generated_section("cpu-per-request") + "\n" == (cpu_cost.readme_section(table, record))
     assert abs(profile["share"].sum() - 1) < 0.01
 
 
-def test_every_image_the_readme_shows_is_in_the_repository():
-    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / "README.md").read_text())
-    assert images
-    assert [path for path in images if not (ROOT / path).is_file()] == []
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, - for space."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def broken_links(page: Path) -> list[str]:
+    broken = []
+    for target in LINK.findall(page.read_text()):
+        if re.match(r"[a-z]+:", target):  # a web address: not checked offline
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(f"{page.name}: {target} (no such file)")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(f"{page.name}: {target} (no such heading)")
+    return broken
+
+
+def test_every_link_and_image_on_the_pages_resolves():
+    pages = doc_pages()
+
+    assert {p.name for p in pages} >= {"README.md", "results.md", "teaching.md", "glossary.md"}
+    assert [b for page in pages for b in broken_links(page)] == []
+    assert IMAGE.findall(README.read_text()) and IMAGE.findall(
+        (DOCS_DIR / "results.md").read_text()
+    )
+
+
+def test_the_link_checker_finds_a_missing_file_and_a_missing_heading(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# A heading\n[ok](#a-heading) [gone](nowhere.md) [no](#b) ![x](x.png)\n")
+
+    assert broken_links(page) == [
+        "page.md: nowhere.md (no such file)",
+        "page.md: #b (no such heading)",
+        "page.md: x.png (no such file)",
+    ]
+
+
+COMMAND = re.compile(r"`(make [a-z-]+|python -m [\w.]+)")
+
+
+def test_every_generated_section_names_an_existing_command_that_regenerates_it():
+    targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.MULTILINE))
+    for page in doc_pages():
+        text = page.read_text()
+        for marker in re.findall(r"<!-- ([a-z-]+):start -->", text):
+            before = text[: text.index(f"<!-- {marker}:start -->")].rstrip().rsplit("\n\n", 1)[-1]
+            named = COMMAND.findall(before + generated_section(marker))
+            assert named, f"{page.name}: {marker} names no command"
+            for command in named:
+                if command.startswith("make "):
+                    assert command.removeprefix("make ") in targets, command
+                else:
+                    assert importlib.util.find_spec(command.removeprefix("python -m ")), command
+
+
+def test_every_make_target_is_in_the_commands_table():
+    makefile = (ROOT / "Makefile").read_text()
+    documented = set(re.findall(r"^([a-z-]+):.*## ", makefile, re.MULTILINE))
+    reference = (DOCS_DIR / "reference.md").read_text()
+    table = reference.split("## Commands")[1].split("\n## ")[0]
+
+    assert len(documented) > 30
+    assert sorted(t for t in documented if f"`make {t}" not in table) == []
+
+
+def test_the_first_screen_and_the_install_section_are_what_the_code_computes():
+    assert generated_section("answer") + "\n" == pages.answer()
+    assert generated_section("claims") + "\n" == pages.claims_section()
+    assert generated_section("commands") + "\n" == pages.commands_section()
+    assert generated_section("install") + "\n" == pages.install_section()
+    claims = pages.claims()
+    assert list(claims["claim"]) == ["C1", "C2, C3", *(f"C{n}" for n in range(4, 11))]
+    assert claims["verdict"].str.len().gt(0).all()
+
+
+def test_the_capacity_section_is_the_committed_run():
+    web_csv = ROOT / "results" / "capacity" / "web.csv"
+    email = pd.read_csv(ROOT / "results" / "capacity" / "email.csv")
+    record = json.loads(web_csv.with_suffix(".json").read_text())
+
+    assert generated_section("capacity") + "\n" == equal_load.capacity_section(
+        pd.read_csv(web_csv), email, record
+    )
+
+
+def test_a_section_says_when_the_code_differed_from_the_commit_it_names():
+    record = json.loads((ROOT / "results" / "open" / "summary.json").read_text())
+    assert record["git_uncommitted_changes"]  # an older record: the flag, not the files
+
+    assert "with uncommitted changes (files not recorded)" in generated_section("open-arrivals")
+    named = measured_on({**record, "git_uncommitted_files": ["loadtests/runners/bench.py"]})
+    assert named.endswith(
+        f"commit {record['git_commit']} with uncommitted changes to loadtests/runners/bench.py"
+    )
+    assert "uncommitted" not in measured_on({**record, "git_uncommitted_changes": False})
+
+
+def test_the_bench_asks_no_steadiness_of_a_page_nobody_requested():
+    reference = compare._table(ROOT / "results")
+    idle_posts = reference[(reference["visitors"] == 0) & (reference["endpoint"] == "contact_post")]
+    assert len(idle_posts) and not idle_posts["steady"].any()  # no posts: no halves to agree
+
+    assert "0 visitors" not in compare.steadiness_advice(reference)
+
+
+def test_the_plans_announce_about_as_long_as_the_reference_runs_took():
+    """The time each plan prints before it starts, against the wall time its reference run
+    recorded: the estimate comes from the plan's own windows and start-ups."""
+    results = ROOT / "results"
+    bench_took = json.loads((results / "environment.json").read_text())["wall_time_s"]
+    sweep_took = json.loads((results / "open" / "summary.json").read_text())["wall_time_s"]
+    agreement_took = json.loads((results / "open" / "agreement" / "summary.json").read_text())
+
+    assert Plan(repeats=3, second_generator=True).total_estimate_s() == pytest.approx(
+        bench_took, rel=0.25
+    )
+    assert OpenPlan().total_estimate_s() == pytest.approx(sweep_took, rel=0.25)
+    assert OpenPlan(**AGREEMENT).total_estimate_s() == pytest.approx(
+        agreement_took["wall_time_s"], rel=0.25
+    )
+    assert f"About {Plan().total_estimate_s() / 60:.0f} minutes" in bench_report.plan_line(
+        Plan(), len(Plan().sustained_points()), len(Plan().burst_points())
+    )

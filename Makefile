@@ -16,7 +16,7 @@ CHECK_PYTHONS   := 3.11 3.12 3.13 3.14
 CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
                    aarch64-apple-darwin
 
-.PHONY: help setup redis test test-busy test-fast lint format up down bench bench-quick bench-reference bench-open \
+.PHONY: help setup doctor redis test test-busy test-fast lint format up down bench bench-quick bench-reference bench-open \
         bench-open-agreement bench-regimes bench-shortcut bench-web-tier \
         bench-celery-pool bench-api bench-reports bench-progress bench-cpu chaos soak run-once demo notebooks \
         notebooks-run \
@@ -34,6 +34,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed  ## create .venv with the pinned dependencies
+
+doctor: setup  ## check what a class needs on this laptop, one line each with the fix (under 2 min)
+	@$(BIN)/python -m loadtests.runners.doctor
 
 redis: setup  ## which Redis the stacks start (or the one command that installs one)
 	@$(BIN)/python -m lab_stack redis

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email
 import os
-import shutil
 import socket
 from collections.abc import Callable, Iterator
 from email import policy
@@ -23,6 +22,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from lab_settings import Settings
+from lab_stack.browser import CHROMIUM_HINT, find_chromium
 from lab_stack.stack import APPS, PROJECT_ROOT, Stack, open_stack, with_free_ports
 from loadtests.load.journey import contact_fields, csrf_token_from
 
@@ -142,22 +142,17 @@ def loopback_alias(address: str) -> str:
     return address
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = PROJECT_ROOT / "var" / "test" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"LAB_REQUIRE_BROWSER=1 but {CHROMIUM_HINT}")
+        pytest.skip(f"{CHROMIUM_HINT} to run the browser tests")
     with sync_playwright() as playwright:
-        executable = CHROMIUM or playwright.chromium.executable_path
-        if not Path(executable).exists():
-            missing = (
-                "no Chromium: `apt-get install chromium` (Debian, Ubuntu) or "
-                "`.venv/bin/playwright install chromium` (macOS, elsewhere)"
-            )
-            if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
-                pytest.fail(f"LAB_REQUIRE_BROWSER=1 but {missing}")
-            pytest.skip(f"{missing} to run the browser tests")
         browser = playwright.chromium.launch(
             executable_path=executable,
             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],

@@ -24,7 +24,7 @@ from loadtests.publishing.records import (
     measured_on,
     settings_record,
 )
-from loadtests.runners import chaos, cpu_cost, report_isolation, report_progress
+from loadtests.runners import api_lookup, chaos, cpu_cost, report_isolation, report_progress
 from loadtests.runners.bench_plan import Plan
 from loadtests.runners.open_arrivals_plan import AGREEMENT, OpenPlan
 
@@ -299,6 +299,13 @@ def test_the_first_screen_and_the_install_section_are_what_the_code_computes():
     assert claims["verdict"].str.len().gt(0).all()
 
 
+def test_the_api_lookup_table_is_the_committed_run():
+    table = pd.read_csv(ROOT / "results" / "api_lookup.csv")
+    record = json.loads((ROOT / "results" / "api_lookup.json").read_text())
+
+    assert generated_section("api-lookup") + "\n" == api_lookup.readme_table(table, record)
+
+
 def test_the_capacity_section_is_the_committed_run():
     web_csv = ROOT / "results" / "capacity" / "web.csv"
     email = pd.read_csv(ROOT / "results" / "capacity" / "email.csv")
@@ -314,6 +321,11 @@ def test_a_section_says_when_the_code_differed_from_the_commit_it_names():
     assert record["git_uncommitted_changes"]  # an older record: the flag, not the files
 
     assert "with uncommitted changes (files not recorded)" in generated_section("open-arrivals")
+    chaos_run = json.loads((ROOT / "results" / "chaos.json").read_text())
+    assert chaos_run["git_uncommitted_changes"]
+    assert f"at {chaos_run['git_commit']} with uncommitted changes" in generated_section(
+        "hand-offs"
+    )
     named = measured_on({**record, "git_uncommitted_files": ["loadtests/runners/bench.py"]})
     assert named.endswith(
         f"commit {record['git_commit']} with uncommitted changes to loadtests/runners/bench.py"

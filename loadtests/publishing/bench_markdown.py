@@ -13,6 +13,7 @@ from loadtests.analysis.claims import Claim, generator_comparison
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import PROJECT_ROOT
 from loadtests.analysis.summary import STEADY_NOISE_MS, STEADY_TOLERANCE, collapse_repeats
+from loadtests.publishing.records import commit_of
 from loadtests.publishing.tables import (
     claims_frame,
     headline_table,
@@ -66,7 +67,7 @@ def render_report(
     lines = [
         f"Measured {env['date']} on {machine['cpu_model']} ({machine['cores']} cores), "
         f"{machine['os']}, Python {machine['python']}, Locust {env['packages']['locust']}; "
-        f"commit {env['git_commit']}; the bench took {env['wall_time_s'] / 60:.1f} minutes. "
+        f"commit {commit_of(env)}; the bench took {env['wall_time_s'] / 60:.1f} minutes. "
         f"Web tier for every app: {'/'.join(map(str, plan['web_workers']))} gunicorn worker(s) "
         f"x {'/'.join(map(str, plan['web_threads']))} thread(s); provider delay "
         f"{plan['delay_s']:g} s.",

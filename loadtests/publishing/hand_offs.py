@@ -17,7 +17,7 @@ from lab_stack.stack import open_stack
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats, is_lower_bound
-from loadtests.publishing.records import update_section
+from loadtests.publishing.records import commit_of, update_section
 from loadtests.publishing.tables import markdown_table
 
 MARKER = "hand-offs"
@@ -113,7 +113,7 @@ def section(results: Path = RESULTS_DIR) -> str:
         "chaos": results / "chaos.json",
     }
     records = {k: json.loads(p.read_text()) for k, p in paths.items() if p.exists()}
-    dates = "; ".join(f"{k} {r['date'][:10]} at {r['git_commit']}" for k, r in records.items())
+    dates = "; ".join(f"{k} {r['date'][:10]} at {commit_of(r)}" for k, r in records.items())
     return (
         markdown_table(table(results))
         + "\n\nFrom `results/summary.csv`, `results/shortcut/`, `results/chaos.csv` and "

@@ -182,21 +182,24 @@ def publish(
 
 
 def measured_on(record: dict[str, object]) -> str:
-    """How a generated section names the run behind it: when, on what, from which commit, and
-    whether the code differed from that commit (which files, where the record lists them)."""
+    """How a generated section names the run behind it: when, on what, from which commit."""
     machine = record["machine"]
-    text = (
+    return (
         f"Measured {record['date']} on {machine['cpu_model']} ({machine['cores']} cores), Python "
-        f"{machine['python']}, commit {record['git_commit']}"
+        f"{machine['python']}, commit {commit_of(record)}"
     )
+
+
+def commit_of(record: dict[str, object]) -> str:
+    """The commit a run names, and whether the code differed from it (which files, where the
+    record lists them)."""
+    commit = str(record["git_commit"])
     if not record.get("git_uncommitted_changes"):
-        return text
+        return commit
     files = record.get("git_uncommitted_files")
-    return text + (
-        f" with uncommitted changes to {', '.join(files)}"
-        if files
-        else " with uncommitted changes (files not recorded)"
-    )
+    if not files:
+        return f"{commit} with uncommitted changes (files not recorded)"
+    return f"{commit} with uncommitted changes to {', '.join(files)}"
 
 
 def settings_record(settings: Settings) -> dict[str, object]:

@@ -159,20 +159,18 @@ def claims_section(results: Path = RESULTS_DIR) -> str:
 
 
 def _sync_point_line(results: Path, visitors: int) -> str:
-    """The line the bench prints after a sync point, rebuilt from the reference's summary."""
-    summary = load_summary(results)
-    rows = summary[
-        (summary["app"] == "sync")
-        & (summary["visitors"] == visitors)
-        & (summary["generator"] == "locust")
-        & (summary["repeat"] == 1)
-    ]
+    """The line the bench printed after the reference's sync point, rebuilt from its summary
+    and its model (the prediction fed that run's own service times)."""
+    summary, model = load_summary(results), pd.read_csv(results / "model.csv")
+    first = {"app": "sync", "visitors": visitors, "generator": "locust", "repeat": 1}
+    rows = summary[(summary[list(first)] == pd.Series(first)).all(axis=1)]
+    predicted = model[(model[list(first)] == pd.Series(first)).all(axis=1)]["p50_ms"].iloc[0]
     counts = ("n", "errors", "pending", "accepted", "delivered", "queued_at_bound")
     records = [
         {k: int(v) if k in counts and v == v else v for k, v in row.items()}  # v == v: not NaN
         for row in rows.to_dict("records")
     ]
-    return bench_report.point_line(records, None)
+    return bench_report.point_line(records, float(predicted))
 
 
 def commands_section(results: Path = RESULTS_DIR) -> str:

@@ -7,6 +7,7 @@ the same environment variables; `Settings.to_env()` writes them back for child p
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -196,8 +197,8 @@ class Settings:
     admin_loopback: bool = _env(
         "ADMIN_LOOPBACK",
         default=True,
-        doc="let requests from this machine open /admin/tasks without the token "
-        "(turn off behind a reverse proxy)",
+        doc="let requests from this machine (127.0.0.1 or ::1; behind a trusted proxy, the client "
+        "address it forwards) open /admin/tasks and /reports without the token",
     )
 
     # The web tier: identical for all three apps
@@ -254,7 +255,14 @@ class Settings:
         "TRUSTED_PROXIES",
         default=0,
         doc="reverse proxies in front of the apps whose X-Forwarded-For/-Proto are believed "
-        "(0: nobody's; the client address is the connection's)",
+        "(0: nobody's; the client address is the connection's); a stack started with its nginx "
+        "sets 1",
+    )
+    forwarded_allow_ips: str = _env(
+        "FORWARDED_ALLOW_IPS",
+        default="127.0.0.1",
+        doc="addresses or networks (comma-separated) of those proxies: a connection from "
+        "anywhere else has its X-Forwarded-For/-Proto ignored, in the apps and the push service",
     )
 
     # Scheduled work (use case 4)
@@ -341,6 +349,10 @@ class Settings:
             raise SettingsError("SHORTCUT_THREADS must be >= 0")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be >= 0")
+        try:
+            _networks(self.forwarded_allow_ips)
+        except ValueError as exc:
+            raise SettingsError(f"FORWARDED_ALLOW_IPS: {exc}") from exc
         if self.rates_api_retries < 0:
             raise SettingsError("RATES_API_RETRIES must be >= 0")
         if self.redis_timeout_s <= 0:
@@ -404,6 +416,17 @@ class Settings:
             "reports": self.report_rate_limit_s,
         }
 
+    def believes_forwarded_headers_from(self, peer: str | None) -> bool:
+        """Whether a connection from `peer` may say who the client is (X-Forwarded-For): only
+        one from a trusted proxy, and only when TRUSTED_PROXIES is set."""
+        if not self.trusted_proxies or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in _networks(self.forwarded_allow_ips))
+
     @property
     def limits_need_redis(self) -> bool:
         return any(window > 0 for window in self.rate_limits().values())
@@ -428,6 +451,13 @@ class Settings:
 def settings_table() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) for every setting: the README's settings table."""
     return [(f.metadata["env"], _format(f.default), f.metadata["doc"]) for f in fields(Settings)]
+
+
+def _networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """ "127.0.0.1, 10.0.0.0/8" -> the two networks; ValueError for anything else."""
+    return [
+        ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip()
+    ]
 
 
 def _parse(name: str, raw: str, kind: type) -> object:

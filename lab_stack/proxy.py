@@ -4,7 +4,7 @@ It reads each request whole (headers within a deadline, the body into its buffer
 app sees any of it, and it answers slow clients itself: a visitor on a bad connection, or an
 attacker sending a byte every few seconds, holds one of its cheap connections, never one of
 the few web workers. It sends the client's address in X-Forwarded-For, which the apps read when
-TRUSTED_PROXIES=1.
+TRUSTED_PROXIES=1, on connections from FORWARDED_ALLOW_IPS only.
 
 The same server block runs natively in front of a stack (`Stack(..., proxy=True)`, the tests)
 and in `docker-compose.yml` (`deploy/nginx.conf`, written by `python -m lab_stack.proxy`).
@@ -71,17 +71,16 @@ def server_block(listen: str, upstream: str, settings: Settings) -> str:
 """
 
 
-def native_config(run_dir: Path, settings: Settings) -> str:
-    """A whole nginx.conf for one stack: everything it writes stays under `run_dir`."""
+def native_config(run_dir: Path, settings: Settings, app: Settings) -> str:
+    """A whole nginx.conf for one stack, in front of the web app that runs with `app`: everything
+    it writes stays under `run_dir`."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody: no temp dir
     temp = "\n".join(
         f'    {kind}_temp_path "{run_dir / f"{kind}_temp"}";'
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     site = server_block(
-        f"{settings.web_host}:{settings.proxy_port}",
-        f"{settings.web_host}:{settings.web_port}",
-        settings,
+        f"{settings.web_host}:{settings.proxy_port}", f"{app.web_host}:{app.web_port}", settings
     )
     return (
         f'{user}worker_processes 1;\npid "{run_dir / "nginx.pid"}";\n'

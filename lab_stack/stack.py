@@ -275,10 +275,11 @@ class Stack:
             str(s.push_port),
             "--ws",
             "wsproto",
+            # The guard's WEB_MAX_CONNECTIONS is this process's one connection budget: no
+            # --limit-concurrency, which counts half-sent heads too and, set below that budget,
+            # refuses everyone with 503 before the guard evicts the longest-waiting one.
             "--http",
             "site_glue.guarded_uvicorn:GuardedH11Protocol",
-            "--limit-concurrency",
-            str(2 * s.push_max_connections),
             "--ws-max-size",
             "4096",
             "--no-access-log",

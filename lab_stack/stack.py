@@ -263,6 +263,13 @@ class Stack:
 
     def _push_argv(self) -> list[str]:
         s = self.settings
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: then any local
+        # client could name a new address per connection and take every per-client slot.
+        proxy_headers = (
+            ["--proxy-headers", "--forwarded-allow-ips", s.forwarded_allow_ips]
+            if s.trusted_proxies
+            else ["--no-proxy-headers"]
+        )
         return [
             sys.executable,
             "-m",
@@ -282,6 +289,7 @@ class Stack:
             "site_glue.guarded_uvicorn:GuardedH11Protocol",
             "--ws-max-size",
             "4096",
+            *proxy_headers,
             "--no-access-log",
             "--log-level",
             "warning",

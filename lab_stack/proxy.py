@@ -12,7 +12,9 @@ and in `docker-compose.yml` (`deploy/nginx.conf`, written by `python -m lab_stac
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +23,10 @@ from bakery_site.pages import MAX_BODY_BYTES
 from lab_hand_offs import APPS
 from lab_settings import Settings
 
+# A half-sent head holds one of nginx's connections until client_header_timeout, a proxied
+# request two (the client's and the app's): 1024 ran out under 3,000 half-sent heads, resetting
+# visitors and logging an alert for each. The file limit (raised by nginx itself) fits both.
+WORKER_CONNECTIONS = 8192
 COMPOSE_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
 # Debian puts nginx in /usr/sbin, which is not on an ordinary user's PATH; Homebrew's is on it.
 EXTRA_PLACES = ("/usr/sbin", "/usr/local/sbin")
@@ -74,7 +80,6 @@ def server_block(listen: str, upstream: str, settings: Settings) -> str:
 def native_config(run_dir: Path, settings: Settings, app: Settings) -> str:
     """A whole nginx.conf for one stack, in front of the web app that runs with `app`: everything
     it writes stays under `run_dir`."""
-    user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody: no temp dir
     temp = "\n".join(
         f'    {kind}_temp_path "{run_dir / f"{kind}_temp"}";'
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -83,11 +88,21 @@ def native_config(run_dir: Path, settings: Settings, app: Settings) -> str:
         f"{settings.web_host}:{settings.proxy_port}", f"{app.web_host}:{app.web_port}", settings
     )
     return (
-        f'{user}worker_processes 1;\npid "{run_dir / "nginx.pid"}";\n'
+        f'{worker_user()}worker_processes 1;\npid "{run_dir / "nginx.pid"}";\n'
         f'error_log "{run_dir / "error.log"}" warn;\n'
-        "events { worker_connections 1024; }\n"
+        f"worker_rlimit_nofile {2 * WORKER_CONNECTIONS + 64};\n"
+        f"events {{ worker_connections {WORKER_CONNECTIONS}; }}\n"
         f"http {{\n{temp}\n" + "\n".join("    " + line for line in site.splitlines()) + "\n}\n"
     )
+
+
+def worker_user() -> str:
+    """nginx's `user` line: started as root, its workers run as nobody (in nobody's own group,
+    whatever it is called here), which the master makes owner of the temp folders."""
+    if os.geteuid() != 0:
+        return ""  # the workers are whoever started it
+    nobody = pwd.getpwnam("nobody")
+    return f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};\n"
 
 
 def compose_config(settings: Settings | None = None) -> str:

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -154,6 +155,51 @@ def test_behind_its_proxy_the_app_listens_on_loopback_and_trusts_only_the_proxy(
         "127.0.0.1",
     )
     assert Stack("sync", settings).processes["web"].env["TRUSTED_PROXIES"] == "0"
+
+
+@needs_nginx
+def test_the_proxy_answers_under_3000_half_sent_heads_and_its_log_stays_small(proxied):
+    host, port = proxied.settings.web_host, proxied.settings.proxy_port
+    log = proxied.proxy_dir / "error.log"
+    before = log.stat().st_size
+    flood = []
+    try:
+        for _ in range(3000):
+            sock = socket.create_connection((host, port), timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\nX-Pad")
+            flood.append(sock)
+        answers = []
+        for _ in range(20):
+            try:
+                answers.append(requests.get(f"{proxied.settings.proxy_url}/healthz", timeout=10))
+            except requests.ConnectionError:
+                answers.append(None)
+    finally:
+        for sock in flood:
+            sock.close()
+    time.sleep(0.5)  # nginx has logged whatever the flood made it log
+
+    assert [a.status_code if a else "reset" for a in answers] == [200] * 20
+    assert log.stat().st_size - before < 16 * 1024
+
+
+@needs_nginx
+def test_started_as_root_the_proxys_workers_are_not_root(proxied):
+    master = proxied.processes["proxy"].pid
+    children = Path(f"/proc/{master}/task/{master}/children")
+    if not children.exists():
+        pytest.skip("no /proc here to read the workers' owners from")
+    workers = children.read_text().split()
+    owners = {
+        next(
+            line.split()[1]
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("Uid:")
+        )
+        for pid in workers
+    }
+
+    assert workers and "0" not in owners, owners
 
 
 def test_the_compose_files_proxy_is_the_one_the_tests_run():

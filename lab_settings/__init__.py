@@ -360,6 +360,17 @@ class Settings:
         if self.web_workers < 1 or self.web_threads < 1 or self.celery_concurrency < 1:
             raise SettingsError("WEB_CONCURRENCY, WEB_THREADS and CELERY_CONCURRENCY must be >= 1")
 
+    @property
+    def public_key_warning(self) -> str | None:
+        """What to say when the sessions are signed with the built-in key, None otherwise."""
+        if self.secret_key != DEVELOPMENT_SECRET_KEY:
+            return None
+        return (
+            "SECRET_KEY is the built-in development key (LAB_ENV=development, the default): "
+            "anyone can forge this site's sessions; set LAB_ENV=production and a SECRET_KEY "
+            "before anyone else can reach it"
+        )
+
     def replace(self, **changes: object) -> Settings:
         settings = dataclasses.replace(self, **changes)
         settings.check()

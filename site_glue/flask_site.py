@@ -60,6 +60,8 @@ def configure_site(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["lab_settings"] = settings
+    if settings.public_key_warning:
+        app.logger.warning(settings.public_key_warning)
     client = None
     if settings.limits_need_redis:
         client = redis.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)

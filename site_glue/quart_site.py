@@ -51,6 +51,8 @@ def configure_site(app: Quart, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["lab_settings"] = settings
+    if settings.public_key_warning:
+        app.logger.warning(settings.public_key_warning)
     client = None
     if settings.limits_need_redis:
         client = redis.asyncio.Redis.from_url(

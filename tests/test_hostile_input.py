@@ -263,6 +263,28 @@ def test_arbitrary_currencies_never_break_the_prices_page(own_stacks, app):
     ask_anything()
 
 
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200d\ufeff", " \u2060 "])
+def test_a_name_of_invisible_characters_only_is_refused_with_the_form(stack, visitor, invisible):
+    response = visitor.submit({**contact_fields(1, 1), "name": invisible})
+
+    assert response.status_code == 400
+    assert "<form" in response.text and "Please tell us your name." in response.text
+    assert stack.provider.stats()["attempts"] == 0
+
+
+def test_the_public_development_key_is_never_used_without_a_word(caplog):
+    """LAB_ENV unset means development, where the built-in SECRET_KEY is allowed: anyone can
+    read it here and forge sessions with it, so the apps say so when they start."""
+    with caplog.at_level("WARNING"):
+        create_celery_app(Settings.from_env({}))
+
+    assert any("SECRET_KEY" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        create_celery_app(Settings.from_env({"SECRET_KEY": "k" * MIN_SECRET_KEY_LENGTH}))
+    assert not any("SECRET_KEY" in record.getMessage() for record in caplog.records)
+
+
 def test_form_sent_as_json_is_refused_like_an_empty_form(stack, visitor):
     token = visitor.open_form()
     response = visitor.session.post(

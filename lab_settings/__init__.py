@@ -69,7 +69,10 @@ class Settings:
     smtp_host: str = _env("SMTP_HOST", default="127.0.0.1", doc="email provider host")
     smtp_port: int = _env("SMTP_PORT", default=8025, doc="email provider SMTP port")
     smtp_timeout_s: float = _env(
-        "SMTP_TIMEOUT_S", default=30.0, doc="give up on the provider after this many seconds"
+        "SMTP_TIMEOUT_S",
+        default=30.0,
+        doc="give up on the provider after this many seconds, for the whole send (shorter than "
+        "WEB_TIMEOUT_S)",
     )
 
     # The slow provider itself (started by the stack runner)
@@ -353,6 +356,11 @@ class Settings:
             _networks(self.forwarded_allow_ips)
         except ValueError as exc:
             raise SettingsError(f"FORWARDED_ALLOW_IPS: {exc}") from exc
+        if self.smtp_timeout_s >= self.web_timeout_s:
+            raise SettingsError(
+                "SMTP_TIMEOUT_S must be shorter than WEB_TIMEOUT_S: gunicorn would kill a worker "
+                "waiting for the provider, mid-send"
+            )
         if self.rates_api_retries < 0:
             raise SettingsError("RATES_API_RETRIES must be >= 0")
         if self.redis_timeout_s <= 0:

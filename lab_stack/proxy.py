@@ -48,9 +48,16 @@ def find_nginx() -> str:
     return found
 
 
-def server_block(listen: str, upstream: str, settings: Settings) -> str:
-    """One site: `listen` (nginx's syntax) in front of the app at `upstream` (host:port)."""
+def server_block(listen: str, upstream: str, settings: Settings, *, push: bool = False) -> str:
+    """One site: `listen` (nginx's syntax) in front of the app at `upstream` (host:port); with
+    `push`, the push service, whose websockets nginx passes through (see UPGRADE_MAP) for as
+    long as the service keeps them."""
     deadline = f"{settings.request_body_timeout_s:g}s"
+    if push:
+        connection = "$connection_upgrade;\n        proxy_set_header Upgrade $http_upgrade"
+        read_timeout_s = settings.push_max_connection_s + 5
+    else:
+        connection, read_timeout_s = '""', settings.web_timeout_s
     return f"""server {{
     listen {listen};
     # The whole header within the deadline, each part of the body within it; nginx answers 408
@@ -65,15 +72,25 @@ def server_block(listen: str, upstream: str, settings: Settings) -> str:
     location / {{
         proxy_pass http://{upstream};
         proxy_http_version 1.1;
-        proxy_set_header Connection "";
+        proxy_set_header Connection {connection};
         proxy_set_header Host $http_host;
         # The client's own header, if any, then the address nginx saw: with TRUSTED_PROXIES=1
         # the app believes only that last one.
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_read_timeout {settings.web_timeout_s}s;
+        proxy_read_timeout {read_timeout_s:g}s;
     }}
 }}
+"""
+
+
+# A websocket handshake asks to upgrade the connection; a long poll to keep it (HTTP/1.1's
+# default, hence the empty value).
+UPGRADE_MAP = """map $http_upgrade $connection_upgrade {
+    default upgrade;
+    "" "";
+}
+
 """
 
 
@@ -106,13 +123,17 @@ def worker_user() -> str:
 
 
 def compose_config(settings: Settings | None = None) -> str:
-    """The server blocks for `docker-compose.yml`: ports 8001-8003 in front of the three apps."""
+    """The server blocks for `docker-compose.yml`: ports 8001-8003 in front of the three apps,
+    PUSH_PORT in front of the Celery app's push service."""
     settings = settings or Settings()
     blocks = [
         server_block(str(8000 + n), f"{app}:8000", settings) for n, app in enumerate(APPS, start=1)
     ]
+    push = f"celery-push:{settings.push_port}"
+    blocks.append(server_block(str(settings.push_port), push, settings, push=True))
     return (
         "# Written by `python -m lab_stack.proxy` from lab_stack/proxy.py; do not edit.\n"
+        + UPGRADE_MAP
         + "\n".join(blocks)
     )
 

@@ -8,13 +8,14 @@ Plain WTForms with session-based CSRF, so the same class works with Flask's and 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import MutableMapping
 from typing import Self
 
 from email_validator import EmailNotValidError, validate_email
 from wtforms import EmailField, Form, SelectField, StringField, TextAreaField
 from wtforms.csrf.session import SessionCSRF
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
 
 from bakery_site.catalogue import CURRENCIES
 from contact_email.message import (
@@ -27,6 +28,7 @@ from contact_email.message import (
 NAME_MAX = 100
 EMAIL_MAX = 254
 MESSAGE_MAX = 5000
+NAME_REQUIRED = "Please tell us your name."
 
 # The message body may span lines, but carries no other control characters.
 BODY_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -34,6 +36,13 @@ BODY_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
+
+
+def _visible_name(form: Form, field: StringField) -> None:
+    """A name a reader can see: one of zero-width or other invisible characters only (format,
+    control, separator) is no name, as an empty one is not."""
+    if not any(unicodedata.category(char)[0] not in "CZ" for char in field.data or ""):
+        raise StopValidation(NAME_REQUIRED)
 
 
 def _header_safe(form: Form, field: StringField) -> None:
@@ -82,7 +91,8 @@ class ContactForm(CsrfForm):
         "Your name",
         filters=[_strip],
         validators=[
-            DataRequired("Please tell us your name."),
+            DataRequired(NAME_REQUIRED),
+            _visible_name,
             Length(max=NAME_MAX),
             _header_safe,
         ],

@@ -9,10 +9,10 @@ connection open for seconds or minutes; under gunicorn's sync workers every such
 would be a worker serving nobody else, while one event loop holds thousands. Started by the
 stack runner as `uvicorn --factory celery_app.push:create_push_app`. It holds at most
 PUSH_MAX_CONNECTIONS at once, PUSH_MAX_PER_CLIENT of them from one client address (beyond, a
-503 with Retry-After; uvicorn's `--limit-concurrency` backs this up for plain HTTP but lets
-websockets through) and uvicorn's small `--ws-max-size` closes a socket on a large frame, so
-idle or hostile clients cannot take every Redis connection the broker and the rate limit need:
-each open connection holds one.
+503 with Retry-After; connections of any kind are capped by the guard's WEB_MAX_CONNECTIONS,
+`site_glue.guarded_uvicorn`) and uvicorn's small `--ws-max-size` closes a socket on a large
+frame, so idle or hostile clients cannot take every Redis connection the broker and the rate
+limit need: each open connection holds one.
 """
 
 from __future__ import annotations

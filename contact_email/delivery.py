@@ -5,10 +5,14 @@ Also the one place that decides which failures are worth retrying and how long t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import smtplib
+import socket
+import time
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 
@@ -18,11 +22,50 @@ from lab_settings import Settings
 # the site owner unless told otherwise, so no header (an injected Bcc: among them) adds anyone.
 
 
+# SMTP_TIMEOUT_S is one deadline for the whole send. smtplib's and aiosmtplib's timeouts apply to
+# each step (connect, every command, every read): a provider that trickles each reply would hold
+# the sender for many timeouts, past the web worker's own and the Celery claim's.
+
+
+class _DeadlineSocket(socket.socket):
+    """A socket whose every read and write gets only what is left of one deadline."""
+
+    deadline: float
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the provider took longer than SMTP_TIMEOUT_S in all")
+        return left
+
+    def recv_into(self, *args: Any) -> int:
+        self.settimeout(self._left())
+        return super().recv_into(*args)
+
+    def recv(self, *args: Any) -> bytes:
+        self.settimeout(self._left())
+        return super().recv(*args)
+
+    def sendall(self, *args: Any) -> None:
+        self.settimeout(self._left())
+        super().sendall(*args)
+
+
+class _DeadlineSMTP(smtplib.SMTP):
+    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+        self.deadline = time.monotonic() + timeout_s
+        super().__init__(host, port, timeout=timeout_s)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        connected = super()._get_socket(host, port, timeout)
+        sock = _DeadlineSocket(fileno=connected.detach())
+        sock.deadline = self.deadline
+        return sock
+
+
 def send_email(message: EmailMessage, settings: Settings, to: str | None = None) -> None:
     """Blocks until the provider has accepted the message for `to` (the owner), or raises."""
-    with smtplib.SMTP(
-        settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
-    ) as smtp:
+    with _DeadlineSMTP(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s) as smtp:
         smtp.send_message(message, settings.site_email, [to or settings.owner_email])
 
 
@@ -30,14 +73,15 @@ async def send_email_async(
     message: EmailMessage, settings: Settings, to: str | None = None
 ) -> None:
     """Awaits the provider's acceptance for `to` (the owner), the loop free meanwhile, or raises."""
-    await aiosmtplib.send(
-        message,
-        sender=settings.site_email,
-        recipients=[to or settings.owner_email],
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        timeout=settings.smtp_timeout_s,
-    )
+    async with asyncio.timeout(settings.smtp_timeout_s):
+        await aiosmtplib.send(
+            message,
+            sender=settings.site_email,
+            recipients=[to or settings.owner_email],
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            timeout=settings.smtp_timeout_s,
+        )
 
 
 def send_unwatched(message: EmailMessage, settings: Settings, logger: logging.Logger) -> None:

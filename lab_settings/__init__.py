@@ -7,6 +7,7 @@ the same environment variables; `Settings.to_env()` writes them back for child p
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -68,7 +69,10 @@ class Settings:
     smtp_host: str = _env("SMTP_HOST", default="127.0.0.1", doc="email provider host")
     smtp_port: int = _env("SMTP_PORT", default=8025, doc="email provider SMTP port")
     smtp_timeout_s: float = _env(
-        "SMTP_TIMEOUT_S", default=30.0, doc="give up on the provider after this many seconds"
+        "SMTP_TIMEOUT_S",
+        default=30.0,
+        doc="give up on the provider after this many seconds, for the whole send (shorter than "
+        "WEB_TIMEOUT_S)",
     )
 
     # The slow provider itself (started by the stack runner)
@@ -196,8 +200,8 @@ class Settings:
     admin_loopback: bool = _env(
         "ADMIN_LOOPBACK",
         default=True,
-        doc="let requests from this machine open /admin/tasks without the token "
-        "(turn off behind a reverse proxy)",
+        doc="let requests from this machine (127.0.0.1 or ::1; behind a trusted proxy, the client "
+        "address it forwards) open /admin/tasks and /reports without the token",
     )
 
     # The web tier: identical for all three apps
@@ -254,7 +258,14 @@ class Settings:
         "TRUSTED_PROXIES",
         default=0,
         doc="reverse proxies in front of the apps whose X-Forwarded-For/-Proto are believed "
-        "(0: nobody's; the client address is the connection's)",
+        "(0: nobody's; the client address is the connection's); a stack started with its nginx "
+        "sets 1",
+    )
+    forwarded_allow_ips: str = _env(
+        "FORWARDED_ALLOW_IPS",
+        default="127.0.0.1",
+        doc="addresses or networks (comma-separated) of those proxies: a connection from "
+        "anywhere else has its X-Forwarded-For/-Proto ignored, in the apps and the push service",
     )
 
     # Scheduled work (use case 4)
@@ -341,12 +352,32 @@ class Settings:
             raise SettingsError("SHORTCUT_THREADS must be >= 0")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be >= 0")
+        try:
+            _networks(self.forwarded_allow_ips)
+        except ValueError as exc:
+            raise SettingsError(f"FORWARDED_ALLOW_IPS: {exc}") from exc
+        if self.smtp_timeout_s >= self.web_timeout_s:
+            raise SettingsError(
+                "SMTP_TIMEOUT_S must be shorter than WEB_TIMEOUT_S: gunicorn would kill a worker "
+                "waiting for the provider, mid-send"
+            )
         if self.rates_api_retries < 0:
             raise SettingsError("RATES_API_RETRIES must be >= 0")
         if self.redis_timeout_s <= 0:
             raise SettingsError("REDIS_TIMEOUT_S must be > 0")
         if self.web_workers < 1 or self.web_threads < 1 or self.celery_concurrency < 1:
             raise SettingsError("WEB_CONCURRENCY, WEB_THREADS and CELERY_CONCURRENCY must be >= 1")
+
+    @property
+    def public_key_warning(self) -> str | None:
+        """What to say when the sessions are signed with the built-in key, None otherwise."""
+        if self.secret_key != DEVELOPMENT_SECRET_KEY:
+            return None
+        return (
+            "SECRET_KEY is the built-in development key (LAB_ENV=development, the default): "
+            "anyone can forge this site's sessions; set LAB_ENV=production and a SECRET_KEY "
+            "before anyone else can reach it"
+        )
 
     def replace(self, **changes: object) -> Settings:
         settings = dataclasses.replace(self, **changes)
@@ -404,6 +435,17 @@ class Settings:
             "reports": self.report_rate_limit_s,
         }
 
+    def believes_forwarded_headers_from(self, peer: str | None) -> bool:
+        """Whether a connection from `peer` may say who the client is (X-Forwarded-For): only
+        one from a trusted proxy, and only when TRUSTED_PROXIES is set."""
+        if not self.trusted_proxies or not peer:
+            return False
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in _networks(self.forwarded_allow_ips))
+
     @property
     def limits_need_redis(self) -> bool:
         return any(window > 0 for window in self.rate_limits().values())
@@ -428,6 +470,13 @@ class Settings:
 def settings_table() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) for every setting: the README's settings table."""
     return [(f.metadata["env"], _format(f.default), f.metadata["doc"]) for f in fields(Settings)]
+
+
+def _networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """ "127.0.0.1, 10.0.0.0/8" -> the two networks; ValueError for anything else."""
+    return [
+        ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip()
+    ]
 
 
 def _parse(name: str, raw: str, kind: type) -> object:

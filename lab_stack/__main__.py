@@ -11,14 +11,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from lab_hand_offs import names
+from lab_hand_offs import APPS, hand_off, names
 from lab_settings import Settings
 from lab_stack.redis_server import RedisNotFound, redis_in_use
-from lab_stack.stack import open_stack, run_until_stopped, stop_leftovers
+from lab_stack.stack import Stack, open_stack, run_until_stopped, stop_leftovers
+
+
+def up_stack(app: str, settings: Settings, *, proxy: bool) -> Stack:
+    """The stack `up` runs: an app with a queue gets its beat, which runs the scheduled jobs
+    (the nightly reminders, the hourly sweep of old reports)."""
+    with_beat = APPS[hand_off(app).app].has_queue
+    return open_stack(app, settings, beat=with_beat, proxy=proxy)
 
 
 def up(app: str, proxy: bool) -> int:
-    stack = open_stack(app, Settings.from_env(), proxy=proxy)
+    stack = up_stack(app, Settings.from_env(), proxy=proxy)
 
     def start() -> str:
         print(f"starting the {app} stack...", flush=True)

@@ -4,7 +4,7 @@ It reads each request whole (headers within a deadline, the body into its buffer
 app sees any of it, and it answers slow clients itself: a visitor on a bad connection, or an
 attacker sending a byte every few seconds, holds one of its cheap connections, never one of
 the few web workers. It sends the client's address in X-Forwarded-For, which the apps read when
-TRUSTED_PROXIES=1.
+TRUSTED_PROXIES=1, on connections from FORWARDED_ALLOW_IPS only.
 
 The same server block runs natively in front of a stack (`Stack(..., proxy=True)`, the tests)
 and in `docker-compose.yml` (`deploy/nginx.conf`, written by `python -m lab_stack.proxy`).
@@ -12,7 +12,9 @@ and in `docker-compose.yml` (`deploy/nginx.conf`, written by `python -m lab_stac
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +23,10 @@ from bakery_site.pages import MAX_BODY_BYTES
 from lab_hand_offs import APPS
 from lab_settings import Settings
 
+# A half-sent head holds one of nginx's connections until client_header_timeout, a proxied
+# request two (the client's and the app's): 1024 ran out under 3,000 half-sent heads, resetting
+# visitors and logging an alert for each. The file limit (raised by nginx itself) fits both.
+WORKER_CONNECTIONS = 8192
 COMPOSE_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
 # Debian puts nginx in /usr/sbin, which is not on an ordinary user's PATH; Homebrew's is on it.
 EXTRA_PLACES = ("/usr/sbin", "/usr/local/sbin")
@@ -42,9 +48,16 @@ def find_nginx() -> str:
     return found
 
 
-def server_block(listen: str, upstream: str, settings: Settings) -> str:
-    """One site: `listen` (nginx's syntax) in front of the app at `upstream` (host:port)."""
+def server_block(listen: str, upstream: str, settings: Settings, *, push: bool = False) -> str:
+    """One site: `listen` (nginx's syntax) in front of the app at `upstream` (host:port); with
+    `push`, the push service, whose websockets nginx passes through (see UPGRADE_MAP) for as
+    long as the service keeps them."""
     deadline = f"{settings.request_body_timeout_s:g}s"
+    if push:
+        connection = "$connection_upgrade;\n        proxy_set_header Upgrade $http_upgrade"
+        read_timeout_s = settings.push_max_connection_s + 5
+    else:
+        connection, read_timeout_s = '""', settings.web_timeout_s
     return f"""server {{
     listen {listen};
     # The whole header within the deadline, each part of the body within it; nginx answers 408
@@ -59,46 +72,68 @@ def server_block(listen: str, upstream: str, settings: Settings) -> str:
     location / {{
         proxy_pass http://{upstream};
         proxy_http_version 1.1;
-        proxy_set_header Connection "";
+        proxy_set_header Connection {connection};
         proxy_set_header Host $http_host;
         # The client's own header, if any, then the address nginx saw: with TRUSTED_PROXIES=1
         # the app believes only that last one.
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_read_timeout {settings.web_timeout_s}s;
+        proxy_read_timeout {read_timeout_s:g}s;
     }}
 }}
 """
 
 
-def native_config(run_dir: Path, settings: Settings) -> str:
-    """A whole nginx.conf for one stack: everything it writes stays under `run_dir`."""
-    user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody: no temp dir
+# A websocket handshake asks to upgrade the connection; a long poll to keep it (HTTP/1.1's
+# default, hence the empty value).
+UPGRADE_MAP = """map $http_upgrade $connection_upgrade {
+    default upgrade;
+    "" "";
+}
+
+"""
+
+
+def native_config(run_dir: Path, settings: Settings, app: Settings) -> str:
+    """A whole nginx.conf for one stack, in front of the web app that runs with `app`: everything
+    it writes stays under `run_dir`."""
     temp = "\n".join(
         f'    {kind}_temp_path "{run_dir / f"{kind}_temp"}";'
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     site = server_block(
-        f"{settings.web_host}:{settings.proxy_port}",
-        f"{settings.web_host}:{settings.web_port}",
-        settings,
+        f"{settings.web_host}:{settings.proxy_port}", f"{app.web_host}:{app.web_port}", settings
     )
     return (
-        f'{user}worker_processes 1;\npid "{run_dir / "nginx.pid"}";\n'
+        f'{worker_user()}worker_processes 1;\npid "{run_dir / "nginx.pid"}";\n'
         f'error_log "{run_dir / "error.log"}" warn;\n'
-        "events { worker_connections 1024; }\n"
+        f"worker_rlimit_nofile {2 * WORKER_CONNECTIONS + 64};\n"
+        f"events {{ worker_connections {WORKER_CONNECTIONS}; }}\n"
         f"http {{\n{temp}\n" + "\n".join("    " + line for line in site.splitlines()) + "\n}\n"
     )
 
 
+def worker_user() -> str:
+    """nginx's `user` line: started as root, its workers run as nobody (in nobody's own group,
+    whatever it is called here), which the master makes owner of the temp folders."""
+    if os.geteuid() != 0:
+        return ""  # the workers are whoever started it
+    nobody = pwd.getpwnam("nobody")
+    return f"user nobody {grp.getgrgid(nobody.pw_gid).gr_name};\n"
+
+
 def compose_config(settings: Settings | None = None) -> str:
-    """The server blocks for `docker-compose.yml`: ports 8001-8003 in front of the three apps."""
+    """The server blocks for `docker-compose.yml`: ports 8001-8003 in front of the three apps,
+    PUSH_PORT in front of the Celery app's push service."""
     settings = settings or Settings()
     blocks = [
         server_block(str(8000 + n), f"{app}:8000", settings) for n, app in enumerate(APPS, start=1)
     ]
+    push = f"celery-push:{settings.push_port}"
+    blocks.append(server_block(str(settings.push_port), push, settings, push=True))
     return (
         "# Written by `python -m lab_stack.proxy` from lab_stack/proxy.py; do not edit.\n"
+        + UPGRADE_MAP
         + "\n".join(blocks)
     )
 

@@ -35,6 +35,8 @@ APPS = tuple(lab_hand_offs.APPS)
 
 
 WEB_READY_WAIT_S = 15.0
+# Where a stack's nginx reaches its web app, and the one address whose forwarded headers it reads.
+PROXY_TO_APP = "127.0.0.1"
 
 
 def with_free_ports(settings: Settings) -> Settings:
@@ -90,6 +92,19 @@ class Stack:
         self.rates_api = ProviderClient(settings.rates_api_url)
         self.processes: dict[str, ManagedProcess] = {}
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        # The web app's own settings. Behind its nginx it listens where only this machine (and so
+        # the proxy) reaches it, and believes the forwarded client address from that proxy alone:
+        # every request then comes from the proxy's address, which must not pass for the client's.
+        self.web_settings = (
+            settings.replace(
+                web_host=PROXY_TO_APP,
+                trusted_proxies=max(1, settings.trusted_proxies),
+                forwarded_allow_ips=PROXY_TO_APP,
+            )
+            if proxy
+            else settings
+        )
+        web_env = {**env, **self.web_settings.to_env()}
         # Redis: the Celery app's queue, and every app's rate-limit store when the limit is on.
         if not settings.redis_url and (
             lab_hand_offs.APPS[app].has_queue or settings.limits_need_redis
@@ -129,20 +144,20 @@ class Stack:
         self._add(
             "web",
             self._web_argv(),
-            env,
-            lambda: http_ok(f"{settings.web_url}/healthz", timeout_s=WEB_READY_WAIT_S),
+            web_env,
+            lambda: http_ok(f"{self.url}/healthz", timeout_s=WEB_READY_WAIT_S),
             ready_timeout_s=60,
         )
         # More web servers of the same app, as behind a load balancer (use case 4).
         self.extra_web_urls: list[str] = []
         for n in range(2, web_servers + 1):
             port = free_port()
-            url = f"http://{settings.web_host}:{port}"
+            url = f"http://{self.web_settings.web_host}:{port}"
             self.extra_web_urls.append(url)
             self._add(
                 f"web{n}",
                 self._web_argv(),
-                {**env, "WEB_PORT": str(port)},
+                {**web_env, "WEB_PORT": str(port)},
                 lambda url=url: http_ok(f"{url}/healthz"),
                 ready_timeout_s=60,
             )
@@ -248,6 +263,13 @@ class Stack:
 
     def _push_argv(self) -> list[str]:
         s = self.settings
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: then any local
+        # client could name a new address per connection and take every per-client slot.
+        proxy_headers = (
+            ["--proxy-headers", "--forwarded-allow-ips", s.forwarded_allow_ips]
+            if s.trusted_proxies
+            else ["--no-proxy-headers"]
+        )
         return [
             sys.executable,
             "-m",
@@ -260,12 +282,14 @@ class Stack:
             str(s.push_port),
             "--ws",
             "wsproto",
+            # The guard's WEB_MAX_CONNECTIONS is this process's one connection budget: no
+            # --limit-concurrency, which counts half-sent heads too and, set below that budget,
+            # refuses everyone with 503 before the guard evicts the longest-waiting one.
             "--http",
             "site_glue.guarded_uvicorn:GuardedH11Protocol",
-            "--limit-concurrency",
-            str(2 * s.push_max_connections),
             "--ws-max-size",
             "4096",
+            *proxy_headers,
             "--no-access-log",
             "--log-level",
             "warning",
@@ -348,7 +372,8 @@ class Stack:
             self.redis_dir.mkdir(parents=True)
         if "proxy" in self.processes:
             self.proxy_dir.mkdir(parents=True)
-            (self.proxy_dir / "nginx.conf").write_text(native_config(self.proxy_dir, self.settings))
+            config = native_config(self.proxy_dir, self.settings, self.web_settings)
+            (self.proxy_dir / "nginx.conf").write_text(config)
         try:
             for process in self.processes.values():
                 process.start()
@@ -379,7 +404,8 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return self.settings.web_url
+        """The web app's own address (behind a proxy: where the proxy reaches it)."""
+        return self.web_settings.web_url
 
     def describe(self) -> str:
         lines = [

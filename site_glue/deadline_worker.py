@@ -77,14 +77,17 @@ def deadline_sync_worker(seconds: float) -> type[SyncWorker]:
 
 def deadline_thread_worker(seconds: float) -> type[ThreadWorker]:
     """gunicorn's threaded worker (gthread) with this deadline per request. A connection's socket
-    is wrapped once, before gthread builds its parser on it; every request restarts the clock."""
+    is wrapped once, before gthread builds its parser on it; an answered request restarts the
+    clock for the next one. gthread also hands a connection back to its poller after 5 s without
+    a byte and to a thread again when one comes: that must not restart it."""
 
     class DeadlineThreadWorker(ThreadWorker):
         def handle(self, conn: TConn) -> object:
-            if isinstance(conn.sock, DeadlineSocket):
-                conn.sock.restart()
-            else:
+            if not isinstance(conn.sock, DeadlineSocket):
                 conn.sock = DeadlineSocket(conn.sock, seconds)
-            return super().handle(conn)
+            keep_alive = super().handle(conn)
+            if keep_alive is True:  # answered, and the connection stays open for another
+                conn.sock.restart()
+            return keep_alive
 
     return DeadlineThreadWorker

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import redis
 from flask import (
@@ -45,6 +47,9 @@ from lab_settings import Settings
 from long_report import duration_text, filename
 from price_lookup import RateQuote, price_rows
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 site = Blueprint("site", __name__, template_folder=TEMPLATES)
 
 
@@ -55,6 +60,8 @@ def configure_site(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["lab_settings"] = settings
+    if settings.public_key_warning:
+        app.logger.warning(settings.public_key_warning)
     client = None
     if settings.limits_need_redis:
         client = redis.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)
@@ -64,9 +71,23 @@ def configure_site(app: Flask, settings: Settings) -> None:
     }
     app.register_blueprint(site)
     app.before_request(read_body_before_deadline)
-    if settings.trusted_proxies:  # the client is who the last N proxies say it is
+    if settings.trusted_proxies:
+        app.wsgi_app = ForwardedByTrustedProxy(app.wsgi_app, settings)
+
+
+class ForwardedByTrustedProxy:
+    """The client is who the last TRUSTED_PROXIES proxies say it is, on connections from
+    FORWARDED_ALLOW_IPS; anyone else who sends X-Forwarded-For is the connection's address."""
+
+    def __init__(self, app: WSGIApplication, settings: Settings) -> None:
         n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
+        self.direct, self.proxied = app, ProxyFix(app, x_for=n, x_proto=n)
+        self.settings = settings
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        peer = environ.get("REMOTE_ADDR")
+        app = self.proxied if self.settings.believes_forwarded_headers_from(peer) else self.direct
+        return app(environ, start_response)
 
 
 def read_body_before_deadline() -> None:

@@ -9,8 +9,9 @@ answers nobody. So:
 - a request's head (its request line and headers) must arrive within REQUEST_BODY_TIMEOUT_S of
   the connection, or of the previous answer on a kept-alive connection; the body has the app's
   own deadline (408);
-- past WEB_MAX_CONNECTIONS open connections, the one that has waited longest for its head is
-  closed to make room (or, if every one is busy with a request, the new one), and that cap is
+- past WEB_MAX_CONNECTIONS open connections, the one that has waited longest for its request
+  (its head, or the body its head announced) is closed to make room (or, if every one is busy
+  with a whole request, the new one), and that cap is
   kept below the process's file limit (raised to fit where the system allows), so accept()
   never fails for want of a descriptor;
 - asyncio's and uvicorn's log lines are rate limited (`site_glue.log_limit`), whatever floods.
@@ -78,11 +79,11 @@ def limits() -> Limits:
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for each request's head and a cap on the
     connections one process holds. When full, the connection that has waited longest for its
-    head makes room: a visitor who sends a whole request at once still gets in during a flood
-    of half-sent ones."""
+    request makes room: a visitor who sends a whole request at once still gets in during a flood
+    of half-sent ones, heads or bodies."""
 
-    # This process's connections still waiting for a head, the longest-waiting first.
-    waiting_for_head: ClassVar[dict[GuardedH11Protocol, None]] = {}
+    # This process's connections still waiting for a whole request, the longest-waiting first.
+    waiting_for_request: ClassVar[dict[GuardedH11Protocol, None]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -97,7 +98,7 @@ class GuardedH11Protocol(H11Protocol):
         self._wait_for_head()
 
     def _evict_oldest(self) -> bool:
-        for oldest in self.waiting_for_head:
+        for oldest in self.waiting_for_request:
             oldest._stop_waiting()
             oldest.transport.abort()  # its descriptor is free again at once
             return True
@@ -105,11 +106,14 @@ class GuardedH11Protocol(H11Protocol):
 
     def _wait_for_head(self) -> None:
         self.cycle_before = self.cycle  # a head makes a new cycle
-        self.waiting_for_head[self] = None
+        self.waiting_for_request[self] = None
         self.head_timer = self.loop.call_later(limits().head_deadline_s, self._too_slow)
 
     def _stop_waiting(self) -> None:
-        self.waiting_for_head.pop(self, None)
+        self.waiting_for_request.pop(self, None)
+        self._stop_head_timer()
+
+    def _stop_head_timer(self) -> None:
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
@@ -124,7 +128,13 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.head_timer is not None and self._head_came():
+        if self not in self.waiting_for_request or not self._head_came():
+            return
+        if self.cycle.more_body:
+            # The body has the app's own deadline (408); until it is all here the connection
+            # stays evictable, or heads announcing bodies they never send would fill the cap.
+            self._stop_head_timer()
+        else:
             self._stop_waiting()
 
     def handle_websocket_upgrade(self, event: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio
 from hypercorn.middleware import ProxyFixMiddleware
+from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import (
     Blueprint,
     Quart,
@@ -50,6 +51,8 @@ def configure_site(app: Quart, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["lab_settings"] = settings
+    if settings.public_key_warning:
+        app.logger.warning(settings.public_key_warning)
     client = None
     if settings.limits_need_redis:
         client = redis.asyncio.Redis.from_url(
@@ -60,9 +63,26 @@ def configure_site(app: Quart, settings: Settings) -> None:
         for action, window in settings.rate_limits().items()
     }
     app.register_blueprint(site)
-    if settings.trusted_proxies:  # the client is who the last N proxies say it is
+    if settings.trusted_proxies:
+        app.asgi_app = ForwardedByTrustedProxy(app.asgi_app, settings)
+
+
+class ForwardedByTrustedProxy:
+    """The client is who the last TRUSTED_PROXIES proxies say it is, on connections from
+    FORWARDED_ALLOW_IPS; anyone else who sends X-Forwarded-For is the connection's address."""
+
+    def __init__(self, app: ASGIFramework, settings: Settings) -> None:
         n = settings.trusted_proxies
-        app.asgi_app = ProxyFixMiddleware(app.asgi_app, mode="legacy", trusted_hops=n)
+        self.direct = app
+        self.proxied = ProxyFixMiddleware(app, mode="legacy", trusted_hops=n)
+        self.settings = settings
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        peer = (scope.get("client") or (None,))[0]
+        app = self.proxied if self.settings.believes_forwarded_headers_from(peer) else self.direct
+        await app(scope, receive, send)
 
 
 def lab_settings() -> Settings:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from slow_provider.behaviour import Faults
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
+MAX_BODY_BYTES = 64 * 1024  # a change of behaviour is a few hundred bytes of JSON
 
 
 def loopback_host(value: str | None) -> bool:
@@ -75,7 +76,9 @@ class ControlHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if self.refused(changes=True):
             return
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.read_body()
+        if body is None:
+            return
         if self.path == "/reset":
             self.reply(200, self.reset())
             return
@@ -89,6 +92,16 @@ class ControlHandler(BaseHTTPRequestHandler):
             return
         self.faults.set_behaviour(behaviour)
         self.reply(200, asdict(behaviour))
+
+    def read_body(self) -> bytes | None:
+        """The request's body; None once a length that cannot be read is answered with 400 (a
+        negative one would read until the client hangs up, holding this thread)."""
+        length = self.headers.get("Content-Length", "0").strip()
+        if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True  # the body, if any, must not be read as a request
+            self.reply(400, {"error": f"Content-Length must be 0 to {MAX_BODY_BYTES}"})
+            return None
+        return self.rfile.read(int(length))
 
     def reply(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()

@@ -136,8 +136,10 @@ def _handler(api: SlowRatesApi) -> type[BaseHTTPRequestHandler]:
                 return
             if self.refused(changes=True):
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            changes = json.loads(self.rfile.read(length) or b"{}")  # NaN and Infinity allowed
+            body = self.read_body()
+            if body is None:
+                return
+            changes = json.loads(body or b"{}")  # NaN and Infinity allowed
             unknown = set(changes) - set(RATES_PER_EUR)
             if unknown:
                 self.reply(400, {"error": f"unknown currencies {sorted(unknown)}"})

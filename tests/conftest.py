@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
+from requests.adapters import HTTPAdapter
 
 from lab_settings import Settings
 from lab_stack.browser import CHROMIUM_HINT, find_chromium
@@ -140,6 +141,19 @@ def loopback_alias(address: str) -> str:
     finally:
         probe.close()
     return address
+
+
+class FromAddress(HTTPAdapter):
+    """requests' adapter that connects from one local address (the whole 127/8 is this
+    machine on Linux): `session.mount("http://", FromAddress(loopback_alias("127.0.0.2")))`."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
 
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "test" / "screenshots"

@@ -12,15 +12,15 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from lab_stack.proxy import COMPOSE_CONF, NginxNotFound, compose_config, find_nginx
 from lab_stack.stack import Stack, open_stack
 from loadtests.load.journey import contact_fields
-from tests.conftest import Visitor, loopback_alias, settings_for_tests
+from tests.conftest import FromAddress, Visitor, loopback_alias, settings_for_tests
 
 DEADLINE_S = 3.0  # the app's own whole-request deadline, and nginx's
 SLOW_CLIENTS = 6
@@ -39,25 +39,11 @@ needs_nginx = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def proxied() -> Iterator[Stack]:
-    settings = settings_for_tests(
-        trusted_proxies=1, rate_limit_s=30.0, request_body_timeout_s=DEADLINE_S
-    )
+    # No TRUSTED_PROXIES here: a stack started with its nginx trusts that nginx by itself.
+    settings = settings_for_tests(rate_limit_s=30.0, request_body_timeout_s=DEADLINE_S)
     stack = open_stack("sync", settings, proxy=True)
     with stack:
         yield stack
-
-
-class FromAddress(HTTPAdapter):
-    """requests' adapter that connects from one local address (the whole 127/8 is this
-    machine on Linux)."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
-        kwargs["source_address"] = (self.address, 0)
-        super().init_poolmanager(*args, **kwargs)
 
 
 def slow_clients(host: str, port: int) -> list[socket.socket]:
@@ -125,6 +111,95 @@ def test_behind_the_proxy_each_client_address_has_its_own_rate_limit(proxied):
     ]
 
     assert answers == [302, 429, 302]
+
+
+def staff_pages_status(url: str, source: str, **headers: str) -> set[int]:
+    """The statuses of the admin page and the accounts report, asked from `source`."""
+    session = requests.Session()
+    session.mount("http://", FromAddress(loopback_alias(source)))
+    return {
+        session.get(f"{url}{path}", headers=headers, timeout=10).status_code
+        for path in ("/admin/tasks", "/reports")
+    }
+
+
+@needs_nginx
+def test_through_the_proxy_the_staff_pages_see_the_client_not_the_proxy(proxied):
+    """Every request reaches gunicorn from nginx's address; the admin rule must judge the client
+    nginx names (127.0.0.2 stands for another machine), never nginx's own loopback address."""
+    url = proxied.settings.proxy_url
+
+    assert staff_pages_status(url, "127.0.0.2") == {403}
+    assert staff_pages_status(url, "127.0.0.2", **{"X-Forwarded-For": "127.0.0.1"}) == {403}
+    assert staff_pages_status(url, "127.0.0.1") == {200}  # a browser on this machine
+
+
+@needs_nginx
+def test_a_forged_forwarded_for_straight_to_the_app_is_not_believed(proxied):
+    """Only nginx's connections may name the client: another address that reaches gunicorn's own
+    port and claims to be this machine is judged by its own address."""
+    forged = {"X-Forwarded-For": "127.0.0.1"}
+
+    assert staff_pages_status(proxied.url, "127.0.0.2", **forged) == {403}
+
+
+def test_behind_its_proxy_the_app_listens_on_loopback_and_trusts_only_the_proxy():
+    """A stack whose site is public (WEB_HOST=0.0.0.0) publishes the proxy, not gunicorn."""
+    settings = settings_for_tests(web_host="0.0.0.0")
+
+    web = Stack("sync", settings, proxy=True).processes["web"].env
+
+    assert (web["WEB_HOST"], web["TRUSTED_PROXIES"], web["FORWARDED_ALLOW_IPS"]) == (
+        "127.0.0.1",
+        "1",
+        "127.0.0.1",
+    )
+    assert Stack("sync", settings).processes["web"].env["TRUSTED_PROXIES"] == "0"
+
+
+@needs_nginx
+def test_the_proxy_answers_under_3000_half_sent_heads_and_its_log_stays_small(proxied):
+    host, port = proxied.settings.web_host, proxied.settings.proxy_port
+    log = proxied.proxy_dir / "error.log"
+    before = log.stat().st_size
+    flood = []
+    try:
+        for _ in range(3000):
+            sock = socket.create_connection((host, port), timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: lab\r\nX-Pad")
+            flood.append(sock)
+        answers = []
+        for _ in range(20):
+            try:
+                answers.append(requests.get(f"{proxied.settings.proxy_url}/healthz", timeout=10))
+            except requests.ConnectionError:
+                answers.append(None)
+    finally:
+        for sock in flood:
+            sock.close()
+    time.sleep(0.5)  # nginx has logged whatever the flood made it log
+
+    assert [a.status_code if a else "reset" for a in answers] == [200] * 20
+    assert log.stat().st_size - before < 16 * 1024
+
+
+@needs_nginx
+def test_started_as_root_the_proxys_workers_are_not_root(proxied):
+    master = proxied.processes["proxy"].pid
+    children = Path(f"/proc/{master}/task/{master}/children")
+    if not children.exists():
+        pytest.skip("no /proc here to read the workers' owners from")
+    workers = children.read_text().split()
+    owners = {
+        next(
+            line.split()[1]
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("Uid:")
+        )
+        for pid in workers
+    }
+
+    assert workers and "0" not in owners, owners
 
 
 def test_the_compose_files_proxy_is_the_one_the_tests_run():

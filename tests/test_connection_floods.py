@@ -96,6 +96,58 @@ def test_half_sent_requests_are_bounded_cut_off_and_do_not_flood_the_log(start_s
     assert all(grown < 64 * 1024 for grown in seen["log_growth"].values()), seen
 
 
+def test_at_the_default_settings_the_push_service_answers_under_450_half_sent_requests(
+    shared_stacks,
+):
+    """One connection budget per process: whatever else limits the push service's connections
+    (uvicorn's --limit-concurrency refused everyone past 400) must not sit below the lab's own
+    cap, WEB_MAX_CONNECTIONS (1000 by default), or the eviction of the longest-waiting head
+    never runs."""
+    stack = shared_stacks["celery"]
+    half_sent = 450
+    assert stack.settings.web_max_connections > half_sent  # the defaults, unlowered
+    flood = half_requests(stack.settings.web_host, stack.settings.push_port, half_sent)
+    try:
+        answers = [
+            requests.get(f"{stack.settings.push_url}/healthz", timeout=10).status_code
+            for _ in range(20)
+        ]
+    finally:
+        for sock in flood:
+            sock.close()
+
+    assert answers == [200] * 20, answers
+
+
+def test_heads_that_announce_a_body_and_never_send_it_make_room_too(start_stack):
+    """A whole head with `Content-Length: 60000` and no body is still a request waiting to
+    arrive, not one the app can answer: past the cap it is evicted like a half-sent head, so
+    visitors keep getting in (without nginx in front, nothing else would stop it)."""
+    cap = 40
+    stack = start_stack("asyncio", web_max_connections=cap)
+    head = (
+        b"POST /contact HTTP/1.1\r\nHost: lab\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\n"
+    )
+    withheld = []
+    try:
+        for _ in range(3 * cap):
+            sock = socket.create_connection((stack.settings.web_host, stack.settings.web_port))
+            sock.sendall(head)
+            withheld.append(sock)
+        answers = []
+        for _ in range(10):
+            try:
+                answers.append(requests.get(f"{stack.url}/", timeout=10).status_code)
+            except requests.ConnectionError:
+                answers.append("reset")
+    finally:
+        for sock in withheld:
+            sock.close()
+
+    assert answers == [200] * 10, answers
+
+
 def test_the_connection_cap_fits_under_the_process_file_limit():
     """Where the system's file limit is below WEB_MAX_CONNECTIONS and cannot be raised, the
     cap shrinks to what fits, so accept() never runs out of descriptors (in a child process:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import itertools
 import json
 import re
@@ -40,14 +41,43 @@ def test_compose_publishes_only_what_a_browser_opens_and_only_on_loopback():
 
     published = {name: svc["ports"] for name, svc in services.items() if "ports" in svc}
 
-    # The proxy in front of the three web apps, and the push service the Celery app's pages
-    # connect to; the apps themselves only through the proxy, which believes nobody's header.
-    assert set(published) == {"proxy", "celery-push"}
+    # Only the proxy, in front of the three web apps and of the push service the Celery app's
+    # pages connect to: each of them is reached through it alone.
+    assert set(published) == {"proxy"}
     assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
-    proxied = {"sync", "celery", "asyncio"}
+    proxied = {"sync", "celery", "asyncio", "celery-push"}
     assert set(services["proxy"]["depends_on"]) == proxied
-    assert all(services[app]["environment"]["TRUSTED_PROXIES"] == "1" for app in proxied)
     assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["proxy"]["volumes"]
+    assert "127.0.0.1:8010:8010" in services["proxy"]["ports"]
+    assert "celery-push:8010" in (ROOT / "deploy" / "nginx.conf").read_text()
+
+
+def test_compose_believes_forwarded_headers_from_its_proxy_alone():
+    """Every container on the compose network could send X-Forwarded-For: the apps and the push
+    service believe it only from the proxy's own fixed address."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    proxy_address = services["proxy"]["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    believers = {"sync", "celery", "asyncio", "celery-push"}
+
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
+    for name in believers:
+        environment = services[name]["environment"]
+        assert environment["TRUSTED_PROXIES"] == "1", name
+        assert environment["FORWARDED_ALLOW_IPS"] == proxy_address, name
+    # uvicorn reads FORWARDED_ALLOW_IPS from the environment: it must not be told otherwise.
+    assert "--forwarded-allow-ips" not in services["celery-push"]["command"]
+    assert "--no-proxy-headers" not in services["celery-push"]["command"]
+
+
+def test_compose_gives_the_containers_the_admin_token_and_keeps_the_reports_private():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+
+    for name in ("sync", "celery", "asyncio"):
+        assert services[name]["environment"]["ADMIN_TOKEN"].startswith("${ADMIN_TOKEN"), name
+    assert re.search(r"chmod 0?700 [^\n]*/lab/var/reports", dockerfile)
 
 
 def test_compose_file_follows_the_compose_specification():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import socket
 import string
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -22,7 +24,8 @@ from hypothesis import strategies as st
 
 from bakery_site.catalogue import CURRENCIES
 from celery_app import create_app as create_celery_app
-from contact_email.delivery import send_email, send_email_async
+from celery_app.contact import send_hold_s
+from contact_email.delivery import failure_status, send_email, send_email_async
 from contact_email.message import ContactEmail, ContactSubmission
 from lab_settings import DEVELOPMENT_SECRET_KEY, MIN_SECRET_KEY_LENGTH, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
@@ -232,6 +235,70 @@ def test_the_envelope_goes_to_the_owner_whatever_the_headers_say(own_stacks, sen
     assert delivery["mail_from"] == stack.settings.site_email
 
 
+@pytest.fixture
+def trickling_provider():
+    """An SMTP server that answers every step, one byte every 0.1 s: each answer is within a
+    per-step timeout of 1.5 s, the whole conversation takes about five seconds."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(client: socket.socket, line: bytes) -> None:
+        for byte in line:
+            if stop.is_set():
+                return
+            client.sendall(bytes([byte]))
+            time.sleep(0.1)
+
+    def converse(client: socket.socket) -> None:
+        reader = client.makefile("rb")
+        answer(client, b"220 slow\r\n")
+        while not stop.is_set() and (command := reader.readline()):
+            if command.upper().startswith(b"DATA"):
+                answer(client, b"354 go\r\n")
+                while reader.readline() not in (b".\r\n", b""):
+                    pass
+            answer(client, b"221 bye\r\n" if command.upper().startswith(b"QUIT") else b"250 ok\r\n")
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            client, _ = server.accept()
+            with client:
+                converse(client)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("send", [send_email, _send_async], ids=["blocking", "awaited"])
+def test_a_send_has_one_deadline_however_the_provider_trickles(trickling_provider, send):
+    """SMTP_TIMEOUT_S bounds the whole send, not each step: else a provider that trickles each
+    reply holds a web worker, or a Celery claim, for many timeouts."""
+    settings = Settings().replace(smtp_port=trickling_provider, smtp_timeout_s=1.5)
+    message = EmailMessage()
+    message["Subject"] = "Hi"
+    message.set_content("Hi")
+    started = time.monotonic()
+
+    with pytest.raises(Exception) as failure:
+        send(message, settings)
+    took = time.monotonic() - started
+
+    assert failure_status(failure.value) == 504, repr(failure.value)
+    assert took < settings.smtp_timeout_s + 1, took
+
+
+def test_the_send_deadline_nests_inside_the_worker_timeout_and_the_claim():
+    settings = Settings()
+
+    assert settings.smtp_timeout_s < send_hold_s(settings) < settings.web_timeout_s
+    with pytest.raises(SettingsError, match="SMTP_TIMEOUT_S"):
+        settings.replace(smtp_timeout_s=float(settings.web_timeout_s))
+
+
 @pytest.mark.parametrize("app", APPS)
 def test_arbitrary_currencies_never_break_the_prices_page(own_stacks, app):
     stack = own_stacks[app]
@@ -261,6 +328,28 @@ def test_arbitrary_currencies_never_break_the_prices_page(own_stacks, app):
             assert stack.rates_api.wait_for("answered", 1, timeout_s=10)["answered"] == 1
 
     ask_anything()
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200d\ufeff", " \u2060 "])
+def test_a_name_of_invisible_characters_only_is_refused_with_the_form(stack, visitor, invisible):
+    response = visitor.submit({**contact_fields(1, 1), "name": invisible})
+
+    assert response.status_code == 400
+    assert "<form" in response.text and "Please tell us your name." in response.text
+    assert stack.provider.stats()["attempts"] == 0
+
+
+def test_the_public_development_key_is_never_used_without_a_word(caplog):
+    """LAB_ENV unset means development, where the built-in SECRET_KEY is allowed: anyone can
+    read it here and forge sessions with it, so the apps say so when they start."""
+    with caplog.at_level("WARNING"):
+        create_celery_app(Settings.from_env({}))
+
+    assert any("SECRET_KEY" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        create_celery_app(Settings.from_env({"SECRET_KEY": "k" * MIN_SECRET_KEY_LENGTH}))
+    assert not any("SECRET_KEY" in record.getMessage() for record in caplog.records)
 
 
 def test_form_sent_as_json_is_refused_like_an_empty_form(stack, visitor):
@@ -409,6 +498,20 @@ def test_trickling_clients_cannot_hold_the_threads_of_a_threaded_worker(start_st
 
     assert max(cut_off_after) <= timeout_s + 1, cut_off_after
     assert home.status_code == 200 and home_waited <= timeout_s + 1
+
+
+def test_a_client_silent_past_gunicorns_wait_keeps_its_one_deadline(start_stack):
+    """gthread waits 5 s for a connection's first byte, then parks it in its poller and hands it
+    to a thread again when it speaks: the deadline still counts from the start, not afresh."""
+    timeout_s = 6.0
+    stack = start_stack("sync", web_threads=2, request_body_timeout_s=timeout_s)
+    with socket.create_connection((stack.settings.web_host, stack.settings.web_port)) as slow:
+        started = time.monotonic()
+        time.sleep(5.5)  # parked by gunicorn after its 5 s wait
+        _trickle(slow, POST_HEAD, gap_s=0.5, give_up_s=3 * timeout_s)
+        cut_off_after = time.monotonic() - started
+
+    assert cut_off_after <= timeout_s + 1.5, cut_off_after
 
 
 def test_the_async_app_serves_others_while_a_client_trickles_its_headers(own_stacks):

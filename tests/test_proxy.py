@@ -11,7 +11,7 @@ import requests
 
 from lab_stack.stack import APPS
 from loadtests.load.journey import contact_fields
-from tests.conftest import Visitor
+from tests.conftest import FromAddress, Visitor, loopback_alias
 
 OUTSIDER = "203.0.113.9"  # TEST-NET-3: an address on the internet, never this machine
 
@@ -54,3 +54,21 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_rate_limit(proxied_stack
     answers = [send("198.51.100.1", 1), send("198.51.100.2", 2), send("198.51.100.1", 3)]
 
     assert answers == [302, 302, 429]  # two clients, one bucket each
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_behind_a_trusted_proxy_only_the_proxys_address_may_forward(proxied_stacks, app):
+    """TRUSTED_PROXIES=1 believes X-Forwarded-For from FORWARDED_ALLOW_IPS (127.0.0.1 here):
+    a client on another address (127.0.0.2 stands for another machine) that reaches the app
+    directly and claims to be this machine is judged by its own address."""
+    session = requests.Session()
+    session.mount("http://", FromAddress(loopback_alias("127.0.0.2")))
+    url = proxied_stacks[app].url
+    forged = {"X-Forwarded-For": "127.0.0.1"}
+
+    answers = {
+        path: session.get(f"{url}{path}", headers=forged, timeout=10).status_code
+        for path in ("/admin/tasks", "/reports")
+    }
+
+    assert answers == {"/admin/tasks": 403, "/reports": 403}

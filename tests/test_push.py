@@ -92,9 +92,11 @@ def test_client_frames_are_dropped_and_an_oversized_one_closes_the_socket(push_s
     assert closed_by_the_service(big)
 
 
-async def _hold(stack, task_id: str, as_websocket: bool, source: str = "127.0.0.1") -> str:
-    """Open one connection from `source` and leave it idle; its status line, or "held" if none
-    came yet."""
+async def _hold(
+    stack, task_id: str, as_websocket: bool, source: str = "127.0.0.1", forwarded_for: str = ""
+) -> str:
+    """Open one connection from `source` (claiming to forward for `forwarded_for`, if given) and
+    leave it idle; its status line, or "held" if none came yet."""
     host, port = stack.settings.web_host, stack.settings.push_port
     reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
     if as_websocket:
@@ -105,7 +107,10 @@ async def _hold(stack, task_id: str, as_websocket: bool, source: str = "127.0.0.
         )
         request = f"GET /updates/{task_id} HTTP/1.1\r\nHost: {host}\r\n{upgrade}\r\n"
     else:
-        request = f"GET /updates/{task_id}?since={time.time()} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        claim = f"X-Forwarded-For: {forwarded_for}\r\n" if forwarded_for else ""
+        request = (
+            f"GET /updates/{task_id}?since={time.time()} HTTP/1.1\r\nHost: {host}\r\n{claim}\r\n"
+        )
     writer.write(request.encode())
     await writer.drain()
     try:
@@ -194,3 +199,26 @@ def test_one_client_cannot_take_every_slot_from_the_others(push_stack):
     assert answers.count("held") == PER_CLIENT
     assert answers.count("503") == 3 * PER_CLIENT
     assert answer.status == 200 and '"SUCCESS"' in body
+
+
+def test_a_client_on_loopback_cannot_buy_more_slots_with_forwarded_for(push_stack):
+    """By default the push service believes nobody's X-Forwarded-For, 127.0.0.1's included
+    (uvicorn's own default would): each fake address a client names buys it nothing."""
+    waiting = pending_task(push_stack)
+
+    async def hog() -> list[str]:
+        return await asyncio.gather(
+            *(
+                _hold(push_stack, waiting, False, forwarded_for=f"198.51.100.{n}")
+                for n in range(4 * PER_CLIENT)
+            )
+        )
+
+    loop = asyncio.new_event_loop()
+    try:
+        answers = loop.run_until_complete(hog())
+    finally:
+        release_held(loop)
+
+    assert answers.count("held") == PER_CLIENT
+    assert answers.count("503") == 3 * PER_CLIENT

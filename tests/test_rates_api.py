@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -166,3 +167,23 @@ def test_the_control_endpoints_refuse_what_another_site_could_send(rates):
     # The rates API itself answers whoever calls it, under any name (compose calls it rates-api).
     quote = httpx.get(f"{url}/v1/rates", params={"symbols": "USD"}, headers={"Host": "rates-api"})
     assert quote.status_code == 200
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "99999999999"])
+@pytest.mark.parametrize("path", ["/behaviour", "/rates"])
+def test_a_control_request_with_a_bad_content_length_is_answered_not_left_hanging(
+    rates, path, length
+):
+    """A negative length would read until the client hangs up (the handler thread held for
+    good), a huge one fill memory: 400 at once, and the connection closed."""
+    settings, control = rates
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n{{}}"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", settings.rates_api_port), timeout=5) as client:
+        client.sendall(request)
+        answer = client.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert control.behaviour()["mode"] == "normal"

@@ -13,6 +13,7 @@ import pytest
 
 from lab_hand_offs import names
 from lab_settings import Settings
+from lab_stack.__main__ import up_stack
 from lab_stack.processes import LOWEST_PORT, ephemeral_start, free_port
 from lab_stack.stack import APPS, PROJECT_ROOT, Stack, http_ok, open_stack
 from loadtests.publishing import hand_offs, lesson
@@ -100,3 +101,11 @@ def test_free_ports_lie_below_the_range_outgoing_connections_take_theirs_from():
 
     assert len(set(ports)) == len(ports)
     assert all(LOWEST_PORT <= port < ephemeral_start() for port in ports)
+
+
+def test_make_up_starts_the_beat_of_an_app_with_a_queue():
+    """Without it the hourly sweep of old reports never runs under `make up APP=celery`."""
+    settings = settings_for_tests()
+
+    assert "beat" in up_stack("celery", settings, proxy=False).processes
+    assert "beat" not in up_stack("sync", settings, proxy=False).processes

@@ -18,10 +18,6 @@ import aiosmtplib
 
 from lab_settings import Settings
 
-# The envelope, not the headers, decides who gets an email. Both senders name it themselves,
-# the site owner unless told otherwise, so no header (an injected Bcc: among them) adds anyone.
-
-
 # SMTP_TIMEOUT_S is one deadline for the whole send. smtplib's and aiosmtplib's timeouts apply to
 # each step (connect, every command, every read): a provider that trickles each reply would hold
 # the sender for many timeouts, past the web worker's own and the Celery claim's.
@@ -61,6 +57,10 @@ class _DeadlineSMTP(smtplib.SMTP):
         sock = _DeadlineSocket(fileno=connected.detach())
         sock.deadline = self.deadline
         return sock
+
+
+# The envelope, not the headers, decides who gets an email. Both senders name it themselves,
+# the site owner unless told otherwise, so no header (an injected Bcc: among them) adds anyone.
 
 
 def send_email(message: EmailMessage, settings: Settings, to: str | None = None) -> None:

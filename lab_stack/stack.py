@@ -35,7 +35,7 @@ APPS = tuple(lab_hand_offs.APPS)
 
 
 WEB_READY_WAIT_S = 15.0
-# Where a stack's nginx reaches its web app, and the one address whose forwarded headers it reads.
+# Where a stack's nginx reaches its web app: the one address whose forwarded headers the app reads.
 PROXY_TO_APP = "127.0.0.1"
 
 

@@ -135,6 +135,9 @@ class ClassData:
         over = runs[(runs["hand_off"] == "sync") & (runs["rho"] > 1)]
         return None if over.empty else over.iloc[0]
 
+    def _others(self) -> list[str]:
+        return [h for h in self.open.table["hand_off"].unique() if h not in CLASS_APPS]
+
     def at(self, hand_off: str, rho: float) -> pd.Series:
         rows = self.steady[(self.steady["hand_off"] == hand_off) & (self.steady["rho"] == rho)]
         return rows.iloc[0]
@@ -190,8 +193,9 @@ class ClassData:
             f"{settings['web_workers']} worker x {settings['web_threads']} thread**; the Celery "
             f"app's email worker has {plan['celery_concurrency']} processes. At rho {rho:g} "
             f"visitors arrive at **{row['offered_rate']:.2f}/s** on average. Probes: "
-            f"{plan['probe_rate']:g} a second, measured for {row['window_s']:g} s after a "
-            f"{row['warmup_s']:g} s warm-up."
+            f"{plan['probe_rate']:g} a second; the sync run measured for {row['window_s']:g} s "
+            f"after a {row['warmup_s']:g} s warm-up. Shown: the {', '.join(CLASS_APPS)} apps "
+            f"(the sweep's other hand-offs, {', '.join(self._others())}: notebook 03)."
         )
 
     def overload_givens(self) -> Markdown:

@@ -246,29 +246,22 @@ class ClassData:
             )
         )
         md1 = md1_wait_s(sync["achieved_rate"], sync["delay_s"])
-        display(
-            Markdown(
-                f"Visitors arrived at {sync['achieved_rate']:.2f}/s. The sync mean was "
-                f"{fmt_ms(sync['home_mean_ms'])}: the textbook M/D/1 mean wait, rho x delay / "
-                f"(2 (1 - rho)), gives {fmt_ms(md1 * 1000)}, the lab's model replaying the run's "
-                f"own arrivals {fmt_ms(sync['model_mean_ms'])}. The formula takes each visitor "
-                "as one job; in the journey the POST joins the back of the queue only after the "
-                "form's GET is served, which the model replays. The Celery web worker only "
-                f"queues the email, so its probes waited for no POST. Data: {self.open.whose}."
-            )
-        )
         t = self.open.table
         repeats = t[(t["hand_off"] == "sync") & (t["rho"] == rho)]
         share = float(sync["home_over_100ms"])
         display(
             Markdown(
-                f"{share:.0%} of the sync app's probes waited over {SLOW_MS:g} ms (their median: "
-                f"{fmt_ms(sync['home_p50_ms'])}): at this rate "
-                f"{'most probes find' if share > 0.5 else 'a minority of probes find'} a line of "
-                f"POSTs. Run {len(repeats)} times (other schedules, another load generator), "
-                f"the sync p95 at rho {rho:g} ranged from {fmt_ms(repeats['home_p95_ms'].min())} "
-                f"to {fmt_ms(repeats['home_p95_ms'].max())}: open arrivals give one answer per "
-                "app and rate, up to that spread."
+                f"Sync mean {fmt_ms(sync['home_mean_ms'])}; the textbook M/D/1 mean wait, "
+                f"rho x delay / (2 (1 - rho)) at the {sync['achieved_rate']:.2f}/s achieved: "
+                f"{fmt_ms(md1 * 1000)}; the lab's model, replaying the run's arrivals: "
+                f"{fmt_ms(sync['model_mean_ms'])}. The formula counts a visitor as one job; in "
+                "the journey the POST queues again behind the form's GET. "
+                f"{share:.0%} of sync probes waited over {SLOW_MS:g} ms (median "
+                f"{fmt_ms(sync['home_p50_ms'])}): "
+                f"{'most probes find' if share > 0.5 else 'a minority of probes find'} a line "
+                f"of POSTs. In {len(repeats)} runs the sync p95 spanned "
+                f"{fmt_ms(repeats['home_p95_ms'].min())} to "
+                f"{fmt_ms(repeats['home_p95_ms'].max())}. Data: {self.open.whose}."
             )
         )
 
@@ -297,11 +290,10 @@ class ClassData:
         )
         display(
             Markdown(
-                "Why the textbook differs: a visitor's POST joins the queue only after its "
-                "form's GET has waited its turn, so the POSTs of visitors still waiting for "
-                "their form are not yet ahead of the probe. The lab's model of that journey "
-                f"gives about 1 - 1/sqrt(rho) = {1 - 1 / math.sqrt(rho):+.2f} s/s (with the cheap "
-                f"pages and probes: {model:+.2f} s/s). Data: {self.open.whose}."
+                "Why: a POST joins the queue only after its form's GET has waited, so the POSTs "
+                "of visitors still waiting for their form are not yet ahead of the probe. The "
+                f"lab's model: about 1 - 1/sqrt(rho) = {1 - 1 / math.sqrt(rho):+.2f} s/s "
+                f"({model:+.2f} s/s with the cheap pages and probes). Data: {self.open.whose}."
             )
         )
 
@@ -320,11 +312,9 @@ class ClassData:
                 f"The lab's model: staggered {fmt_ms(regimes.loc['staggered', 'model_p50_ms'])}, "
                 f"synchronized {fmt_ms(regimes.loc['synchronized', 'model_p50_ms'])}. "
                 f"The article's rule, every POST ahead of you (visitors x delay), gives "
-                f"{fmt_ms(rule * 1000)} for both. Neither start has every POST ahead of a probe: "
-                "visitors are also thinking or loading a cheap page. Visitors who start together "
-                "stay a convoy, cycle after cycle, because each thank-you GET joins the back of "
-                "the queue behind the POSTs already waiting; visitors who start apart keep their "
-                f"spread. Data: {self.regimes.whose}."
+                f"{fmt_ms(rule * 1000)} for both; but visitors also think and load cheap pages. "
+                "Started together, they stay a convoy: each thank-you GET queues behind the "
+                f"POSTs already waiting. Data: {self.regimes.whose}."
             )
         )
 
@@ -346,11 +336,11 @@ class ClassData:
         display(
             Markdown(
                 f"The worker sent {above['sent_per_s']:.2f}/s, not its nominal "
-                f"{above['worker_capacity_per_s']:g}/s: each email costs a little work beside the "
-                f"provider's wait. Arrivals minus what it sent: "
-                f"{above['arrived_per_s'] - above['sent_per_s']:+.2f}/s. At the window's end "
-                f"{int(above['backlog_at_end'])} emails waited. Below capacity "
-                f"({below['arrived_per_s']:.2f}/s arriving) the backlog grew "
+                f"{above['worker_capacity_per_s']:g}/s (each email costs some work beside the "
+                f"wait): arrivals minus sent is "
+                f"{above['arrived_per_s'] - above['sent_per_s']:+.2f}/s; "
+                f"{int(above['backlog_at_end'])} emails waited at the end. Below capacity "
+                f"({below['arrived_per_s']:.2f}/s arriving): "
                 f"{below['backlog_growth_per_s']:+.2f}/s. Data: {self.email.whose}."
             )
         )
@@ -407,9 +397,8 @@ class ClassData:
         model = predict(steady_scenario(plan.visitors, plan.delay_s, think_s=plan.think_s))
         display(
             Markdown(
-                f"The lab's model for this setting: p95 {fmt_ms(model.p95_s * 1000)}; a probe "
-                "rarely finds every visitor's POST queued, since visitors also think and load "
-                f"cheap pages. Data: {whose}."
+                f"The lab's model: p95 {fmt_ms(model.p95_s * 1000)}. Visitors also think and load "
+                f"cheap pages, so a probe seldom finds all their POSTs queued. Data: {whose}."
             )
         )
         fig = queue_view.worker_timeline(requests, plan.visitors)

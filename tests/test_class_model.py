@@ -4,6 +4,7 @@ Jupyter Lab, in a real Chromium, moving a slider redraws the figure."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,6 @@ import pytest
 import requests
 
 from lab_stack.processes import free_port
-from loadtests.analysis.plots import fmt_ms
 from loadtests.publishing import playground
 from loadtests.publishing.notebooks import CLASS_NOTEBOOK, student_copy
 from tests.conftest import shot
@@ -36,6 +36,23 @@ def test_a_queue_per_worker_keeps_probes_waiting_where_one_shared_queue_does_not
     assert shared.probes.share_over_100ms == 0
     assert per_worker.probes.share_over_100ms > 0.02
     assert {r[0] for r in per_worker.served} == set(range(16))
+
+
+def test_the_laws_set_the_windows_mean_beside_the_steady_states_near_the_cliff():
+    """At rho 0.9 a short window's mean is not the steady state's: the laws give both, and
+    the steady state's is the one nearer M/D/1's (the rest of the gap is the journey's)."""
+    text = playground.laws(
+        playground.run(playground.Setting(load="open", rho=0.9, delay_s=0.5, seconds=150.0))
+    )
+    line = next(line for line in text.splitlines() if "M/D/1" in line)
+    found = re.search(
+        r"\): ([\d.]+) s, against the simulated probe's mean ([\d.]+) s in the steady state "
+        r"\(over \d+ s\) and ([\d.]+) s in this 150 s window",
+        line,
+    )
+    assert found, line
+    md1, steady, window = (float(x) for x in found.groups())
+    assert window < steady < md1
 
 
 def test_the_laws_beside_the_model_agree_with_its_simulation():
@@ -64,7 +81,9 @@ def test_open_arrivals_past_capacity_say_the_queue_grows():
 @pytest.fixture
 def jupyter_lab(tmp_path: Path) -> Iterator[str]:
     """A Jupyter Lab serving the class notebook's student copy from a folder of its own (its
-    settings, runtime files and checkpoints too), stopped with every kernel it started."""
+    settings, runtime files and checkpoints too), stopped with every kernel it started. Its
+    kernels run as the instructor's (`LAB_INSTRUCTOR=1`): the model is shown without waiting
+    for prediction 1."""
     notebook = student_copy(CLASS_NOTEBOOK, tmp_path / "class")
     port, token = free_port(), "lab-test-token"
     env = {
@@ -74,6 +93,7 @@ def jupyter_lab(tmp_path: Path) -> Iterator[str]:
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "LAB_INSTRUCTOR": "1",
     }
     log = (tmp_path / "jupyter.log").open("wb")
     server = subprocess.Popen(
@@ -129,13 +149,19 @@ def jupyter_lab(tmp_path: Path) -> Iterator[str]:
 def run_all(page, attempts: int = 4) -> None:
     """Run > Run All Cells, as a person would. Jupyter Lab can show the page before its kernel
     session is up: then Run All asks which kernel to start (accept the notebook's own) or runs
-    nothing. So: until the first cell has run, answer the dialog or try again."""
+    nothing. So: wait for the kernel to say it is idle, then, until a cell has run, answer the
+    dialog or try again. Any cell's prompt counts: Run All scrolls to the last cell, and Jupyter
+    Lab does not draw the cells scrolled out of view, the first among them."""
+    status = page.locator(".jp-StatusBar-Widget", has_text="Idle")
+    deadline = time.monotonic() + 60
+    while not status.count() and time.monotonic() < deadline:
+        time.sleep(0.2)
     for _ in range(attempts):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if page.locator(".jp-InputPrompt", has_text="[1]:").count():
+            if page.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]:")).count():
                 return
             dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
             if dialog.count():
@@ -153,27 +179,28 @@ def test_moving_a_slider_in_jupyter_lab_redraws_the_model(browser, jupyter_lab):
         page.wait_for_selector(".jp-Notebook", timeout=60_000)
         run_all(page)
 
-        visitors = page.locator(".widget-slider", has_text="visitors (closed)")
+        rho = page.locator(".widget-slider", has_text="rho (open)")
         figure = page.locator(".widget-output img").first
         figure.wait_for(timeout=120_000)
         figure.scroll_into_view_if_needed()
         before = figure.get_attribute("src")
-        assert visitors.locator(".widget-readout").inner_text().strip() == "10"
+        # The model starts at prediction 1's conditions: open arrivals at rho 0.9.
+        assert rho.locator(".widget-readout").inner_text().strip() == "0.90"
 
-        handle = visitors.locator(".noUi-handle").first
+        handle = rho.locator(".noUi-handle").first
         handle.focus()
-        for _ in range(5):
+        for _ in range(2):
             handle.press("ArrowRight")
-        # Every step of the slider redraws; wait for the one at 15 visitors, whose laws quote
-        # the article's rule for them (N x delay / slots).
-        setting = playground.Setting(visitors=15)
-        rule = f"= {fmt_ms(setting.visitors * setting.delay_s / setting.slots * 1000)}."
+        # The slider redraws once let go; wait for rho 1.0, past capacity in the laws.
+        setting = playground.Setting(load="open", rho=1.0, delay_s=0.5)
+        arrivals = f"Open arrivals at {setting.rate:.2f} visitors/s"
         deadline = time.monotonic() + 60
-        while rule not in (laws := page.locator(".widget-output").first.inner_text()):
-            assert time.monotonic() < deadline, f"no redraw for 15 visitors in 60 s: {laws}"
+        while arrivals not in (laws := page.locator(".widget-output").first.inner_text()):
+            assert time.monotonic() < deadline, f"no redraw for rho 1.0 in 60 s: {laws}"
             time.sleep(0.2)
 
-        assert visitors.locator(".widget-readout").inner_text().strip() == "15"
+        assert "grows without end" in laws
+        assert rho.locator(".widget-readout").inner_text().strip() == "1.00"
         assert page.locator(".widget-output img").first.get_attribute("src") != before
     except Exception as failure:
         shot(page, "class-model-failed")  # what Jupyter Lab showed, for whoever reads the failure

@@ -47,3 +47,17 @@ def test_an_interrupted_live_minute_stops_what_it_started():
         signal.signal(signal.SIGINT, handler)
 
     assert {p.pid for p in children()} <= before
+
+
+def test_the_fallback_is_the_stored_run_of_the_same_setting():
+    """When the live minute cannot run, the class sees the reference's `make bench` run of the
+    sync app at the same visitors and provider delay."""
+    plan = live_minute.LiveMinute(delay_s=2.0)
+    requests = live_minute.stored(plan)
+
+    assert set(requests["app"]) == {"sync"}
+    assert set(requests["visitors"]) == {plan.visitors}
+    assert set(requests["smtp_delay_s"]) == {plan.delay_s}
+    assert len(live_minute.homepage(requests)) > 0
+    with pytest.raises(LookupError):
+        live_minute.stored(live_minute.LiveMinute(visitors=3, delay_s=2.0))

@@ -16,7 +16,9 @@ from loadtests.analysis.plots import (
     log_ms_axis,
 )
 
-REGIME_STYLES = {"staggered": "-", "synchronized": "--"}
+REGIME_STYLES = {"measured": "-", "model": "--"}
+# One colour per start, all the sync app's: its own colour and black (no other app's colour).
+REGIME_COLOURS = {"staggered": "#000000", "synchronized": colour_of("sync")}
 SLOW_MS = 100.0  # a homepage slower than this has waited behind a POST
 
 
@@ -100,8 +102,9 @@ def regimes_over_time(series: pd.DataFrame) -> Figure:
         ax.plot(
             rows["t_s"] / 60,
             rows["p50_ms"],
-            "o" + REGIME_STYLES[start],
-            color=colour_of("sync") if measured else MODEL_COLOUR,
+            ("o" if measured else "") + REGIME_STYLES[source],
+            color=REGIME_COLOURS[start],
+            linewidth=2.5 if measured else 1.5,
             label=f"{start} start, {source}",
         )
     levels = series[series["source"] == "measured"].groupby("start")["p50_ms"].median()
@@ -116,4 +119,38 @@ def regimes_over_time(series: pd.DataFrame) -> Figure:
     ax.set_ylabel("sync homepage p50")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def class_open_arrivals(steady: pd.DataFrame) -> Figure:
+    """The class's figure of the open sweep below capacity: left, the homepage p95 of each app
+    and the model's replay for sync; right, what a visitor who sends the form waits for its
+    thank-you page (the POST), where the sync queue shows."""
+    apply_style()
+    runs = first_runs(steady).sort_values("rho")
+    fig, (home, post) = plt.subplots(1, 2, figsize=(12.8, 6.4), sharex=True, sharey=True)
+    for hand_off, rows in runs.groupby("hand_off", sort=False):
+        colour = colour_of(hand_off)
+        home.plot(rows["rho"], rows["home_p95_ms"], "o-", color=colour, label=hand_off)
+        post.plot(rows["rho"], rows["post_p95_ms"], "o-", color=colour)
+    sync = runs[runs["hand_off"] == "sync"]
+    if sync["model_p95_ms"].notna().any():
+        home.plot(
+            sync["rho"], sync["model_p95_ms"], "x--", color=MODEL_COLOUR, label="model of sync"
+        )
+    top = sync.iloc[-1]
+    fig.suptitle(
+        f"At rho {top['rho']:g} the sync homepage p95 is {fmt_ms(top['home_p95_ms'])} and its "
+        f"POST p95 {fmt_ms(top['post_p95_ms'])}: both wait in the one worker's queue",
+        fontsize=15,
+        fontweight="bold",
+    )
+    home.set_title("homepage p95 (a probe)", fontsize=14)
+    post.set_title("POST /contact p95 (a visitor sending the form)", fontsize=14)
+    for ax in (home, post):
+        log_ms_axis(ax)
+        ax.set_xlabel("rho: arrivals x provider delay")
+    home.set_ylabel("latency (log scale)")
+    fig.legend(loc="lower center", ncols=4, frameon=False, fontsize=13)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

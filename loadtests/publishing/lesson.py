@@ -9,6 +9,7 @@ import ast
 import html
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,101 @@ def hand_offs_side_by_side(routes: dict[str, tuple[str, str]] | None = None) -> 
     routes = routes or contact_routes()
     cells = "".join(_code_cell(app, path, name) for app, (path, name) in routes.items())
     return HTML(f"<table><tr>{cells}</tr></table>")
+
+
+def hand_off_lines(app: str, context: int = 1) -> HTML:
+    """One app's hand-off line in its `POST /contact`, with `context` lines either side, at a
+    size a projector's back row reads: the class sees the apps one at a time."""
+    path, name = contact_routes()[app]
+    source, first = function_source(path, name)
+    lines = source.splitlines()
+    at = next(n for n, line in enumerate(lines) if MARK in line)
+    near = range(max(0, at - context), min(len(lines), at + context + 1))
+    indent = min(len(lines[n]) - len(lines[n].lstrip()) for n in near)
+    shown = []
+    for n in near:
+        escaped = html.escape(lines[n][indent:])
+        if n == at:
+            escaped = f'<mark style="background:{colour_of(app)}33">{escaped}</mark>'
+        shown.append(f'<span style="color:#999">{first + n:4d}</span>  {escaped}')
+    return HTML(
+        f'<div style="font-size:18px"><b>{app}</b>: <code>{path}</code>'
+        f"<pre style='font-size:18px;line-height:1.3;text-align:left'>"
+        + "\n".join(shown)
+        + "</pre></div>"
+    )
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the class: its minutes, the heading its cells start under, what happens."""
+
+    start: int
+    end: int
+    heading: str
+    does: str
+
+
+CLASS_PLAN = (
+    Section(0, 4, "One class", "the claim; the one line that differs, app by app"),
+    Section(4, 13, "Prediction 1", "predict (2 min), reveal, figure and table"),
+    Section(13, 20, "Prediction 2", "predict (2 min), reveal: the textbook against the journey"),
+    Section(20, 28, "Prediction 3", "predict (2 min), reveal, figure, the article's number"),
+    Section(28, 35, "The model", "one exploration together: the cliff (the others: homework)"),
+    Section(35, 41, "Prediction 4", "predict (2 min), reveal"),
+    Section(41, 48, "A live minute", "predict, run (about two minutes), or the stored run"),
+    Section(48, 50, "Homework", "the notebooks to go deeper"),
+)
+WORDS_PER_MINUTE = 130  # reading aloud
+
+
+def _aloud(markdown: str) -> int:
+    """The words an instructor reads aloud from a markdown cell: not the blockquoted notes
+    for the instructor, nor tables."""
+    kept = [line for line in markdown.splitlines() if not line.lstrip().startswith((">", "|"))]
+    return len(re.findall(r"[A-Za-z0-9][\w'.,/-]*", re.sub(r"`[^`]*`", "x", "\n".join(kept))))
+
+
+def class_sections(notebook: dict) -> dict[str, dict[str, object]]:
+    """Each section of `CLASS_PLAN` in `notebook` (nbformat JSON): its cells and words aloud."""
+    found: dict[str, dict[str, object]] = {}
+    current = None
+    for number, cell in enumerate(notebook["cells"]):
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            heading = next(
+                (s.heading for s in CLASS_PLAN if re.match(rf"#+ {re.escape(s.heading)}", source)),
+                None,
+            )
+            current = heading or current
+        if current is None:
+            continue
+        part = found.setdefault(current, {"cells": [], "words": 0})
+        part["cells"].append(number)
+        if cell["cell_type"] == "markdown":
+            part["words"] += _aloud(source)
+    return found
+
+
+def class_plan(path: Path) -> Markdown:
+    """The timed plan of the class notebook at `path`: minutes, cells, words read aloud."""
+    sections = class_sections(json.loads(path.read_text()))
+    rows, total = [], 0
+    for s in CLASS_PLAN:
+        part = sections.get(s.heading, {"cells": [], "words": 0})
+        cells = part["cells"]
+        total += part["words"]
+        where = f"{cells[0]}-{cells[-1]}" if cells else "none"
+        rows.append(
+            f"| {s.start}-{s.end} | {s.heading}: {s.does} | {where} | {part['words']} "
+            f"(~{part['words'] / WORDS_PER_MINUTE:.1f} min) |"
+        )
+    return Markdown(
+        "| minutes | what | cells (from 0) | words read aloud |\n|---|---|---|---|\n"
+        + "\n".join(rows)
+        + f"\n\nIn all, {total} words read aloud, about {total / WORDS_PER_MINUTE:.0f} minutes "
+        f"at {WORDS_PER_MINUTE} a minute."
+    )
 
 
 def _chaos(results: Path) -> pd.DataFrame:

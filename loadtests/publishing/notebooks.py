@@ -3,6 +3,10 @@
     python -m loadtests.publishing.notebooks          # run every notebook in place, outputs saved
     python -m loadtests.publishing.notebooks --check  # execute copies; fail on any error
     python -m loadtests.publishing.notebooks --student DIR  # the class notebook, no outputs
+    python -m loadtests.publishing.notebooks 00-one-class.ipynb  # only the notebooks named
+
+The class notebook is stored as a student who has predicted nothing sees it: every reveal
+locked (`LAB_INSTRUCTOR` is ignored here, so an instructor's shell cannot store the answers).
 
 The notebooks read `results/` only: they never start a server, so each runs in seconds.
 """
@@ -10,6 +14,7 @@ The notebooks read `results/` only: they never start a server, so each runs in s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,11 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="run copies, do not save outputs")
     parser.add_argument("--student", type=Path, metavar="DIR", help="write the student copy")
+    parser.add_argument("names", nargs="*", help="notebooks to run (default: every one)")
     args = parser.parse_args(argv)
     if args.student:
         print(f"wrote {student_copy(CLASS_NOTEBOOK, args.student)} (no outputs)")
         return 0
-    for path in notebooks():
+    os.environ.pop("LAB_INSTRUCTOR", None)
+    for path in [p for p in notebooks() if not args.names or p.name in args.names]:
         started = time.perf_counter()
         notebook = execute(path)
         if not args.check:

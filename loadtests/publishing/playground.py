@@ -9,12 +9,15 @@ every probe's wait, and the textbook laws computed beside the simulation.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from loadtests.analysis.model import (
@@ -30,6 +33,9 @@ from loadtests.analysis.queue_view import KINDS, SLOW_MS
 
 STEPS = ("contact_form", "contact_post", "thanks")  # the journey's steps, in the model's order
 CHEAP_S = 0.003  # what the model gives every page but the POST
+# A steady-state mean near rho 1 needs many relaxation times of the queue, delay / (1 - rho)^2;
+# the long run takes this many of them, within these bounds (seconds simulated).
+RELAXATIONS, STEADY_MIN_S, STEADY_MAX_S = 100, 4000.0, 20000.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,15 @@ def run(setting: Setting) -> Outcome:
     return Outcome(setting, scenario, Distribution.of(latencies), served)
 
 
+@lru_cache(maxsize=64)
+def steady_probe_mean_s(setting: Setting) -> tuple[float, float]:
+    """The probe's mean wait over a window long enough for the steady state, and its length:
+    what the setting's own window would show if it were long."""
+    relaxation = setting.delay_s / max(1 - setting.rho, 1e-9) ** 2
+    seconds = min(max(RELAXATIONS * relaxation, STEADY_MIN_S, setting.seconds), STEADY_MAX_S)
+    return run(replace(setting, seconds=seconds)).probes.mean_s, seconds
+
+
 def laws(outcome: Outcome) -> str:
     """The textbook laws, each computed from the setting and checked against the simulation."""
     s, sc = outcome.setting, outcome.scenario
@@ -143,11 +158,16 @@ def laws(outcome: Outcome) -> str:
         ]
         if s.slots == 1 and s.rho < 1:
             md1 = md1_wait_s(s.rate, s.job_s) + CHEAP_S
+            steady, long_s = steady_probe_mean_s(s)
             lines.append(
                 f"- **M/D/1** (Pollaczek-Khinchine) mean wait rho x S / (2 (1 - rho)): "
-                f"{fmt_ms(md1 * 1000)}; the simulated probe's mean "
-                f"{fmt_ms(outcome.probes.mean_s * 1000)}"
-                " (the journey sends its POST to the back of the queue again)."
+                f"{fmt_ms(md1 * 1000)}, against the simulated probe's mean "
+                f"{fmt_ms(steady * 1000)} in the steady state (over {long_s:.0f} s) and "
+                f"{fmt_ms(outcome.probes.mean_s * 1000)} in this {sc.window_s:g} s window. "
+                "The gap between the window and the steady state is the window's (near rho 1 "
+                "a short window catches few of the long queues); the gap between the steady "
+                "state and M/D/1 is the journey's: its POST joins the back of the queue only "
+                "after the form's wait."
             )
     p = outcome.probes
     lines.append(
@@ -180,15 +200,20 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
     apply_style()
     outcome = outcome or run(setting)
     sc = outcome.scenario
-    span = min(sc.window_s, max(20.0, 4 * setting.delay_s * max(setting.visitors, 4)))
+    # Open arrivals: the whole window, where the cliff's rare long queues are; a closed loop
+    # repeats its cycle, so a few cycles show it at a readable scale.
+    span = sc.window_s
+    if setting.load == "closed":
+        span = min(span, max(20.0, 4 * setting.delay_s * max(setting.visitors, 4)))
     start = sc.warmup_s
     fig, (lanes, waits) = plt.subplots(
         2,
         1,
         figsize=(12, 8),
+        sharex=True,
         gridspec_kw={"height_ratios": [max(1, min(setting.slots, 8)), 3]},
     )
-    for endpoint, (label, colour) in {**KINDS}.items():
+    for endpoint, (_label, colour) in KINDS.items():
         spans = [
             (r[2] - start, r[3] - r[2], r[0])
             for r in outcome.served
@@ -202,7 +227,6 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
                 edgecolor="white",
                 linewidth=0.4,
             )
-        lanes.bar(0, 0, color=colour, label=label if endpoint != "thanks" else None)
     lanes.set_xlim(0, span)
     lanes.set_ylim(0, setting.slots)
     per_worker = setting.threads
@@ -213,18 +237,28 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
         [f"worker {k + 1}" for k in range(setting.workers)],
     )
     lanes.set_ylabel(f"{setting.slots} slot(s),\n{setting.queue} queue")
-    lanes.set_xlabel("seconds into the measured window")
-    lanes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False)
+    kinds = {label: colour for label, colour in KINDS.values()}
+    handles = [Patch(color=colour, label=label) for label, colour in kinds.items()]
+    probe_label, probe_colour = KINDS["home"]
+    handles[-1] = Line2D(
+        [], [], marker="o", linestyle="", color=probe_colour, label=f"{probe_label} (below)"
+    )
+    lanes.legend(
+        handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False
+    )
     probes = sorted((r[1] - start, r[3] - r[1]) for r in outcome.in_window() if r[4] < 0)
+    probes = [(t, w) for t, w in probes if t < span]
     if probes:
         t, w = np.array(probes).T
-        waits.scatter(t, np.maximum(w * 1000, 1.0), s=6, color="black")
+        waits.scatter(t, np.maximum(w * 1000, 1.0), s=10, color=probe_colour)
     waits.axhline(SLOW_MS, color="grey", linestyle=":", linewidth=1)
     waits.set_yscale("log")
     waits.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_ms(v)))
-    waits.set_xlim(0, sc.window_s)
-    waits.set_ylabel("homepage probe (ms)")
-    waits.set_xlabel("seconds into the measured window")
+    waits.set_ylabel("each homepage probe's wait")
+    waits.set_xlabel(
+        "seconds into the measured window"
+        + (f" (its first {span:g} s of {sc.window_s:g} s)" if span < sc.window_s else "")
+    )
     load = (
         f"{setting.visitors} visitors in a closed loop, {setting.start} start"
         if setting.load == "closed"
@@ -261,23 +295,28 @@ def explore(setting: Setting | None = None):
 
     start = asdict(setting or Setting())
     style = {"description_width": "9em"}
+    # Redraw when a slider is let go, not at every step it passes (the steady state takes ~1 s).
+    quiet = {"continuous_update": False}
     layout = w.Layout(width="30em")
 
     def slider(kind, name, label, **range_):
-        return kind(value=start[name], description=label, style=style, layout=layout, **range_)
+        return kind(
+            value=start[name], description=label, style=style, layout=layout, **quiet, **range_
+        )
+
+    def toggle(name, label, options):
+        return w.ToggleButtons(options=options, value=start[name], description=label, style=style)
 
     controls = {
-        "load": w.ToggleButtons(
-            options=[("closed loop", "closed"), ("open arrivals", "open")], value=start["load"]
-        ),
+        "load": toggle("load", "load", [("closed loop", "closed"), ("open arrivals", "open")]),
         "visitors": slider(w.IntSlider, "visitors", "visitors (closed)", min=1, max=30),
         "rho": slider(w.FloatSlider, "rho", "rho (open)", min=0.1, max=1.3, step=0.05),
         "delay_s": slider(w.FloatSlider, "delay_s", "provider delay (s)", min=0.1, max=3, step=0.1),
         "think_s": slider(w.FloatSlider, "think_s", "think time (s)", min=0, max=5, step=0.5),
         "workers": slider(w.IntSlider, "workers", "web workers", min=1, max=8),
         "threads": slider(w.IntSlider, "threads", "threads each", min=1, max=8),
-        "queue": w.ToggleButtons(options=["shared", "per worker"], value=start["queue"]),
-        "start": w.ToggleButtons(options=["staggered", "synchronized"], value=start["start"]),
+        "queue": toggle("queue", "queue", ["shared", "per worker"]),
+        "start": toggle("start", "start (closed)", ["staggered", "synchronized"]),
     }
     output = w.interactive_output(show, controls)
     left = w.VBox([controls[k] for k in ("load", "visitors", "rho", "delay_s", "think_s")])

@@ -19,7 +19,13 @@ import pandas as pd
 from lab_settings import Settings
 from lab_stack.stack import open_stack
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import Point, percentile, requests_frame
+from loadtests.analysis.results import (
+    RESULTS_DIR,
+    Point,
+    load_raw,
+    percentile,
+    requests_frame,
+)
 from loadtests.load.cli import exit_status, run_plan, runner_parser
 from loadtests.load.drive import Load, bench_settings, generate, warm_up
 
@@ -59,6 +65,22 @@ def run(plan: LiveMinute = LiveMinute(), base: Settings | None = None) -> pd.Dat
         requests = requests_frame(raw_csv, meta, point)
     shutil.rmtree(stack.run_dir, ignore_errors=True)
     return requests
+
+
+def stored(plan: LiveMinute, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
+    """The requests of the sync app's stored `make bench` run at the plan's visitors and
+    provider delay (one worker, one thread): what the class sees when the live run fails."""
+    raw = load_raw(results_dir)
+    run = raw[
+        (raw["app"] == "sync")
+        & (raw["visitors"] == plan.visitors)
+        & (raw["smtp_delay_s"] == plan.delay_s)
+        & (raw["web_workers"] == 1)
+        & (raw["web_threads"] == 1)
+    ]
+    if run.empty:
+        raise LookupError(f"no stored sync run at {plan.visitors} visitors in {results_dir}")
+    return run
 
 
 def homepage(requests: pd.DataFrame) -> pd.Series:

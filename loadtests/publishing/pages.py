@@ -15,6 +15,7 @@ import pandas as pd
 
 from loadtests.analysis.claims import ARTICLE_BUSY_MS, ARTICLE_TOLERANCE, Claim
 from loadtests.analysis.open_plots import first_runs
+from loadtests.analysis.open_summary import point_line as open_point_line
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
@@ -238,19 +239,35 @@ def _sync_point_line(results: Path, visitors: int) -> str:
     return bench_report.point_line(records, float(predicted))
 
 
+def _open_point_line(results: Path, rho: float) -> str:
+    """The line the reference sweep printed after its sync point at `rho`."""
+    runs = first_runs(pd.read_csv(results / "open" / "summary.csv"))
+    row = runs[(runs["hand_off"] == "sync") & (runs["rho"] == rho)].iloc[0]
+    return open_point_line(row.to_dict())
+
+
 def commands_section(results: Path = RESULTS_DIR) -> str:
     """How long `make bench` takes by its plans, and what it prints first and last."""
-    bench, sweep = Plan(), OpenPlan(**QUICK)
-    sweep_points = sweep.points()
+    bench, sweep, reference = Plan(), OpenPlan(**QUICK), OpenPlan()
+    top = max(sweep.rhos)
+    quick_window, reference_window = sweep.timing("sync", top)[1], reference.timing("sync", top)[1]
     table = collapse_repeats(load_summary(results)[load_summary(results)["generator"] == "locust"])
     minutes = (bench.total_estimate_s() + sweep.total_estimate_s()) / 60
     return (
-        f"`make bench` takes about {minutes:.0f} minutes on 2 cores, after the first install: "
-        f"a short open-arrival sweep ({len(sweep_points)} points, about "
-        f"{sweep.total_estimate_s() / 60:.0f} min), then the closed loop and the burst (about "
-        f"{bench.total_estimate_s() / 60:.0f} min), each announcing its time from its own plan "
-        "before it starts. Its first lines of the closed loop, one per point (here the "
-        "reference run's sync point at 10 visitors):\n\n"
+        f"`make bench` takes about {minutes:.0f} minutes on 2 cores, after the first install, "
+        "in two parts, each announcing its time from its own plan before it starts. First the "
+        f"short open-arrival sweep (about {sweep.total_estimate_s() / 60:.0f} min): its plan, "
+        "then one line per point (here the reference run's sync point at the same rho, from "
+        "`make bench-open`):\n\n"
+        "```\n" + sweep.announcement() + "\n...\n  " + _open_point_line(results, top) + "\n```\n\n"
+        f"The reference's figures at rho {', '.join(f'{r:g}' for r in sweep.rhos)} are the ones "
+        "to set yours beside ([docs/results.md](docs/results.md#the-same-load-for-every-hand-off-"
+        "make-bench-open)), with the same provider delay but a longer window: at rho "
+        f"{top:g} the sweep measures the sync app for {quick_window:.0f} s, the reference for "
+        f"{reference_window:.0f} s, so expect yours to scatter more.\n\n"
+        f"Then the closed loop and the burst (about {bench.total_estimate_s() / 60:.0f} min); "
+        "its plan, then one line per point (here the reference run's sync point at 10 "
+        "visitors):\n\n"
         "```\n"
         + bench_report.plan_line(bench, len(bench.sustained_points()), len(bench.burst_points()))
         + "\n...\n    "

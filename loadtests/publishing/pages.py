@@ -126,8 +126,9 @@ def claims(results: Path = RESULTS_DIR) -> pd.DataFrame:
         (
             "C2, C3",
             "~10 visitors sending the form make the ~80 ms homepage take ~8 s",
-            "the sync homepage in each way visitors can arrive (the article does not say how "
-            "its visitors arrive); "
+            "the sync homepage in each way visitors can arrive (in the article the ~10 "
+            "visitors submit at once, which fits a burst or a synchronized start; it says no "
+            "more about how they arrive); "
             + (
                 "the ~8 s itself only in: "
                 + "; ".join(f"{r['scenario']}, {r['sync homepage']}" for _, r in full.iterrows())

@@ -69,7 +69,8 @@ def answer(results: Path = RESULTS_DIR) -> str:
         f"{code_of(record)}. One run of one arrival schedule (seed {int(sync['seed'])}), the "
         f"same for every app; the sync app was measured over {sync['window_s']:.0f} s of it, "
         f"in which {_rates(at.loc[['sync']])} visitors arrived a second, Celery and asyncio "
-        f"over {others['window_s'].max():.0f} s, in which {_rates(others)} arrived. The sync "
+        f"over {others['window_s'].max():.0f} s, in which {_rates(others)} arrived a second. "
+        "The sync "
         "app again on other schedules: `results/open/agreement/`. Every rate and every way of "
         "handing the email off: [docs/results.md](docs/results.md).\n"
     )

@@ -259,7 +259,7 @@ def commands_section(results: Path = RESULTS_DIR) -> str:
         f"`make bench` takes about {minutes:.0f} minutes on 2 cores, after the first install, "
         "in two parts, each announcing its time from its own plan before it starts. First the "
         f"short open-arrival sweep (about {sweep.total_estimate_s() / 60:.0f} min): its plan, "
-        "then one line per point (here the reference run's sync point at the same rho, from "
+        f"then one line per point (here the reference run's sync point at rho {top:g}, from "
         "`make bench-open`):\n\n"
         "```\n" + sweep.announcement() + "\n...\n  " + _open_point_line(results, top) + "\n```\n\n"
         f"The reference's figures at rho {', '.join(f'{r:g}' for r in sweep.rhos)} are the ones "

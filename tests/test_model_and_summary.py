@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -149,6 +150,27 @@ def test_repeats_collapse_to_their_median_with_min_and_max() -> None:
     row = collapse_repeats(pd.DataFrame(rows)).iloc[0]
     assert (row["p50_ms"], row["p50_min_ms"], row["p50_max_ms"]) == (3300.0, 3000.0, 3600.0)
     assert row["repeats"] == 3 and not row["steady"]
+
+
+def test_repeats_keep_email_counts_that_add_up() -> None:
+    # Medians of each count would give 21 delivered + 97 queued of 119 accepted: three runs.
+    runs = ((1, 15100.0, 119, 22, 97), (2, 15000.0, 114, 21, 93), (3, 15300.0, 119, 19, 100))
+    rows = [
+        {
+            **replace(POINT, visitors=10, repeat=r).labels(),
+            "endpoint": "email_delivery",
+            "p50_ms": p50,
+            "accepted": accepted,
+            "delivered": delivered,
+            "queued_at_bound": queued,
+            "steady": True,
+            "valid": True,
+        }
+        for r, p50, accepted, delivered, queued in runs
+    ]
+    row = collapse_repeats(pd.DataFrame(rows)).iloc[0]
+    assert row["p50_ms"] == 15100.0
+    assert (row["accepted"], row["delivered"], row["queued_at_bound"]) == (119, 22, 97)
 
 
 def test_the_burst_formula_falls_from_visitors_times_delay() -> None:

@@ -19,6 +19,7 @@ from loadtests.analysis.summary import collapse_repeats, is_lower_bound
 # The targets for the reference run (printed as verdicts, never asserted by timing tests).
 CELERY_HOME_P50_MAX_MS = 20.0
 CELERY_POST_P50_MAX_MS = 20.0
+CELERY_POST_P50_AIM_MS = 5.0  # the lab's own aim for its Celery POST, not the article's claim
 CELERY_POSTS_PER_S_MIN = 50.0
 ASYNC_HOME_P50_MAX_MS = 20.0
 MODEL_TOLERANCE = 0.20
@@ -33,6 +34,7 @@ class Claim:
     article: str
     measured: str
     verdict: str  # "reproduced", "not reproduced", "invalid run", "measured"; maybe "(not steady)"
+    criterion: str = ""  # what the verdict checks, in words a reader can check it by
 
 
 def _verdict(ok: bool, rows: pd.DataFrame | None = None) -> str:
@@ -156,13 +158,17 @@ def celery_claims(
     ]
     post = post[post["visitors"] > 0]
     if len(post):
+        worst = post["p50_ms"].max()
+        aim = "met" if worst <= CELERY_POST_P50_AIM_MS else "not met"
         out.append(
             Claim(
                 "C4",
                 "the whole POST finishes in about 20 ms",
-                f"Celery POST /contact p50 at most {fmt_ms(post['p50_ms'].max())} "
-                f"(target <= {CELERY_POST_P50_MAX_MS:g} ms, aim <= 5 ms)",
-                _verdict(post["p50_ms"].max() <= CELERY_POST_P50_MAX_MS, post),
+                f"Celery POST /contact p50 at most {fmt_ms(worst)} "
+                f"(target <= {CELERY_POST_P50_MAX_MS:g} ms; the lab's own aim, "
+                f"<= {CELERY_POST_P50_AIM_MS:g} ms, {aim})",
+                _verdict(worst <= CELERY_POST_P50_MAX_MS, post),
+                f"the Celery POST's p50 <= {CELERY_POST_P50_MAX_MS:g} ms at every load",
             )
         )
     sync = _rows(table, "sync", "home")
@@ -215,8 +221,8 @@ def celery_claims(
             served = row["capacity_per_s"] >= CELERY_POSTS_PER_S_MIN
             broke = row["broke_at_per_s"]
             measured = (
-                f"; measured, one process answered every homepage at p95 <= 100 ms up to "
-                f"{row['capacity_per_s']:.0f}/s "
+                f"; measured, one process answered every homepage (not the POST) at p95 <= "
+                f"100 ms up to {row['capacity_per_s']:.0f}/s "
                 + ("(the highest rate tried)" if pd.isna(broke) else f"(not at {broke:.0f}/s)")
                 + " (make bench-capacity)"
             )
@@ -229,6 +235,9 @@ def celery_claims(
                 f"at most {posts_per_s:.0f}/s per busy core "
                 f"({cpu.attrs.get('source', 'make bench-cpu, server side')}){measured}",
                 _verdict(posts_per_s >= CELERY_POSTS_PER_S_MIN and served),
+                f"the POST's CPU time allows >= {CELERY_POSTS_PER_S_MIN:g}/s on one core, and one "
+                f"process answered >= {CELERY_POSTS_PER_S_MIN:g} homepages/s at p95 <= 100 ms "
+                "(no run offers POSTs at a rising rate)",
             )
         )
     return out
@@ -248,6 +257,8 @@ def async_claims(table: pd.DataFrame) -> list[Claim]:
             f"async homepage p50 at most {fmt_ms(home['p50_ms'].max())}; its POST p50 "
             f"{fmt_ms(top['p50_ms'])} at {int(top['visitors'])} visitors (delay {delay:g} s)",
             _verdict(bool(ok), home),
+            f"the async homepage's p50 <= {ASYNC_HOME_P50_MAX_MS:g} ms at every load while its "
+            "POST still waits (p50 >= 0.9 x the delay)",
         )
     ]
 

@@ -61,7 +61,8 @@ def point_line(rows: list[dict[str, object]], model_ms: float | None) -> str:
     text += f", halves {fmt_ms(home['p50_first_half_ms'])} / {fmt_ms(home['p50_second_half_ms'])}"
     text += "" if home["steady"] else " NOT STEADY"
     if model_ms is not None:
-        text += f", model {fmt_ms(model_ms)} ({(home['p50_ms'] - model_ms) / model_ms:+.0%})"
+        # As everywhere the lab sets a model beside a measurement: (model - measured) / measured.
+        text += f", model {fmt_ms(model_ms)} ({(model_ms - home['p50_ms']) / home['p50_ms']:+.0%})"
     if post["n"]:
         bound = ">= " if is_lower_bound(mail["p50_ms"], mail["censored_from_ms"]) else ""
         text += f" | POST p50 {fmt_ms(post['p50_ms'])} | emails: {mail['accepted']} accepted, "

@@ -188,14 +188,7 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
     started = time.time()
     shutil.rmtree(plan.out / "raw", ignore_errors=True)
     points = plan.points()
-    print(
-        f"Open arrivals: {len(points)} points ({', '.join(plan.hand_offs)} at rho "
-        f"{', '.join(f'{r:g}' for r in plan.rhos)}"
-        + (f", overload {plan.overload_rho:g}" if plan.overload_rho else "")
-        + f"); provider delay {plan.delay_s:g} s, so rho 1 is {1 / plan.delay_s:g} arrivals/s. "
-        f"About {plan.total_estimate_s() / 60:.0f} minutes (the windows, warm-ups and stack "
-        "start-ups the plan sets)."
-    )
+    print(plan.announcement())
     rows = []
     for point in points:
         row = measure(base, plan, point)

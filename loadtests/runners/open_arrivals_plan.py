@@ -65,6 +65,17 @@ class OpenPlan:
     def total_estimate_s(self) -> float:
         return sum(self.estimate_s(p) for p in self.points())
 
+    def announcement(self) -> str:
+        """The line a sweep prints before it starts: what it runs and about how long."""
+        return (
+            f"Open arrivals: {len(self.points())} points ({', '.join(self.hand_offs)} at rho "
+            f"{', '.join(f'{r:g}' for r in self.rhos)}"
+            + (f", overload {self.overload_rho:g}" if self.overload_rho else "")
+            + f"); provider delay {self.delay_s:g} s, so rho 1 is {1 / self.delay_s:g} "
+            f"arrivals/s. About {self.total_estimate_s() / 60:.0f} minutes (the windows, "
+            "warm-ups and stack start-ups the plan sets)."
+        )
+
     def points(self) -> list[OpenPoint]:
         rhos = (*self.rhos, *((self.overload_rho,) if self.overload_rho else ()))
         first = [OpenPoint(h, rho, self.delay_s) for h in self.hand_offs for rho in rhos]

@@ -154,7 +154,10 @@ def test_a_synchronized_start_stays_synchronized(tmp_path: Path):
     says the same. Smaller settings are not enough to hold the convoy: with 8 visitors, a 1 s
     provider and 0.5 s of thinking the two regimes met in a fresh clone's run (2.08 s vs 2.06 s),
     and at 0.5 s beside a CPU hog; 10 visitors, 2 s and 1 s kept them apart in the reference
-    (5.0 s vs 8.2 s, every minute of six)."""
+    (5.0 s vs 8.2 s, every minute of six). The model agrees once each request wobbles by a busy
+    machine's 20 or 50 ms instead of 2: of 20 seeds, this setting fails these assertions in 0 or
+    2, a 1.5 s provider (0.75 s of thinking) in 1 or 7, 1.5 minutes at 2 s in all 20. So the
+    setting stays, and the two starts run at the same time instead (the runner does)."""
     out = tmp_path / "regimes"
     finished = subprocess.run(
         [

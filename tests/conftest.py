@@ -9,6 +9,7 @@ failure. Screenshots land in var/test/screenshots/ for a human to look at.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import shutil
@@ -99,10 +100,11 @@ def run_at_once(commands: list[list[str]], timeout_s: float) -> list[subprocess.
         return list(pool.map(run, commands))
 
 
-@pytest.fixture(scope="session")
-def start_stack() -> Iterator[Callable[..., Stack]]:
-    """Start a stack for an app (or a shortcut) with test settings; every stack started is
-    stopped at the end."""
+@contextlib.contextmanager
+def stacks_started() -> Iterator[Callable[..., Stack]]:
+    """A function that starts a stack for an app (or a shortcut) with test settings; every
+    stack it started is stopped on leaving, all at the same time (each mostly waits for its
+    processes to exit)."""
     started: list[Stack] = []
 
     def start(app: str, **changes: object) -> Stack:
@@ -110,15 +112,35 @@ def start_stack() -> Iterator[Callable[..., Stack]]:
         started.append(stack)
         return stack.start()
 
-    yield start
-    for stack in started:
-        stack.stop()
+    try:
+        yield start
+    finally:
+        with ThreadPoolExecutor(max(1, len(started))) as pool:
+            list(pool.map(Stack.stop, started))
+
+
+@pytest.fixture(scope="module")
+def start_stack() -> Iterator[Callable[..., Stack]]:
+    """Stacks of the module's own: stopped once its tests are done, not left idling (a Celery
+    worker, a Redis) beside the rest of the suite."""
+    with stacks_started() as start:
+        yield start
+
+
+def start_at_once(
+    start: Callable[..., Stack], apps: tuple[str, ...] = APPS, **changes: object
+) -> dict[str, Stack]:
+    """A stack for each app, with the same changes, started at the same time: each mostly
+    waits for its processes to come up."""
+    with ThreadPoolExecutor(len(apps)) as pool:
+        return dict(zip(apps, pool.map(lambda app: start(app, **changes), apps), strict=True))
 
 
 @pytest.fixture(scope="session")
-def shared_stacks(start_stack: Callable[..., Stack]) -> dict[str, Stack]:
+def shared_stacks() -> Iterator[dict[str, Stack]]:
     """One stack per app, shared by the tests that leave the provider as they found it."""
-    return {app: start_stack(app) for app in APPS}
+    with stacks_started() as start:
+        yield start_at_once(start)
 
 
 @pytest.fixture(params=APPS)

@@ -127,13 +127,11 @@ def start_stack() -> Iterator[Callable[..., Stack]]:
         yield start
 
 
-def start_at_once(
-    start: Callable[..., Stack], apps: tuple[str, ...] = APPS, **changes: object
-) -> dict[str, Stack]:
+def start_at_once(start: Callable[..., Stack], **changes: object) -> dict[str, Stack]:
     """A stack for each app, with the same changes, started at the same time: each mostly
     waits for its processes to come up."""
-    with ThreadPoolExecutor(len(apps)) as pool:
-        return dict(zip(apps, pool.map(lambda app: start(app, **changes), apps), strict=True))
+    with ThreadPoolExecutor(len(APPS)) as pool:
+        return dict(zip(APPS, pool.map(lambda app: start(app, **changes), APPS), strict=True))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 
 from lab_stack.processes import free_port
 from lab_stack.stack import PROJECT_ROOT, http_ok
-from tests.conftest import run_at_once, settings_for_tests
+from tests.conftest import settings_for_tests
 from tests.test_stack import all_gone, process_tree
 
 
@@ -68,30 +68,32 @@ def test_demo_serves_the_site_and_locusts_ui_and_stops_everything_on_ctrl_c():
             demo.wait(timeout=10)
 
 
-CHAOS = [sys.executable, "-m", "loadtests.runners.chaos"]
-
-
 @pytest.mark.bench
 def test_chaos_loses_no_accepted_email_when_the_worker_or_the_web_server_dies(tmp_path):
-    # One runner per scenario, all at once: what is counted is emails, not time. Asked for both
-    # faults, the sync and async apps' runners must leave out the worker they do not have.
-    scenarios = [
-        (("worker-killed", "web-killed"), "sync"),
-        (("worker-killed", "web-killed"), "asyncio"),
-        (("worker-killed",), "celery"),
-        (("web-killed",), "celery"),
-    ]
-    outs = [tmp_path / f"{'+'.join(faults)}-{app}.csv" for faults, app in scenarios]
-    runs = run_at_once(
+    out = tmp_path / "chaos.csv"
+    finished = subprocess.run(
         [
-            [*CHAOS, "--only", *faults, "--apps", app, "--out", str(out)]
-            for (faults, app), out in zip(scenarios, outs, strict=True)
+            sys.executable,
+            "-m",
+            "loadtests.runners.chaos",
+            "--only",
+            "worker-killed",
+            "web-killed",
+            "--apps",
+            "sync",
+            "asyncio",
+            "celery",
+            "--out",
+            str(out),
         ],
-        timeout_s=400,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
     )
-    for finished in runs:
-        assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
-    table = pd.concat(pd.read_csv(out) for out in outs).set_index(["scenario", "app"])
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    table = pd.read_csv(out).set_index(["scenario", "app"])
 
     assert set(table.index) == {
         ("worker-killed", "celery"),
@@ -108,4 +110,4 @@ def test_chaos_loses_no_accepted_email_when_the_worker_or_the_web_server_dies(tm
     # email in flight: they died with the process.
     assert (table["in_flight_at_fault"] >= 1).all(), table.to_string()
     assert table.loc[("web-killed", "asyncio"), "dropped_mid_smtp"] >= 1
-    assert all(out.with_suffix(".json").exists() for out in outs)
+    assert (out.with_suffix(".json")).exists()

@@ -8,6 +8,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -121,6 +122,7 @@ LINUX_EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
 IANA_EPHEMERAL_START = 49152  # macOS and the BSDs
 LOWEST_PORT = 10000
 _handed_out: set[int] = set()
+_handing_out = threading.Lock()  # runners start stacks from several threads at once
 
 
 def ephemeral_start() -> int:
@@ -134,17 +136,18 @@ def free_port() -> int:
     """A loopback port nobody listens on, below the ephemeral range, so no outgoing connection
     takes it before the server that gets it binds it; never the same twice in one process."""
     candidates = range(LOWEST_PORT, max(LOWEST_PORT + 1000, ephemeral_start()))
-    while True:
-        port = random.choice(candidates)
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+    with _handing_out:
+        while True:
+            port = random.choice(candidates)
+            if port in _handed_out:
                 continue
-        _handed_out.add(port)
-        return port
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

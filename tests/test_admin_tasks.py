@@ -14,8 +14,9 @@ import requests
 from celery_app import celery_config
 from celery_app.schedule import beat_schedule
 from lab_settings import Settings
+from lab_stack.stack import Stack
 from loadtests.load.journey import contact_fields, csrf_token_from, final_update
-from tests.conftest import Visitor
+from tests.conftest import Visitor, start_at_once
 
 
 def outside_address() -> str:
@@ -80,9 +81,15 @@ def test_apps_without_a_queue_say_so_on_the_same_page(shared_stacks, app):
     assert "no background" in page.text and "502" in page.text
 
 
+@pytest.fixture(scope="module")
+def staff_only_stacks(start_stack) -> dict[str, Stack]:
+    """Every app open to other machines, its admin pages behind a token; the tests only read."""
+    return start_at_once(start_stack, web_host="0.0.0.0", admin_token="staff-only-token")
+
+
 @pytest.mark.parametrize("app", ["sync", "celery", "asyncio"])
-def test_admin_page_refuses_other_machines_without_the_token(start_stack, app):
-    stack = start_stack(app, web_host="0.0.0.0", admin_token="staff-only-token")
+def test_admin_page_refuses_other_machines_without_the_token(staff_only_stacks, app):
+    stack = staff_only_stacks[app]
     outside = f"http://{outside_address()}:{stack.settings.web_port}/admin/tasks"
 
     refused = requests.get(outside, timeout=10)
@@ -96,8 +103,8 @@ def test_admin_page_refuses_other_machines_without_the_token(start_stack, app):
 
 
 @pytest.mark.parametrize("app", ["sync", "celery", "asyncio"])
-def test_admin_token_only_in_its_header_and_any_bytes_get_403_not_500(start_stack, app):
-    stack = start_stack(app, web_host="0.0.0.0", admin_token="staff-only-token")
+def test_admin_token_only_in_its_header_and_any_bytes_get_403_not_500(staff_only_stacks, app):
+    stack = staff_only_stacks[app]
     outside = f"http://{outside_address()}:{stack.settings.web_port}/admin/tasks"
 
     in_query = requests.get(outside, params={"token": "staff-only-token"}, timeout=10)
@@ -110,9 +117,9 @@ def test_admin_token_only_in_its_header_and_any_bytes_get_403_not_500(start_stac
 
 
 @pytest.mark.parametrize("app", ["sync", "celery", "asyncio"])
-def test_the_accounts_report_is_for_staff_only(start_stack, app):
+def test_the_accounts_report_is_for_staff_only(staff_only_stacks, app):
     """It lists who has not signed in for how long: the /admin/tasks rule guards every part."""
-    stack = start_stack(app, web_host="0.0.0.0", admin_token="staff-only-token")
+    stack = staff_only_stacks[app]
     outside = f"http://{outside_address()}:{stack.settings.web_port}"
     staff = {"X-Admin-Token": "staff-only-token"}
 

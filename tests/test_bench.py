@@ -3,39 +3,53 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lab_stack.stack import PROJECT_ROOT
 from loadtests.analysis.burst import timeline_probes
 from loadtests.analysis.results import RESULTS_DIR, SUMMARY_COLUMNS
 from loadtests.publishing import bench_report
 from loadtests.publishing.records import doc_pages, generated_section
+from tests.conftest import run_at_once
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+BENCH = [sys.executable, "-m", "loadtests.runners.bench"]
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("bench") / "results"
+def quick_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """`make bench-quick` ("quick"), and at the same time, on stacks of its own, the quick
+    sustained sync point again with a window twice as long, measured by both generators
+    ("longer"): each its results folder and what it printed."""
+    outs = {run: tmp_path_factory.mktemp("bench") / run for run in ("quick", "longer")}
     pages_before = [page.read_text() for page in doc_pages()]
-    finished = subprocess.run(
-        [sys.executable, "-m", "loadtests.runners.bench", "--quick", "--out", str(out)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    # `--burst` with no sizes: no burst.
+    longer = ["--apps", "sync", "--burst", "--window-scale", "2", "--second-generator"]
+    runs = run_at_once(
+        [
+            [*BENCH, "--quick", "--out", str(outs["quick"])],
+            [*BENCH, "--quick", *longer, "--out", str(outs["longer"])],
+        ],
+        timeout_s=240,
     )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    for finished in runs:
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert [page.read_text() for page in doc_pages()] == pages_before, (
         "only the reference run may touch the README and docs/"
     )
-    return out, finished.stdout
+    return {
+        run: (out, finished.stdout) for (run, out), finished in zip(outs.items(), runs, strict=True)
+    }
+
+
+@pytest.fixture(scope="module")
+def quick_run(quick_runs: dict[str, tuple[Path, str]]) -> tuple[Path, str]:
+    return quick_runs["quick"]
 
 
 @pytest.mark.bench
@@ -117,37 +131,15 @@ def test_quick_sweep_draws_its_plots_and_reports_the_claims(quick_run: tuple[Pat
 
 @pytest.mark.bench
 def test_a_steady_sync_point_keeps_its_median_when_its_window_doubles(
-    quick_run: tuple[Path, str], tmp_path: Path
+    quick_runs: dict[str, tuple[Path, str]],
 ) -> None:
     """The headline must describe the load, not the window: run the quick bench's sustained
     sync point again with a window twice as long; its homepage p50 moves by less than 15%, and
     the journey model predicts both within 20%. The longer run is measured once more by the
     threads generator (not Locust): the two agree within 15%."""
-    longer = tmp_path / "x2"
-    finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtests.runners.bench",
-            "--quick",
-            "--apps",
-            "sync",
-            "--burst",
-            "--window-scale",
-            "2",
-            "--second-generator",
-            "--out",
-            str(longer),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    quick, longer = quick_runs["quick"][0], quick_runs["longer"][0]
     medians = []
-    for out in (quick_run[0], longer):
+    for out in (quick, longer):
         summary = pd.read_csv(out / "summary.csv")
         rows = summary[(summary["app"] == "sync") & (summary["endpoint"] == "home")]
         rows = rows.set_index(["generator", "visitors"])
@@ -158,7 +150,7 @@ def test_a_steady_sync_point_keeps_its_median_when_its_window_doubles(
         assert home["n"] >= 80 and home["errors"] == 0 and home["pending"] == 0
         assert abs(home["p50_ms"] - model["p50_ms"]) / model["p50_ms"] < 0.20, (home, model)
         medians.append(home["p50_ms"])
-    env = [json.loads((o / "environment.json").read_text()) for o in (quick_run[0], longer)]
+    env = [json.loads((o / "environment.json").read_text()) for o in (quick, longer)]
     name = "sync-v04-d0.5-w1t1-c4-locust-r1"
     assert (
         env[1]["plan"]["timing_s"][name]["window"] == 2 * env[0]["plan"]["timing_s"][name]["window"]

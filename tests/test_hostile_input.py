@@ -30,7 +30,7 @@ from contact_email.message import ContactEmail, ContactSubmission
 from lab_settings import DEVELOPMENT_SECRET_KEY, MIN_SECRET_KEY_LENGTH, Settings, SettingsError
 from lab_stack.stack import APPS, Stack
 from loadtests.load.journey import contact_fields, csrf_token_from
-from tests.conftest import Visitor, reply_to_as_mail_readers_see_it
+from tests.conftest import Visitor, reply_to_as_mail_readers_see_it, start_at_once
 
 # Any Unicode (control characters, NUL, CR/LF and surrogates' neighbours included), sometimes
 # very long, sometimes missing altogether.
@@ -112,7 +112,7 @@ def _settle(stack: Stack, accepted: bool) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def own_stacks(start_stack) -> dict[str, Stack]:
     """Stacks of their own: no retry left over from another test may land in the count."""
-    return {app: start_stack(app) for app in APPS}
+    return start_at_once(start_stack)
 
 
 @pytest.mark.parametrize("app", APPS)

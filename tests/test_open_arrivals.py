@@ -3,6 +3,7 @@ replays that schedule, and the closed loop keeps the regime its start chose."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -10,6 +11,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -86,7 +88,7 @@ def test_the_model_below_capacity_keeps_the_tail_above_the_median():
     assert 0.3 < model.share_over_100ms < 0.7
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def silent_server() -> Iterator[str]:
     """A site that takes every connection and never answers: a stalled server."""
     port = free_port()
@@ -119,17 +121,40 @@ def arrivals_at_a_silent_site(
     return int((inside["error"] == f"{STILL_WAITING}contact_form").sum()), inside
 
 
+# Each generator's arrivals (per second) and window (s). Locust's brings the three hundred
+# visitors a minute at 5 per second would, in a third of the time.
+SILENT_RUNS = {"locust": (15.0, 20.0), "threads": (5.0, 20.0)}
+
+
+@pytest.fixture(scope="module")
+def silent_site_arrivals(tmp_path_factory) -> dict[str, tuple[int, pd.DataFrame]]:
+    """Each generator's run at a silent site of its own, both at once (`arrivals_at_a_silent_site`):
+    nobody is answered, so neither run can change what the other's site does."""
+    with contextlib.ExitStack() as sites, ThreadPoolExecutor(len(SILENT_RUNS)) as pool:
+        runs = {
+            generator: pool.submit(
+                arrivals_at_a_silent_site,
+                sites.enter_context(silent_server()),
+                tmp_path_factory.mktemp(generator),
+                generator,
+                window_s,
+                rate,
+                seed=3,
+            )
+            for generator, (rate, window_s) in SILENT_RUNS.items()
+        }
+        return {generator: run.result() for generator, run in runs.items()}
+
+
 @pytest.mark.bench
 def test_visitors_keep_arriving_at_the_set_rate_while_the_site_answers_nobody(
-    silent_server, tmp_path
+    silent_site_arrivals,
 ):
-    rate, window_s = 5.0, 60.0
+    rate, window_s = SILENT_RUNS["locust"]
 
-    arrived, inside = arrivals_at_a_silent_site(
-        silent_server, tmp_path, "locust", window_s, rate, seed=3
-    )
+    arrived, inside = silent_site_arrivals["locust"]
 
-    # Nobody was ever answered, yet over the minute visitors kept arriving at the set rate...
+    # Nobody was ever answered, yet over the window visitors kept arriving at the set rate...
     assert (inside["endpoint"] == "pending").all()
     assert abs(arrived / window_s - rate) / rate < 0.10, arrived
     # ...exactly as the schedule says, which the model replays.
@@ -137,13 +162,13 @@ def test_visitors_keep_arriving_at_the_set_rate_while_the_site_answers_nobody(
 
 
 @pytest.mark.bench
-def test_the_threads_generator_follows_the_same_schedule(silent_server, tmp_path):
-    arrived, inside = arrivals_at_a_silent_site(
-        silent_server, tmp_path, "threads", 20.0, 5.0, seed=3
-    )
+def test_the_threads_generator_follows_the_same_schedule(silent_site_arrivals):
+    rate, window_s = SILENT_RUNS["threads"]
+
+    arrived, inside = silent_site_arrivals["threads"]
 
     assert (inside["endpoint"] == "pending").all()
-    assert abs(arrived - len(poisson_arrivals(5.0, 20.0, 3))) <= 2
+    assert abs(arrived - len(poisson_arrivals(rate, window_s, 3))) <= 2
 
 
 @pytest.mark.bench
@@ -154,7 +179,10 @@ def test_a_synchronized_start_stays_synchronized(tmp_path: Path):
     says the same. Smaller settings are not enough to hold the convoy: with 8 visitors, a 1 s
     provider and 0.5 s of thinking the two regimes met in a fresh clone's run (2.08 s vs 2.06 s),
     and at 0.5 s beside a CPU hog; 10 visitors, 2 s and 1 s kept them apart in the reference
-    (5.0 s vs 8.2 s, every minute of six)."""
+    (5.0 s vs 8.2 s, every minute of six). The model agrees once each request wobbles by a busy
+    machine's 20 or 50 ms instead of 2: of 20 seeds, this setting fails these assertions in 0 or
+    2, a 1.5 s provider (0.75 s of thinking) in 1 or 7, 1.5 minutes at 2 s in all 20. So the
+    setting stays, and the two starts run at the same time instead (the runner does)."""
     out = tmp_path / "regimes"
     finished = subprocess.run(
         [

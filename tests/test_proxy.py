@@ -11,7 +11,7 @@ import requests
 
 from lab_stack.stack import APPS
 from loadtests.load.journey import contact_fields
-from tests.conftest import FromAddress, Visitor, loopback_alias
+from tests.conftest import FromAddress, Visitor, loopback_alias, start_at_once
 
 OUTSIDER = "203.0.113.9"  # TEST-NET-3: an address on the internet, never this machine
 
@@ -19,7 +19,7 @@ OUTSIDER = "203.0.113.9"  # TEST-NET-3: an address on the internet, never this m
 @pytest.fixture(scope="module")
 def proxied_stacks(start_stack):
     """Each app behind one (pretend) reverse proxy on this machine, with the rate limit on."""
-    return {app: start_stack(app, trusted_proxies=1, rate_limit_s=30.0) for app in APPS}
+    return start_at_once(start_stack, trusted_proxies=1, rate_limit_s=30.0)
 
 
 def admin_status(url: str, forwarded_for: str) -> int:

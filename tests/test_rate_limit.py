@@ -13,23 +13,20 @@ import requests
 from bakery_site.rate_limit import AsyncRateLimit, RateLimit
 from lab_stack.stack import APPS
 from loadtests.load.journey import contact_fields, csrf_token_from
-from tests.conftest import Visitor
+from tests.conftest import Visitor, start_at_once
 
 WINDOW_S = 2.0
 
 
 @pytest.fixture(scope="module")
 def limited_stacks(start_stack):
-    return {
-        app: start_stack(
-            app,
-            rate_limit_s=WINDOW_S,
-            prices_rate_limit_s=WINDOW_S,
-            report_rate_limit_s=WINDOW_S,
-            report_duration_s=0.2,
-        )
-        for app in APPS
-    }
+    return start_at_once(
+        start_stack,
+        rate_limit_s=WINDOW_S,
+        prices_rate_limit_s=WINDOW_S,
+        report_rate_limit_s=WINDOW_S,
+        report_duration_s=0.2,
+    )
 
 
 @pytest.mark.parametrize("app", APPS)

@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from lab_settings import Settings
-from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
+from lab_stack.stack import Stack, open_stack
 from loadtests.analysis import burst as burst_analysis
 from loadtests.analysis.model import predict
 from loadtests.analysis.plots import fmt_ms
@@ -43,8 +43,6 @@ from loadtests.load.drive import (
 )
 from loadtests.publishing import bench_report
 from loadtests.runners.bench_plan import Plan, parse_args
-
-SCRATCH = PROJECT_ROOT / "var" / "bench" / "load"
 
 
 def stack_for(base: Settings, point: Point) -> Stack:
@@ -66,11 +64,11 @@ def measure(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object], float]:
     """Run one point; store its raw data; return its requests, deliveries, window metadata and
     the idle homepage time (s) measured while warming up."""
-    SCRATCH.mkdir(parents=True, exist_ok=True)
     name = f"burst-{point.name}" if burst else point.name
-    raw_csv, log = SCRATCH / f"{name}.csv", SCRATCH / f"{name}.log"
     load = plan.burst_load(point) if burst else plan.sustained_load(point)
     with stack_for(base, point) as stack:
+        # In the stack's own folder, beside its logs: two runs at once never write one file.
+        raw_csv, log = stack.run_dir / f"{name}.csv", stack.run_dir / f"{name}.log"
         idle_s = warm_up(stack.url)
         announce(idle_s)
         sampler = None

@@ -5,7 +5,9 @@ thank-you page, think), 10 visitors: once started evenly over one journey cycle 
 does), once all at the same instant (as the article pictures them). With one FIFO worker the
 thank-you GET of a visitor whose POST was just answered goes to the back of the queue, behind
 every POST already waiting, so visitors who start together stay together: the convoy re-forms
-every cycle, and a staggered start keeps its spread. Each run lasts `--minutes`; the homepage
+every cycle, and a staggered start keeps its spread. Both runs go at once, each on its own
+stack: each is one worker waiting on its provider, light on the CPU, and whatever else the
+machine does meanwhile falls on both alike. Each lasts `--minutes`; the homepage
 probe's p50 in every minute shows that neither level drifts toward the other, and the model
 replays both start schedules.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -99,11 +102,10 @@ def per_bin(
     return rows
 
 
-def measure(base: Settings, plan: RegimePlan, start: str) -> tuple[pd.DataFrame, dict, float]:
+def measure(settings: Settings, plan: RegimePlan, start: str) -> tuple[pd.DataFrame, dict, float]:
     """One closed-loop run; its requests, window metadata and the idle homepage time (s)."""
     SCRATCH.mkdir(parents=True, exist_ok=True)
     raw_csv, log = SCRATCH / f"{start}.csv", SCRATCH / f"{start}.log"
-    settings = bench_settings(base, provider_delay_s=plan.delay_s)
     labels = Point.one_worker("sync", plan.visitors, plan.delay_s, settings.celery_concurrency)
     with open_stack("sync", settings) as stack:
         idle_s = warm_up(stack.url)
@@ -125,11 +127,14 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     (plan.out / "raw").mkdir(parents=True, exist_ok=True)
     print(
         f"Closed loop, two starts: sync 1x1, {plan.visitors} visitors, provider "
-        f"{plan.delay_s:g} s, think {plan.think_s:g} s, {plan.minutes} minutes each."
+        f"{plan.delay_s:g} s, think {plan.think_s:g} s, {plan.minutes} minutes, both at once."
     )
+    settings = {start: bench_settings(base, provider_delay_s=plan.delay_s) for start in STARTS}
+    with ThreadPoolExecutor(len(STARTS)) as pool:
+        runs = {start: pool.submit(measure, settings[start], plan, start) for start in STARTS}
     series, summary = [], []
     for start in STARTS:
-        requests, meta, idle_s = measure(base, plan, start)
+        requests, meta, idle_s = runs[start].result()
         requests.to_csv(plan.out / "raw" / f"{start}.requests.csv.gz", index=False)
         sent = probes(requests)
         measured = per_bin(sent["t_s"].to_numpy(), sent["latency_ms"].to_numpy(), plan.bin_s)
@@ -176,10 +181,9 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
         )
     table = pd.DataFrame(summary)
     series = pd.DataFrame(series, columns=["start", "source", "t_s", "p50_ms", "n"])
-    settings = bench_settings(base, provider_delay_s=plan.delay_s)
     record = run_record(
         started,
-        settings,
+        settings[STARTS[0]],
         wall_time_s=round(time.time() - started, 1),
         plan={k: v for k, v in vars(plan).items() if k != "out"},
         cycle_s=plan.cycle_s,

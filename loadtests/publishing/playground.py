@@ -238,7 +238,8 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
         [(k + 0.5) * per_worker for k in range(setting.workers)],
         [f"worker {k + 1}" for k in range(setting.workers)],
     )
-    lanes.set_ylabel(f"{setting.slots} slot(s),\n{setting.queue} queue")
+    if setting.slots > 1:  # one slot: its tick, "worker 1", says it all
+        lanes.set_ylabel(f"{setting.slots} slots,\n{setting.queue} queue")
     kinds = {label: colour for label, colour in KINDS.values()}
     handles = [Patch(color=colour, label=label) for label, colour in kinds.items()]
     probe_label, probe_colour = KINDS["home"]
@@ -256,7 +257,7 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
     waits.axhline(SLOW_MS, color="grey", linestyle=":", linewidth=1)
     waits.set_yscale("log")
     waits.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_ms(v)))
-    waits.set_ylabel("each homepage probe's wait")
+    waits.set_ylabel("each probe's wait (log scale)")
     waits.set_xlabel(
         "seconds into the measured window"
         + (f" (its first {span:g} s of {sc.window_s:g} s)" if span < sc.window_s else "")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +19,10 @@ import pytest
 import requests
 
 from lab_stack.processes import free_port
+from loadtests.analysis.model import md1_wait_s
+from loadtests.analysis.plots import fmt_ms
 from loadtests.publishing import playground
+from loadtests.publishing.class_data import class_data
 from loadtests.publishing.notebooks import CLASS_NOTEBOOK, student_copy
 from tests.conftest import shot
 
@@ -71,6 +75,45 @@ def _between(text: str, start: str, end: str) -> tuple[str, str]:
     law = line.split(end)[0].rsplit("= ", 1)[1]
     simulated = line.split("simulated ")[1].split(" s")[0]
     return law, simulated
+
+
+def test_the_class_slider_starts_at_prediction_1s_window_and_holds_what_it_hides(monkeypatch):
+    """The in-class widget shows the rho slider alone; everything else, the measured window
+    among it, stays at prediction 1's run, as the notebook says."""
+    data = class_data()
+    setting = data.playground_setting(0.9)
+    drawn = []
+    monkeypatch.setattr(playground, "show", lambda **choices: drawn.append(choices))
+    widget = playground.explore(setting, sliders=("rho",), with_laws=False)
+
+    sliders = [c.description for c in widget.children[0].children[0].children]
+    assert sliders == ["rho (open)"] and not widget.children[0].children[1].children
+    assert drawn[0]["seconds"] == data.at("sync", 0.9)["window_s"] == setting.seconds
+    assert drawn[0]["load"] == "open" and drawn[0]["rho"] == 0.9
+    assert drawn[0]["with_laws"] is False
+
+
+def test_the_class_and_the_model_give_one_md1_for_the_same_conditions():
+    """Prediction 1's reveal (its M/D/1 at the run's achieved rate and delay, checked against
+    the files in `test_class_notebook.py`) and the model's laws at prediction 1's conditions
+    print the same M/D/1 mean, and the rho the laws state is the slider's."""
+    data = class_data()
+    setting = data.playground_setting(0.9)
+    laws = playground.laws(playground.run(setting))
+    sync = data.at("sync", 0.9)
+    revealed = fmt_ms(md1_wait_s(sync["achieved_rate"], sync["delay_s"]) * 1000)
+    assert f"(2 (1 - rho)): {revealed}," in laws, laws
+    assert f"rho = rate x delay / slots = {setting.rho:.2f}." in laws, laws
+
+
+def test_in_class_the_median_grows_more_than_the_p95_as_rho_rises():
+    """The class's one question (from rho 0.5 to 1.0, which grows more, the p50 or the p95?)
+    has the answer the instructor's notes give: the typical probe's wait, by far."""
+    setting = class_data().playground_setting(0.9)
+    low = playground.run(replace(setting, rho=0.5)).probes
+    high = playground.run(replace(setting, rho=1.0)).probes
+    assert high.p50_s / low.p50_s > 3 * (high.p95_s / low.p95_s)
+    assert low.p95_s > 5 * low.p50_s  # at rho 0.5 the unlucky probe already waits far longer
 
 
 def test_open_arrivals_past_capacity_say_the_queue_grows():
@@ -179,7 +222,9 @@ def test_moving_a_slider_in_jupyter_lab_redraws_the_model(browser, jupyter_lab):
         page.wait_for_selector(".jp-Notebook", timeout=60_000)
         run_all(page)
 
-        rho = page.locator(".widget-slider", has_text="rho (open)")
+        rho = page.locator(
+            ".widget-slider", has_text="rho (open)"
+        ).first  # the class's, above the homework's
         figure = page.locator(".widget-output img").first
         figure.wait_for(timeout=120_000)
         figure.scroll_into_view_if_needed()
@@ -191,17 +236,22 @@ def test_moving_a_slider_in_jupyter_lab_redraws_the_model(browser, jupyter_lab):
         handle.focus()
         for _ in range(2):
             handle.press("ArrowRight")
-        # The slider redraws once let go; wait for rho 1.0, past capacity in the laws.
+        # The slider redraws once let go; wait for rho 1.0, past capacity in the line above
+        # the figure (the class's widget shows no laws: they are the homework's).
         setting = playground.Setting(load="open", rho=1.0, delay_s=0.5)
-        arrivals = f"Open arrivals at {setting.rate:.2f} visitors/s"
+        arrivals = f"rho 1.00 ({setting.rate:.2f} visitors/s)"
         deadline = time.monotonic() + 60
-        while arrivals not in (laws := page.locator(".widget-output").first.inner_text()):
-            assert time.monotonic() < deadline, f"no redraw for rho 1.0 in 60 s: {laws}"
+        while arrivals not in (said := page.locator(".widget-output").first.inner_text()):
+            assert time.monotonic() < deadline, f"no redraw for rho 1.0 in 60 s: {said}"
             time.sleep(0.2)
 
-        assert "grows without end" in laws
+        assert "grows without end" in said and "p95" in said
+        assert "Little's law" not in said
         assert rho.locator(".widget-readout").inner_text().strip() == "1.00"
-        assert page.locator(".widget-output img").first.get_attribute("src") != before
+        # The line above the figure is drawn a moment before the figure: wait for that too.
+        while page.locator(".widget-output img").first.get_attribute("src") == before:
+            assert time.monotonic() < deadline, "the line above the figure, but no new figure"
+            time.sleep(0.2)
     except Exception as failure:
         shot(page, "class-model-failed")  # what Jupyter Lab showed, for whoever reads the failure
         prompts = page.locator(".jp-InputPrompt").all_inner_texts()

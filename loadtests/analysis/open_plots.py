@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from lab_hand_offs import colour_of
+from loadtests.analysis import queue_view
 from loadtests.analysis.plots import (
     MODEL_COLOUR,
     apply_style,
@@ -20,6 +21,7 @@ REGIME_STYLES = {"measured": "-", "model": "--"}
 # One colour per start, all the sync app's: its own colour and black (no other app's colour).
 REGIME_COLOURS = {"staggered": "#000000", "synchronized": colour_of("sync")}
 SLOW_MS = 100.0  # a homepage slower than this has waited behind a POST
+CLASS_WIDTH_IN = 11.0  # the class's figures: at most ~1280 px wide as the notebook stores them
 
 
 def first_runs(table: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +118,7 @@ def regimes_over_time(series: pd.DataFrame) -> Figure:
     )
     log_ms_axis(ax)
     ax.set_xlabel("minutes since the visitors started (each point: the probes sent in its bin)")
-    ax.set_ylabel("sync homepage p50")
+    ax.set_ylabel("sync homepage p50 (log scale)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
     fig.tight_layout()
     return fig
@@ -128,7 +130,7 @@ def class_open_arrivals(steady: pd.DataFrame) -> Figure:
     thank-you page (the POST), where the sync queue shows."""
     apply_style()
     runs = first_runs(steady).sort_values("rho")
-    fig, (home, post) = plt.subplots(1, 2, figsize=(12.8, 6.4), sharex=True, sharey=True)
+    fig, (home, post) = plt.subplots(1, 2, figsize=(CLASS_WIDTH_IN, 6), sharex=True, sharey=True)
     for hand_off, rows in runs.groupby("hand_off", sort=False):
         colour = colour_of(hand_off)
         home.plot(rows["rho"], rows["home_p95_ms"], "o-", color=colour, label=hand_off)
@@ -140,17 +142,46 @@ def class_open_arrivals(steady: pd.DataFrame) -> Figure:
         )
     top = sync.iloc[-1]
     fig.suptitle(
-        f"At rho {top['rho']:g} the sync homepage p95 is {fmt_ms(top['home_p95_ms'])} and its "
+        f"At rho {top['rho']:g} the sync homepage p95 is {fmt_ms(top['home_p95_ms'])},\nits "
         f"POST p95 {fmt_ms(top['post_p95_ms'])}: both wait in the one worker's queue",
-        fontsize=15,
+        fontsize=16,
         fontweight="bold",
     )
     home.set_title("homepage p95 (a probe)", fontsize=14)
-    post.set_title("POST /contact p95 (a visitor sending the form)", fontsize=14)
+    post.set_title("POST /contact p95 (sending the form)", fontsize=14)
     for ax in (home, post):
         log_ms_axis(ax)
         ax.set_xlabel("rho: arrivals x provider delay")
     home.set_ylabel("latency (log scale)")
-    fig.legend(loc="lower center", ncols=4, frameon=False, fontsize=13)
+    fig.legend(loc="lower center", ncols=4, frameon=False, fontsize=15)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def class_worker_timeline(requests: pd.DataFrame, visitors: int) -> Figure:
+    """The live minute's figure: `queue_view.worker_timeline` at a projector's width, its title
+    one finding, its x axis saying which part of the measured window it shows."""
+    fig = queue_view.worker_timeline(requests, visitors)
+    lane, queue = fig.axes
+    inside = requests.loc[requests["in_window"].astype(bool), "t_s"]
+    window = float(inside.max() - inside.min())
+    span = queue.get_xlim()[1]
+    fig.set_size_inches(CLASS_WIDTH_IN, 6.5)
+    fig.suptitle(
+        f"The sync app's only worker, {visitors} visitors: every request queues behind its POSTs",
+        fontsize=16,
+        fontweight="bold",
+    )
+    handles, labels = lane.get_legend_handles_labels()
+    lane.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=2,
+        frameon=False,
+        fontsize=14,
+    )
+    queue.set_xlabel(f"seconds into the measured window: its first {span:.0f} s of {window:.0f} s")
+    fig.tight_layout()
     return fig

@@ -12,7 +12,6 @@ A reveal shows nothing measured until its prediction is set: the notebook's `INS
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,8 +19,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
+from IPython.utils.capture import capture_output
 
-from loadtests.analysis import queue_view
+from loadtests.analysis import open_plots
 from loadtests.analysis.model import (
     article_wait_s,
     md1_wait_s,
@@ -33,12 +33,43 @@ from loadtests.analysis.model import (
 from loadtests.analysis.open_plots import SLOW_MS, first_runs
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_environment, percentile, run_path
+from loadtests.publishing import lesson
+from loadtests.publishing.equal_load import by_rho, home_cell
 from loadtests.publishing.playground import Setting
 from loadtests.runners import live_minute
 from loadtests.runners.live_minute import LiveMinute
 
 CLASS_APPS = ("sync", "celery", "asyncio")  # the three apps the class compares
 NEAR = 1.25  # a prediction within this factor of a value is "within a quarter" of it
+ARTICLE_S = 8.0  # the article's "~8 s" homepage at ~10 visitors
+
+
+def web_tier(workers: int, threads: int) -> str:
+    """The web tier in words a class reads without knowing gunicorn."""
+    if (workers, threads) == (1, 1):
+        return "1 worker process x 1 thread (one request at a time)"
+    return f"{workers} worker processes x {threads} threads ({workers * threads} at a time)"
+
+
+WEB_TIER = web_tier(1, 1)
+JOURNEY = (
+    "Each visitor GETs the form, POSTs it (the app sends the email), GETs the thank-you page, "
+    "and leaves."
+)
+POST_AFTER_FORM = (
+    "A visitor's POST joins the worker's queue only once their form's GET is answered."
+)
+# Why a probe waits less than the textbook says (predictions 1 and 2): one cause, said once.
+JOURNEY_CAUSE = (
+    "The textbook counts each visitor as one job that joins the queue the moment the visitor "
+    "arrives. Here a visitor's POST joins only once their form's GET is answered, so the POSTs "
+    "of visitors still waiting for their form are not yet ahead of a probe: the probe waits "
+    "less than the textbook says."
+)
+MODEL = (
+    "the lab's model (a simulation that sends each visitor's three requests and every probe "
+    "through the one worker, first come, first served)"
+)
 
 
 @dataclass(frozen=True)
@@ -72,10 +103,11 @@ def _said(value: float, unit: str) -> str:
     return fmt_ms(value * 1000) if unit == "s" else f"{value:+.2f}{unit}"
 
 
-def closeness(predicted: float, value: float, it: str = "") -> str:
-    """How a prediction stands to a value: "within a quarter", "under by 2.2x", "over by 1.3x";
-    `it` names the value ("under it by 2.2x") where the sentence needs it."""
-    if predicted == value:
+def closeness(predicted: float, value: float, it: str = "", unit: str = "s") -> str:
+    """How a prediction stands to a value: "exactly" (the same number as printed), "within a
+    quarter", "under by 2.2x", "over by 1.3x"; `it` names the value ("under it by 2.2x") where
+    the sentence needs it."""
+    if _said(predicted, unit) == _said(value, unit):
         return f"exactly{it}"
     side = "under" if predicted < value else "over"
     if predicted <= 0 or value <= 0:
@@ -84,6 +116,10 @@ def closeness(predicted: float, value: float, it: str = "") -> str:
     if ratio <= NEAR:
         return f"within a quarter{' of' + it if it else ''}"
     return f"{side}{it} by {ratio:.1f}x"
+
+
+def _near(value: float, target: float) -> bool:
+    return max(value / target, target / value) <= NEAR
 
 
 def reveal(
@@ -103,13 +139,13 @@ def reveal(
         said = _said(predicted, unit)
         text = (
             f"**{what}**: you predicted {said}; measured **{shown}** "
-            f"({closeness(predicted, measured)})."
+            f"({closeness(predicted, measured, unit=unit)})."
         )
     if textbook is not None:
         name, answer = textbook
         text += f" The {name} gives {_said(answer, unit)}"
         if predicted is not None:
-            text += f" (your prediction: {closeness(predicted, answer, ' it')})"
+            text += f" (your prediction: {closeness(predicted, answer, ' it', unit)})"
         text += "."
     return Markdown(text)
 
@@ -135,9 +171,6 @@ class ClassData:
         over = runs[(runs["hand_off"] == "sync") & (runs["rho"] > 1)]
         return None if over.empty else over.iloc[0]
 
-    def _others(self) -> list[str]:
-        return [h for h in self.open.table["hand_off"].unique() if h not in CLASS_APPS]
-
     def at(self, hand_off: str, rho: float) -> pd.Series:
         rows = self.steady[(self.steady["hand_off"] == hand_off) & (self.steady["rho"] == rho)]
         return rows.iloc[0]
@@ -154,7 +187,18 @@ class ClassData:
         )
         return False
 
+    def mode(self) -> Markdown:
+        if self.instructor:
+            return Markdown(
+                "**Instructor mode: every reveal shows its answer without a prediction. Do not "
+                "project this kernel in class** (`INSTRUCTOR = False`, or Jupyter started "
+                "without `LAB_INSTRUCTOR=1`, then restart the kernel)."
+            )
+        return Markdown("Class mode: each reveal waits for its prediction.")
+
     def about(self) -> Markdown:
+        """Whose data each part reads; in instructor mode, the warning under it."""
+        warning = "\n\n" + self.mode().data if self.instructor else ""
         return Markdown(
             "Open arrivals: "
             + self.open.about()
@@ -163,7 +207,39 @@ class ClassData:
             + ". The email worker: "
             + self.email.about()
             + "."
+            + warning
         )
+
+    def words_on_screen(self, rho: float) -> dict[str, int]:
+        """The words each section's givens and reveals print with every reveal shown (read on
+        screen, beside the text read aloud), by the section's heading. Counted where Jupyter
+        displays (a kernel); elsewhere nothing is displayed and every count is 0."""
+        every = replace(self, instructor=True)
+        printed = {
+            "One class": lambda: display(replace(self, instructor=False).about()),
+            "Prediction 1": lambda: (
+                display(every.open_givens(rho)),
+                every.open_reveal(rho, None, None),
+                every.open_table(),
+            ),
+            "Prediction 2": lambda: (display(every.overload_givens()), every.overload_reveal(None)),
+            "Prediction 3": lambda: (
+                display(every.regimes_givens()),
+                every.regimes_reveal(None, None),
+            ),
+            "Prediction 4": lambda: (display(every.email_givens()), every.email_reveal(None)),
+            "A live minute": lambda: (
+                display(every.live_givens()),
+                every.live_reveal(None, run_live=False),
+            ),
+        }
+        counts = {}
+        for heading, show in printed.items():
+            with capture_output() as shown:
+                show()
+            texts = [o.data.get("text/markdown", "") for o in shown.outputs]
+            counts[heading] = sum(lesson.words(text) for text in texts)
+        return counts
 
     def playground_setting(self, rho: float) -> Setting:
         """The model's sliders at prediction 1's conditions (open arrivals at `rho`, the sync
@@ -185,17 +261,20 @@ class ClassData:
     # The givens of each prediction: the conditions the run had, never its outcome.
 
     def open_givens(self, rho: float) -> Markdown:
-        plan, settings = self.open.record["plan"], self.open.record["settings"]
-        row = self.at("sync", rho)
+        plan = self.open.record["plan"]
+        sync, other = self.at("sync", rho), self.at("celery", rho)
+        idle = idle_homepage_p95_ms()
         return Markdown(
-            f"Provider delay **{row['delay_s']:g} s** per email, so one worker serves at most "
-            f"{1 / row['delay_s']:g} visitors/s; web tier for every app **"
-            f"{settings['web_workers']} worker x {settings['web_threads']} thread**; the Celery "
-            f"app's email worker has {plan['celery_concurrency']} processes. At rho {rho:g} "
-            f"visitors arrive at **{row['offered_rate']:.2f}/s** on average. Probes: "
-            f"{plan['probe_rate']:g} a second; the sync run measured for {row['window_s']:g} s "
-            f"after a {row['warmup_s']:g} s warm-up. Shown: the {', '.join(CLASS_APPS)} apps "
-            f"(the sweep's other hand-offs, {', '.join(self._others())}: notebook 03)."
+            f"{JOURNEY} Provider delay **{sync['delay_s']:g} s** per email. Every app answers "
+            f"with **{WEB_TIER}**, so the sync app serves at most {1 / sync['delay_s']:g} "
+            f"visitors/s; the Celery app's email worker runs {plan['celery_concurrency']} "
+            f"processes. At rho {rho:g} visitors arrive at **{sync['offered_rate']:.2f}/s** on "
+            "average. With no visitors, the homepage p95 is **"
+            + ", ".join(f"{fmt_ms(ms)} ({app})" for app, ms in idle.items())
+            + f"** (`make bench`, no visitors). Probes: {plan['probe_rate']:g} a second; the "
+            f"sync app measured for {sync['window_s']:g} s after {sync['warmup_s']:g} s not "
+            f"counted (the warm-up), the others for {other['window_s']:g} s after "
+            f"{other['warmup_s']:g} s."
         )
 
     def overload_givens(self) -> Markdown:
@@ -203,10 +282,11 @@ class ClassData:
         if r is None:
             return Markdown(f"{self.open.whose.capitalize()} has no overload point.")
         return Markdown(
-            f"The same sync app and provider ({r['delay_s']:g} s). Visitors arrived at "
-            f"**{r['achieved_rate']:.2f}/s** against the worker's {1 / r['delay_s']:g}/s: rho "
-            f"{r['achieved_rate'] * r['delay_s']:.2f}. Measured over {r['window_s']:g} s after "
-            f"a {r['warmup_s']:g} s warm-up."
+            f"The same sync app, {WEB_TIER}, and provider ({r['delay_s']:g} s). {JOURNEY} "
+            f"{POST_AFTER_FORM} Visitors arrived at **{r['achieved_rate']:.2f}/s** against the "
+            f"worker's {1 / r['delay_s']:g}/s. Probes: "
+            f"{self.open.record['plan']['probe_rate']:g} a second, measured over "
+            f"{r['window_s']:g} s after {r['warmup_s']:g} s not counted."
         )
 
     def regimes_givens(self) -> Markdown:
@@ -215,8 +295,8 @@ class ClassData:
         return Markdown(
             f"**{plan['visitors']} visitors**, provider delay **{plan['delay_s']:g} s** (not "
             f"the open runs' delay), think time **{plan['think_s']:g} s** on average between "
-            f"journeys, web tier {settings['web_workers']} worker x "
-            f"{settings['web_threads']} thread. Staggered: the visitors start over "
+            f"journeys, {web_tier(settings['web_workers'], settings['web_threads'])}. "
+            "Staggered: the visitors start over "
             f"{self.regimes.table.set_index('start').loc['staggered', 'ramp_s']:.0f} s. Probes: "
             f"{plan['probe_rate']:g} a second for {plan['minutes']:g} minutes; the p50 counts "
             f"the probes after the first {settle:.0f} s."
@@ -224,10 +304,15 @@ class ClassData:
 
     def email_givens(self) -> Markdown:
         above = self.email.table.set_index("load_x").sort_index().iloc[-1]
+        plan = self.email.record["plan"]
+        processes = int(plan["worker_concurrency"])
         return Markdown(
-            f"One Celery worker process sends one email at a time; the provider takes "
-            f"{self.email.record['plan']['delay_s']:g} s, so it sends at most "
-            f"**{above['worker_capacity_per_s']:g}/s**. In the run, visitors arrived at "
+            f"In this run the Celery email worker had **concurrency {processes}**: "
+            + (f"{processes} processes, each" if processes > 1 else "1 process,")
+            + " sending one email at a "
+            f"time (prediction 1's runs had {self.open.record['plan']['celery_concurrency']}). "
+            f"The provider takes {plan['delay_s']:g} s, so the worker sends at most "
+            f"**{above['worker_capacity_per_s']:g}/s**. Visitors arrived at "
             f"**{above['arrived_per_s']:.2f}/s** for {above['window_s']:g} s."
         )
 
@@ -251,11 +336,11 @@ class ClassData:
         share = float(sync["home_over_100ms"])
         display(
             Markdown(
-                f"Sync mean {fmt_ms(sync['home_mean_ms'])}; the textbook M/D/1 mean wait, "
-                f"rho x delay / (2 (1 - rho)) at the {sync['achieved_rate']:.2f}/s achieved: "
-                f"{fmt_ms(md1 * 1000)}; the lab's model, replaying the run's arrivals: "
-                f"{fmt_ms(sync['model_mean_ms'])}. The formula counts a visitor as one job; in "
-                "the journey the POST queues again behind the form's GET. "
+                f"Sync mean {fmt_ms(sync['home_mean_ms'])}. The textbook queue for this (M/D/1: "
+                "random arrivals, a fixed service time, one server) gives a mean wait of "
+                f"rho x delay / (2 (1 - rho)) = {fmt_ms(md1 * 1000)} at the "
+                f"{sync['achieved_rate']:.2f}/s achieved; {MODEL}, at the run's own arrival "
+                f"times, {fmt_ms(sync['model_mean_ms'])}. {JOURNEY_CAUSE} "
                 f"{share:.0%} of sync probes waited over {SLOW_MS:g} ms (median "
                 f"{fmt_ms(sync['home_p50_ms'])}): "
                 f"{'most probes find' if share > 0.5 else 'a minority of probes find'} a line "
@@ -264,6 +349,19 @@ class ClassData:
                 f"{fmt_ms(repeats['home_p95_ms'].max())}. Data: {self.open.whose}."
             )
         )
+
+    def open_table(self) -> None:
+        """Every rate below capacity, one column per app, the cell's format said above it, at
+        a size the back row reads."""
+        display(
+            Markdown(
+                f"Each cell: the homepage **p95 / mean**, and in brackets the share of probes "
+                f"slower than {SLOW_MS:g} ms. Rows: rho, and the visitors a second offered."
+            )
+        )
+        table = by_rho(self.steady, home_cell).set_index("rho (visitors/s offered)")
+        big = [{"selector": "th, td", "props": "font-size: 20px; padding: 4px 14px"}]
+        display(table.style.set_table_styles(big))
 
     def overload_reveal(self, predicted: float | None) -> None:
         r = self.overload
@@ -290,10 +388,9 @@ class ClassData:
         )
         display(
             Markdown(
-                "Why: a POST joins the queue only after its form's GET has waited, so the POSTs "
-                "of visitors still waiting for their form are not yet ahead of the probe. The "
-                f"lab's model: about 1 - 1/sqrt(rho) = {1 - 1 / math.sqrt(rho):+.2f} s/s "
-                f"({model:+.2f} s/s with the cheap pages and probes). Data: {self.open.whose}."
+                f"Here rho = {r['achieved_rate']:.2f}/s x {r['delay_s']:g} s = {rho:.2f}. "
+                f"{JOURNEY_CAUSE} The lab's model: {model:+.2f} s/s. "
+                f"Data: {self.open.whose}."
             )
         )
 
@@ -314,8 +411,23 @@ class ClassData:
                 f"The article's rule, every POST ahead of you (visitors x delay), gives "
                 f"{fmt_ms(rule * 1000)} for both; but visitors also think and load cheap pages. "
                 "Started together, they stay a convoy: each thank-you GET queues behind the "
-                f"POSTs already waiting. Data: {self.regimes.whose}."
+                f"POSTs already waiting. {self._article_match(regimes, plan)} "
+                f"Data: {self.regimes.whose}."
             )
+        )
+
+    @staticmethod
+    def _article_match(regimes: pd.DataFrame, plan: dict[str, object]) -> str:
+        """Which start lands near the article's ~8 s, and why that is the lab's choice of
+        delay, not the article's finding."""
+        near = [s for s in regimes.index if _near(regimes.loc[s, "p50_ms"] / 1000, ARTICLE_S)]
+        if not near:
+            return "Neither start is within a quarter of the article's ~8 s."
+        return (
+            f"The article's ~8 s: the {' and '.join(near)} start here "
+            f"({', '.join(fmt_ms(regimes.loc[s, 'p50_ms']) for s in near)}) is within a quarter "
+            f"of it, but only because the lab chose a {plan['delay_s']:g} s provider; the "
+            "article gave no delay for its ~8 s, so that match is a coincidence of the setting."
         )
 
     def email_reveal(self, predicted: float | None) -> None:
@@ -358,12 +470,16 @@ class ClassData:
 
     def live_givens(self) -> Markdown:
         plan = self.live_plan()
+        stored_s = live_minute.window_s(live_minute.stored(plan))
         return Markdown(
-            f"The sync app on this laptop: web tier 1 worker x 1 thread, provider delay "
-            f"**{plan.delay_s:g} s**, **{plan.visitors} visitors** in a closed loop (think time "
-            f"{plan.think_s:g} s on average), starting one after another over "
-            f"{plan.ramp_s:g} s; probes {plan.probe_rate:g} a second, measured for "
-            f"{plan.seconds:g} s after a {2 * plan.ramp_s:g} s warm-up."
+            f"The sync app on this laptop: {WEB_TIER}, provider delay **{plan.delay_s:g} s**, "
+            f"**{plan.visitors} visitors** in a closed loop (think time {plan.think_s:g} s on "
+            f"average), starting one after another over {plan.ramp_s:g} s; each GETs the form, "
+            "POSTs it, GETs the thank-you page, thinks, and starts again. "
+            f"Probes {plan.probe_rate:g} a second, measured for "
+            f"{plan.seconds:g} s after {2 * plan.ramp_s:g} s not counted. Not run live, or if "
+            "the live run fails: the reference's `make bench` run at the same setting, "
+            f"measured for {stored_s:.0f} s."
         )
 
     def live_reveal(self, predicted: float | None, run_live: bool) -> None:
@@ -379,10 +495,9 @@ class ClassData:
                 display(Markdown(f"The live run failed ({failure!r}): the stored run instead."))
         if requests is None:
             requests = live_minute.stored(plan)
-            window = requests.loc[requests["in_window"].astype(bool), "t_s"]
             whose = (
-                "the reference's `make bench` at the same setting, not run live (its window: "
-                f"{window.max() - window.min():.0f} s)"
+                "the reference's `make bench` at the same setting, not run live (measured for "
+                f"{live_minute.window_s(requests):.0f} s)"
             )
         measured = percentile(live_minute.homepage(requests), 95) / 1000
         rule = article_wait_s(plan.visitors, plan.delay_s)
@@ -401,9 +516,21 @@ class ClassData:
                 f"cheap pages, so a probe seldom finds all their POSTs queued. Data: {whose}."
             )
         )
-        fig = queue_view.worker_timeline(requests, plan.visitors)
+        fig = open_plots.class_worker_timeline(requests, plan.visitors)
         display(fig)
         plt.close(fig)
+
+
+def idle_homepage_p95_ms(results: Path = RESULTS_DIR) -> dict[str, float]:
+    """Each class app's homepage p95 with no visitors, from the reference's `make bench`."""
+    bench = pd.read_csv(results / "summary.csv")
+    idle = bench[
+        (bench["visitors"] == 0)
+        & (bench["endpoint"] == "home")
+        & (bench["generator"] == "locust")
+        & (bench["repeat"] == 1)
+    ].set_index("app")
+    return {app: float(idle.loc[app, "p95_ms"]) for app in CLASS_APPS}
 
 
 def instructor_flag(notebook_flag: bool) -> bool:

@@ -148,22 +148,27 @@ class Section:
 
 CLASS_PLAN = (
     Section(0, 4, "One class", "the claim; the one line that differs, app by app"),
-    Section(4, 13, "Prediction 1", "predict (2 min), reveal, figure and table"),
-    Section(13, 20, "Prediction 2", "predict (2 min), reveal: the textbook against the journey"),
-    Section(20, 28, "Prediction 3", "predict (2 min), reveal, figure, the article's number"),
-    Section(28, 35, "The model", "one exploration together: the cliff (the others: homework)"),
-    Section(35, 41, "Prediction 4", "predict (2 min), reveal"),
-    Section(41, 48, "A live minute", "predict, run (about two minutes), or the stored run"),
-    Section(48, 50, "Homework", "the notebooks to go deeper"),
+    Section(4, 14, "Prediction 1", "predict (2 min), reveal, table and figure"),
+    Section(14, 20, "Prediction 2", "predict (2 min), reveal: the textbook against the journey"),
+    Section(20, 28, "Prediction 3", "predict (2 min), reveal, figure, the article's ~8 s"),
+    Section(28, 33, "The model", "one slider: the p50 against the p95 as rho rises"),
+    Section(33, 40, "Prediction 4", "predict (2 min), reveal"),
+    Section(40, 48, "A live minute", "predict, run (about two minutes), or the stored run"),
+    Section(48, 50, "Homework", "the full model and the notebooks, to go deeper"),
 )
 WORDS_PER_MINUTE = 130  # reading aloud
+
+
+def words(text: str) -> int:
+    """The words in `text`, a code span counting as one."""
+    return len(re.findall(r"[A-Za-z0-9][\w'.,/-]*", re.sub(r"`[^`]*`", "x", text)))
 
 
 def _aloud(markdown: str) -> int:
     """The words an instructor reads aloud from a markdown cell: not the blockquoted notes
     for the instructor, nor tables."""
     kept = [line for line in markdown.splitlines() if not line.lstrip().startswith((">", "|"))]
-    return len(re.findall(r"[A-Za-z0-9][\w'.,/-]*", re.sub(r"`[^`]*`", "x", "\n".join(kept))))
+    return words("\n".join(kept))
 
 
 def class_sections(notebook: dict) -> dict[str, dict[str, object]]:
@@ -187,24 +192,33 @@ def class_sections(notebook: dict) -> dict[str, dict[str, object]]:
     return found
 
 
-def class_plan(path: Path) -> Markdown:
-    """The timed plan of the class notebook at `path`: minutes, cells, words read aloud."""
+def class_plan(path: Path, on_screen: dict[str, int] | None = None) -> Markdown:
+    """The timed plan of the class notebook at `path`: minutes, the heading each part starts
+    under, the words of its text cells (read aloud) and, given `on_screen` (section: words),
+    those its givens and reveals print (read on screen)."""
     sections = class_sections(json.loads(path.read_text()))
-    rows, total = [], 0
+    on_screen = on_screen or {}
+    rows, aloud, shown = [], 0, 0
     for s in CLASS_PLAN:
-        part = sections.get(s.heading, {"cells": [], "words": 0})
-        cells = part["cells"]
-        total += part["words"]
-        where = f"{cells[0]}-{cells[-1]}" if cells else "none"
-        rows.append(
-            f"| {s.start}-{s.end} | {s.heading}: {s.does} | {where} | {part['words']} "
-            f"(~{part['words'] / WORDS_PER_MINUTE:.1f} min) |"
-        )
+        said = int(sections.get(s.heading, {"words": 0})["words"])
+        printed = on_screen.get(s.heading, 0)
+        aloud, shown = aloud + said, shown + printed
+        rows.append(f"| {s.start}-{s.end} | **{s.heading}** | {s.does} | {said} | {printed} |")
+    minutes = (aloud + shown) / WORDS_PER_MINUTE
     return Markdown(
-        "| minutes | what | cells (from 0) | words read aloud |\n|---|---|---|---|\n"
+        "| minutes | heading on screen | what happens | words in its text | words its givens "
+        "and reveals print |\n|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + f"\n\nIn all, {total} words read aloud, about {total / WORDS_PER_MINUTE:.0f} minutes "
-        f"at {WORDS_PER_MINUTE} a minute."
+        + f"\n\nIn all, {aloud} words of text and {shown} printed by the givens and reveals: "
+        f"about {minutes:.0f} minutes at {WORDS_PER_MINUTE} a minute, read aloud or on screen."
+    )
+
+
+def class_plan_section() -> str:
+    """The timed plan for `docs/teaching.md`: minutes, the heading on screen, what happens."""
+    rows = [f"| {s.start}-{s.end} | {s.heading} | {s.does} |" for s in CLASS_PLAN]
+    return (
+        "| minutes | heading on screen | what happens |\n|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
 

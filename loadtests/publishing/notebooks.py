@@ -2,7 +2,7 @@
 
     python -m loadtests.publishing.notebooks          # run every notebook in place, outputs saved
     python -m loadtests.publishing.notebooks --check  # execute copies; fail on any error
-    python -m loadtests.publishing.notebooks --student DIR  # the class notebook, no outputs
+    python -m loadtests.publishing.notebooks --student DIR  # the class, no outputs or notes
     python -m loadtests.publishing.notebooks 00-one-class.ipynb  # only the notebooks named
 
 The class notebook is stored as a student who has predicted nothing sees it: every reveal
@@ -56,9 +56,14 @@ def images(notebook: nbformat.NotebookNode) -> int:
     return sum("image/png" in output.get("data", {}) for output in outputs)
 
 
+INSTRUCTOR_TAG = "instructor"  # a cell for the instructor only: the student copy leaves it out
+
+
 def student_copy(path: Path, out_dir: Path) -> Path:
-    """`path` without its outputs: what the class sees before any reveal has run."""
+    """`path` without its outputs and without the instructor's cells: what the class sees
+    before any reveal has run, with nothing that says how to see the answers."""
     notebook = nbformat.read(path, as_version=4)
+    notebook.cells = [c for c in notebook.cells if INSTRUCTOR_TAG not in c.metadata.get("tags", [])]
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

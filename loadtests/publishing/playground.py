@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -133,7 +133,8 @@ def laws(outcome: Outcome) -> str:
     journeys = _journey_times(outcome)
     r_sim = float(np.mean(journeys)) if journeys else float("nan")
     lines = [
-        f"- **Utilisation law** U = X x S / slots: {x:.2f} POSTs/s x "
+        f"- **Utilisation law** U = X x S / slots (S: a visitor's work, the POST and its cheap "
+        f"pages): {x:.2f} POSTs/s x "
         f"{fmt_ms(s.job_s * 1000)} / {s.slots} = {x * s.job_s / s.slots:.0%}; the slots were "
         f"busy {busy:.0%} of the window in the simulation.",
     ]
@@ -149,25 +150,26 @@ def laws(outcome: Outcome) -> str:
         ]
     else:
         lines += [
-            f"- **Open arrivals** at {s.rate:.2f} visitors/s: rho = rate x S / slots = "
-            f"{s.rate * s.job_s / s.slots:.2f}"
+            f"- **Open arrivals** at {s.rate:.2f} visitors/s: rho = rate x delay / slots = "
+            f"{s.rate * s.delay_s / s.slots:.2f}"
             + (" (past 1: the queue grows without end)" if s.rho >= 1 else "")
             + ".",
             f"- **Little's law** L = lambda x R: {s.rate:.2f} x {r_sim:.2f} s = "
             f"{s.rate * r_sim:.1f} visitors inside the site on average.",
         ]
         if s.slots == 1 and s.rho < 1:
-            md1 = md1_wait_s(s.rate, s.job_s) + CHEAP_S
+            md1 = md1_wait_s(s.rate, s.delay_s)  # the class's M/D/1: the POST's delay alone
             steady, long_s = steady_probe_mean_s(s)
             lines.append(
-                f"- **M/D/1** (Pollaczek-Khinchine) mean wait rho x S / (2 (1 - rho)): "
+                f"- **M/D/1** (Pollaczek-Khinchine) mean wait rho x delay / (2 (1 - rho)): "
                 f"{fmt_ms(md1 * 1000)}, against the simulated probe's mean "
                 f"{fmt_ms(steady * 1000)} in the steady state (over {long_s:.0f} s) and "
                 f"{fmt_ms(outcome.probes.mean_s * 1000)} in this {sc.window_s:g} s window. "
                 "The gap between the window and the steady state is the window's (near rho 1 "
                 "a short window catches few of the long queues); the gap between the steady "
-                "state and M/D/1 is the journey's: its POST joins the back of the queue only "
-                "after the form's wait."
+                "state and M/D/1 is the journey's: a visitor's POST joins the queue only once "
+                "their form's GET is answered, so the POSTs of visitors still waiting for their "
+                "form are not yet ahead of a probe."
             )
     p = outcome.probes
     lines.append(
@@ -209,7 +211,7 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
     fig, (lanes, waits) = plt.subplots(
         2,
         1,
-        figsize=(12, 8),
+        figsize=(11, 6),
         sharex=True,
         gridspec_kw={"height_ratios": [max(1, min(setting.slots, 8)), 3]},
     )
@@ -236,7 +238,8 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
         [(k + 0.5) * per_worker for k in range(setting.workers)],
         [f"worker {k + 1}" for k in range(setting.workers)],
     )
-    lanes.set_ylabel(f"{setting.slots} slot(s),\n{setting.queue} queue")
+    if setting.slots > 1:  # one slot: its tick, "worker 1", says it all
+        lanes.set_ylabel(f"{setting.slots} slots,\n{setting.queue} queue")
     kinds = {label: colour for label, colour in KINDS.values()}
     handles = [Patch(color=colour, label=label) for label, colour in kinds.items()]
     probe_label, probe_colour = KINDS["home"]
@@ -254,7 +257,7 @@ def figure(setting: Setting, outcome: Outcome | None = None) -> Figure:
     waits.axhline(SLOW_MS, color="grey", linestyle=":", linewidth=1)
     waits.set_yscale("log")
     waits.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_ms(v)))
-    waits.set_ylabel("each homepage probe's wait")
+    waits.set_ylabel("each probe's wait (log scale)")
     waits.set_xlabel(
         "seconds into the measured window"
         + (f" (its first {span:g} s of {sc.window_s:g} s)" if span < sc.window_s else "")
@@ -279,18 +282,41 @@ def _endpoint(served: Served) -> str:
     return "home" if served[4] < 0 else STEPS[served[5]]
 
 
-def show(**choices: object) -> None:
-    """Draw one setting: the figure, then the laws."""
+def headline(outcome: Outcome) -> str:
+    """The probe's p50 and p95 for the setting, in one line large enough for the back row."""
+    s, p = outcome.setting, outcome.probes
+    load = (
+        f"rho {s.rho:.2f} ({s.rate:.2f} visitors/s)"
+        if s.load == "open"
+        else f"{s.visitors} visitors, {s.start} start"
+    )
+    past = " (rho 1 or more: the wait grows without end)" if s.load == "open" and s.rho >= 1 else ""
+    return (
+        f'<div style="font-size:22px">{load}{past}: homepage <b>p50 {fmt_ms(p.p50_s * 1000)}'
+        f"</b>, <b>p95 {fmt_ms(p.p95_s * 1000)}</b></div>"
+    )
+
+
+def show(*, with_laws: bool = True, **choices: object) -> None:
+    """Draw one setting: the probe's p50 and p95, the figure, then (`with_laws`) the laws."""
     setting = Setting(**choices)
     outcome = run(setting)
-    fig = figure(setting, outcome)
+    fig = figure(setting, outcome)  # before anything is shown: the line and figure come together
+    display(HTML(headline(outcome)))
     display(fig)
     plt.close(fig)
-    display(Markdown(laws(outcome)))
+    if with_laws:
+        display(Markdown(laws(outcome)))
 
 
-def explore(setting: Setting | None = None):
-    """The sliders, and the model redrawn whenever one moves."""
+def explore(
+    setting: Setting | None = None,
+    *,
+    sliders: tuple[str, ...] | None = None,
+    with_laws: bool = True,
+):
+    """The sliders (`sliders`: only those named; the others stay at `setting`), and the model
+    redrawn whenever one moves; `with_laws`: the textbook laws under the figure."""
     import ipywidgets as w  # only where Jupyter runs: the rest of the lab does without
 
     start = asdict(setting or Setting())
@@ -318,7 +344,16 @@ def explore(setting: Setting | None = None):
         "queue": toggle("queue", "queue", ["shared", "per worker"]),
         "start": toggle("start", "start (closed)", ["staggered", "synchronized"]),
     }
-    output = w.interactive_output(show, controls)
-    left = w.VBox([controls[k] for k in ("load", "visitors", "rho", "delay_s", "think_s")])
-    right = w.VBox([controls[k] for k in ("workers", "threads", "queue", "start")])
-    return w.VBox([w.HBox([left, right]), output])
+    shown = set(sliders or controls)
+    fixed = {k: w.fixed(v) for k, v in start.items() if k not in shown}  # the window, too
+    output = w.interactive_output(
+        show,
+        {
+            **fixed,
+            **{k: c for k, c in controls.items() if k in shown},
+            "with_laws": w.fixed(with_laws),
+        },
+    )
+    left = [controls[k] for k in ("load", "visitors", "rho", "delay_s", "think_s") if k in shown]
+    right = [controls[k] for k in ("workers", "threads", "queue", "start") if k in shown]
+    return w.VBox([w.HBox([w.VBox(left), w.VBox(right)]), output])

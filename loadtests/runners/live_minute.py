@@ -88,6 +88,12 @@ def homepage(requests: pd.DataFrame) -> pd.Series:
     return inside.loc[inside["endpoint"] == "home", "latency_ms"]
 
 
+def window_s(requests: pd.DataFrame) -> float:
+    """How long the run was measured: from its first request in the window to its last."""
+    inside = requests.loc[requests["in_window"].astype(bool), "t_s"]
+    return float(inside.max() - inside.min())
+
+
 def say(plan: LiveMinute, base: Settings) -> None:
     probes = homepage(run(plan, base))
     print(

@@ -98,8 +98,11 @@ class ContactEmail:
     submitted_at: datetime
 
     @classmethod
-    def new(cls, submission: ContactSubmission, settings: Settings) -> Self:
-        message_id = make_msgid(domain=settings.site_email.rpartition("@")[2])
+    def new(cls, submission: ContactSubmission, settings: Settings, key: str | None = None) -> Self:
+        """`key`: the form's send key (letters, digits, - and _ only), so that a resend of the
+        same form is the same email; without one, a Message-ID of its own."""
+        domain = settings.site_email.rpartition("@")[2]
+        message_id = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
         return cls(submission, message_id, datetime.now(UTC))
 
     def to_fields(self) -> dict[str, str]:
@@ -134,7 +137,7 @@ class ContactEmail:
 
 
 def compose_contact_email(submission: ContactSubmission, settings: Settings) -> EmailMessage:
-    """The email for a submission sent now (the sync and async apps send it at once)."""
+    """The email for a submission sent now, with a Message-ID of its own."""
     return ContactEmail.new(submission, settings).compose(settings)
 
 

@@ -53,8 +53,8 @@ class Settings:
         "SECRET_KEY",
         secret=True,
         default=DEVELOPMENT_SECRET_KEY,
-        doc="signs the session cookie (which carries the CSRF token) and each contact form's "
-        "send key",
+        doc="signs the session cookie (which carries the CSRF token), each contact form's send key "
+        "and each task page's watch token",
     )
     site_name: str = _env("SITE_NAME", default="Offload Lab Bakery", doc="shown on every page")
     site_email: str = _env(

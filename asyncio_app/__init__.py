@@ -52,8 +52,7 @@ def create_app(settings: Settings | None = None) -> Quart:
             unwatched.add(task)  # the shortcut: a task of this process, nobody awaits it
             task.add_done_callback(unwatched.discard)
             return redirect(url_for("site.contact_thanks"))
-        # hand-off: await the provider's answer
-        outcome = await send_once_async(message, settings, sent_emails())
+        outcome = await send_once_async(message, settings, sent_emails())  # hand-off: await it
         return await contact_answer(outcome, form, claim)
 
     @app.post("/prices")

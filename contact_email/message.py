@@ -31,6 +31,8 @@ HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 # without the CVE-2024-6923 fix write that line break into the header when they serialise it.
 # No name or address needs the two characters together, so header text never carries them.
 ENCODED_WORD_OPENER = "=?"
+# The left half of a Message-ID made from a form's send key: nothing a header could misread.
+MESSAGE_ID_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 _templates = Environment(
     loader=PackageLoader("contact_email", "templates"),
@@ -101,6 +103,8 @@ class ContactEmail:
     def new(cls, submission: ContactSubmission, settings: Settings, key: str | None = None) -> Self:
         """`key`: the form's send key (letters, digits, - and _ only), so that a resend of the
         same form is the same email; without one, a Message-ID of its own."""
+        if key is not None and not MESSAGE_ID_KEY.fullmatch(key):
+            raise UnsafeHeaderText("a send key holds only letters, digits, - and _")
         domain = settings.site_email.rpartition("@")[2]
         message_id = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
         return cls(submission, message_id, datetime.now(UTC))

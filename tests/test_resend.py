@@ -11,6 +11,8 @@ import pytest
 import redis
 import requests
 
+from contact_email.message import ContactEmail, ContactSubmission, UnsafeHeaderText
+from lab_settings import Settings
 from loadtests.load.journey import contact_fields, csrf_token_from
 from tests.conftest import TEST_SETTINGS
 
@@ -186,3 +188,11 @@ def test_a_publish_redis_did_not_confirm_says_so_and_its_resend_sends_nothing_mo
     assert len(deliveries_of(stack, form)) == 1
     assert len(deliveries_of(stack, fresh_form)) == 1
     assert stack.provider.stats()["delivered"] == 2
+
+
+@pytest.mark.parametrize("key", ["", "short", "A" * 22 + ">\r\nBcc: eve@example.com", "é" * 22])
+def test_an_email_is_never_made_with_a_key_a_header_could_misread(key):
+    submission = ContactSubmission("Zoe", "zoe@example.com", "Hi")
+
+    with pytest.raises(UnsafeHeaderText):
+        ContactEmail.new(submission, Settings(), key)

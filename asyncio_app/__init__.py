@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import asyncio
 
-import aiosmtplib
 from quart import Quart, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 import long_report
 import price_lookup as prices
-from contact_email.delivery import (
-    describe_failure,
-    failure_status,
-    send_email_async,
-    send_unwatched_async,
-)
-from contact_email.message import compose_contact_email
+from bakery_site.sent_ledger import send_once_async
+from contact_email.delivery import send_unwatched_async
+from contact_email.message import ContactEmail
 from lab_settings import Settings
 from site_glue.quart_site import (
     bound_contact_form,
     bound_price_form,
     bound_report_form,
     configure_site,
+    contact_answer,
     csv_download,
     prices_context,
     rate_limit,
     rate_limited_page,
     reports_context,
+    sent_emails,
     too_soon,
     visitor_key,
 )
@@ -49,22 +46,14 @@ def create_app(settings: Settings | None = None) -> Quart:
         claim = await rate_limit().claim(visitor_key())
         if claim.refused:
             return await rate_limited_page(form, claim.wait_s)
-        message = compose_contact_email(form.submission(), settings)
+        message = ContactEmail.new(form.submission(), settings, form.email_key()).compose(settings)
         if settings.contact_hand_off == "in-process":
             task = asyncio.create_task(send_unwatched_async(message, settings, app.logger))
             unwatched.add(task)  # the shortcut: a task of this process, nobody awaits it
             task.add_done_callback(unwatched.discard)
             return redirect(url_for("site.contact_thanks"))
-        try:
-            await send_email_async(message, settings)  # hand-off: await the provider's answer
-        except (OSError, aiosmtplib.SMTPException) as exc:
-            await rate_limit().release(claim)
-            app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
-            page = await render_template(
-                "contact.html", form=form, delivery_error=describe_failure(exc)
-            )
-            return page, failure_status(exc)
-        return redirect(url_for("site.contact_thanks"))
+        outcome = await send_once_async(message, settings, sent_emails())  # hand-off: await it
+        return await contact_answer(outcome, form, claim)
 
     @app.post("/prices")
     async def prices_lookup() -> tuple[str, int]:

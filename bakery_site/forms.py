@@ -8,16 +8,18 @@ Plain WTForms with session-based CSRF, so the same class works with Flask's and 
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from collections.abc import MutableMapping
 from typing import Self
 
 from email_validator import EmailNotValidError, validate_email
-from wtforms import EmailField, Form, SelectField, StringField, TextAreaField
+from wtforms import EmailField, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.csrf.session import SessionCSRF
 from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
 
 from bakery_site.catalogue import CURRENCIES
+from bakery_site.signing import signature, signed_by_us
 from contact_email.message import (
     ContactSubmission,
     UnsafeHeaderText,
@@ -32,6 +34,8 @@ NAME_REQUIRED = "Please tell us your name."
 
 # The message body may span lines, but carries no other control characters.
 BODY_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A send key: 16 random bytes (base64url) and their HMAC under the secret key (hex).
+SEND_KEY = re.compile(r"(?P<key>[A-Za-z0-9_-]{22})\.(?P<mac>[0-9a-f]{64})")
 
 
 def _strip(value: object) -> object:
@@ -86,7 +90,27 @@ class CsrfForm(Form):
         return "csrf_token" in self.errors
 
 
+def new_send_key(secret_key: str) -> str:
+    key = secrets.token_urlsafe(16)
+    return f"{key}.{signature(secret_key, 'contact-send-key', key)}"
+
+
+def verified_send_key(value: object, secret_key: str) -> str | None:
+    """The key part of a send key this site made, or None for anything else."""
+    match = SEND_KEY.fullmatch(value) if isinstance(value, str) else None
+    if match is None or not signed_by_us(
+        secret_key, "contact-send-key", *match.group("key", "mac")
+    ):
+        return None
+    return match["key"]
+
+
 class ContactForm(CsrfForm):
+    """The form carries a send key, made when it is first shown and kept while it is shown again:
+    the email's Message-ID, so a resend of the same form names the same email. A missing, forged
+    or malformed key is replaced by a new one, never put into a header."""
+
+    send_key = HiddenField()
     name = StringField(
         "Your name",
         filters=[_strip],
@@ -116,8 +140,19 @@ class ContactForm(CsrfForm):
         ],
     )
 
+    @classmethod
+    def bound(cls, formdata: object, session: MutableMapping, secret_key: str) -> Self:
+        form = super().bound(formdata, session, secret_key)
+        if verified_send_key(form.send_key.data, secret_key) is None:
+            form.send_key.data = new_send_key(secret_key)
+        return form
+
     def submission(self) -> ContactSubmission:
         return ContactSubmission(self.name.data, self.email.data, self.message.data)
+
+    def email_key(self) -> str:
+        """The verified key part of the send key: the left half of the email's Message-ID."""
+        return SEND_KEY.fullmatch(self.send_key.data)["key"]
 
 
 class ReportForm(CsrfForm):

@@ -15,7 +15,7 @@ import redis
 from celery import Celery, Task
 from flask import Flask
 
-from celery_app.contact import SentLedger, register_contact
+from celery_app.contact import register_contact
 from celery_app.prices import register_prices
 from celery_app.push import TaskUpdates
 from celery_app.reports import register_reports
@@ -126,7 +126,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_site(app, settings)
     celery_init_app(app, settings)
     store = redis.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)
-    app.extensions["sent_emails"] = SentLedger(store)
     app.extensions["task_log"] = TaskLog(store)
     app.extensions["hand_off"] = "background"  # what the shared pages tell the visitor
     app.extensions["task_updates"] = TaskUpdates(store)

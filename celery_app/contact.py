@@ -4,75 +4,37 @@ once, retrying transient failures with exponential backoff."""
 from __future__ import annotations
 
 import logging
-import math
 from typing import NoReturn
 
-import redis
 from celery import Task, shared_task
-from flask import Flask, current_app, redirect, render_template, url_for
+from flask import Flask, current_app, render_template
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from bakery_site.rate_limit import RELEASE_OWN_CLAIM
+from bakery_site.sent_ledger import (
+    BUSY,
+    NOT_SENT,
+    SENT,
+    UNSURE,
+    Outcome,
+    SentLedger,
+    send_hold_s,
+)
 from celery_app.task_log import TaskLog
 from contact_email.delivery import describe_failure, is_transient, retry_countdown, send_email
 from contact_email.message import ContactEmail, UnsafeHeaderText
 from lab_settings import Settings
 from site_glue.flask_site import (
     bound_contact_form,
+    contact_answer,
     lab_settings,
     rate_limit,
     rate_limited_page,
+    sent_emails,
     visitor_key,
 )
 
 logger = logging.getLogger(__name__)
-
-
-class SentLedger:
-    """Which contact emails are being sent or were sent, so one email leaves at most once.
-
-    A task runs twice when its worker dies after the provider accepted the email but before the
-    task was acknowledged, or when it is queued twice. Before sending, a run claims the
-    Message-ID in one atomic step (SET NX); a second run finds it "busy" or "sent" and sends
-    nothing. The claim expires after `hold_s`, so a run that dies mid-send does not keep the
-    email from a later run: nothing is lost, at worst it is sent again after that long.
-    """
-
-    SENT = b"sent"
-    SENT_TTL_S = 7 * 24 * 3600
-
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
-        self._release = client.register_script(RELEASE_OWN_CLAIM)
-
-    def claim(self, message_id: str, token: str, hold_s: float) -> str:
-        """ "claimed" (send it now), "sent" (it left already) or "busy" (another run sends it)."""
-        key, hold = self._key(message_id), max(1, math.ceil(hold_s))
-        if self.client.set(key, token, nx=True, ex=hold):
-            return "claimed"
-        holder = self.client.get(key)
-        if holder == token.encode():  # this task's own earlier run died mid-send: take over
-            self.client.set(key, token, ex=hold)
-            return "claimed"
-        return "sent" if holder == self.SENT else "busy"
-
-    def mark_sent(self, message_id: str) -> None:
-        self.client.set(self._key(message_id), self.SENT, ex=self.SENT_TTL_S)
-
-    def release(self, message_id: str, token: str) -> None:
-        """The send failed: let the next try claim it (only if this run's claim still holds)."""
-        self._release(keys=[self._key(message_id)], args=[token])
-
-    @staticmethod
-    def _key(message_id: str) -> str:
-        return f"sent-email:{message_id}"
-
-
-def send_hold_s(settings: Settings) -> float:
-    """How long a claim holds: one send's whole deadline (SMTP_TIMEOUT_S), and a margin for
-    recording what came of it."""
-    return settings.smtp_timeout_s + 5
 
 
 # max_retries=None: the retry limit is the lab setting RETRY_MAX, checked below.
@@ -80,7 +42,7 @@ def send_hold_s(settings: Settings) -> float:
 def send_contact_email(self: Task, fields: dict[str, str]) -> str:
     """Compose the email from the fields the request validated (`ContactEmail.to_fields()`)."""
     settings: Settings = current_app.extensions["lab_settings"]
-    ledger: SentLedger = current_app.extensions["sent_emails"]
+    ledger: SentLedger = sent_emails()
     tracking: TaskLog = current_app.extensions["task_log"]
     contact_email = ContactEmail.from_fields(fields)
     message_id = contact_email.message_id
@@ -91,10 +53,10 @@ def send_contact_email(self: Task, fields: dict[str, str]) -> str:
         tracking.record(self.request.id, message_id, "FAILURE", attempt, f"refused: {exc}")
         raise
     claim = ledger.claim(message_id, self.request.id, send_hold_s(settings))
-    if claim == "sent":
+    if claim in (SENT, UNSURE):
         tracking.record(self.request.id, message_id, "SUCCESS", attempt, "already sent")
         return f"{message_id} was already sent"
-    if claim == "busy":
+    if claim == BUSY:
         return _try_again_later(self, settings, message_id, "another run is sending it")
     tracking.record(self.request.id, message_id, "STARTED", attempt)
     try:
@@ -107,7 +69,7 @@ def send_contact_email(self: Task, fields: dict[str, str]) -> str:
             tracking.record(self.request.id, message_id, "FAILURE", attempt, reason)
             raise
         return _try_again_later(self, settings, message_id, describe_failure(exc), exc)
-    ledger.mark_sent(message_id)
+    ledger.mark(message_id)
     tracking.record(self.request.id, message_id, "SUCCESS", attempt)
     return f"{message_id} sent"
 
@@ -137,17 +99,25 @@ def contact_submit() -> Response | tuple[str, int]:
     claim = rate_limit().claim(visitor_key())
     if claim.refused:
         return rate_limited_page(form, claim.wait_s)
-    email = ContactEmail.new(form.submission(), lab_settings())
+    email = ContactEmail.new(form.submission(), lab_settings(), form.email_key())
     try:
         send_contact_email.delay(email.to_fields())  # hand-off: queue it and move on
     except OperationalError as exc:
-        rate_limit().release(claim)
         current_app.logger.error("contact email %s not queued: %r", email.message_id, exc)
-        page = render_template(
-            "contact.html", form=form, delivery_error="our message queue is unavailable"
-        )
-        return page, 503
-    return redirect(url_for("site.contact_thanks"))
+        return contact_answer(not_queued(exc), form, claim)
+    return contact_answer(Outcome(SENT), form, claim)
+
+
+def not_queued(exc: OperationalError) -> Outcome:
+    """Redis refused the connection: the task is not on the queue. Any other failure (a Redis
+    that stalled past REDIS_TIMEOUT_S) may have queued it all the same: the worker's ledger
+    makes a resend of the same form send nothing more."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return Outcome(NOT_SENT, "our message queue is unavailable", 503)
+        cause = cause.__cause__ or cause.__context__
+    return Outcome(UNSURE, "our message queue did not confirm that it took it", 503)
 
 
 def register_contact(app: Flask) -> None:

@@ -11,12 +11,12 @@ import uuid
 import redis
 from celery import Task, shared_task
 from celery.exceptions import Retry
-from flask import Flask, current_app, redirect, render_template, url_for
+from flask import Flask, abort, current_app, redirect, render_template, session, url_for
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
 import price_lookup as prices
-from celery_app.push import known_update, task_updates
+from celery_app.push import known_update, task_updates, watch_token
 from contact_email.delivery import retry_countdown
 from lab_settings import Settings
 from site_glue.flask_site import (
@@ -30,6 +30,8 @@ from site_glue.flask_site import (
 
 # The visitor is watching the page: retry soon (1 s, 2 s), not on the email's minutes-long scale.
 RETRY_BASE_S = 1.0
+# A visitor's latest lookups, kept in their session: only they may open those pages.
+LOOKUPS_KEPT = 10
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
@@ -111,14 +113,23 @@ def prices_lookup() -> Response | tuple[str, int]:
             "prices.html", form=form, **prices_context(lookup_error="our task queue is unavailable")
         )
         return page, 503
+    session["lookups"] = [*session.get("lookups", []), task_id][-LOOKUPS_KEPT:]
     return redirect(url_for("price_lookup_page", task_id=task_id), code=303)
 
 
 def price_lookup_page(task_id: str) -> str:
     update = known_update(task_id)
+    if task_id not in session.get("lookups", []):
+        abort(404)  # another visitor's lookup: as if there were none
     form = bound_price_form()
     form.currency.data = update.get("currency")
-    lookup = {**update, "task_id": task_id, "push_port": lab_settings().push_port}
+    settings = lab_settings()
+    lookup = {
+        **update,
+        "task_id": task_id,
+        "push_port": settings.push_port,
+        "watch": watch_token(settings.secret_key, task_id),
+    }
     return render_template("prices.html", form=form, lookup=lookup, **prices_context())
 
 

@@ -31,6 +31,7 @@ from flask import abort as flask_abort
 from flask import current_app
 from quart import Quart, Response, abort, request, websocket
 
+from bakery_site.signing import signature, signed_by_us
 from lab_settings import Settings
 
 TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # fullmatch
@@ -63,6 +64,13 @@ class TaskUpdates:
     def latest(self, task_id: str) -> dict[str, object] | None:
         data = self.client.get(_key(task_id))
         return None if data is None else json.loads(data)
+
+
+def watch_token(secret_key: str, task_id: str) -> str:
+    """What the push service asks of a page that follows a task. Only the task's page carries
+    it (shown to the session that started a lookup, to staff for a report), not its address:
+    an id read in a log, a browser history or a Referer is not enough to follow the task."""
+    return signature(secret_key, "watch-task", task_id)
 
 
 def task_updates() -> TaskUpdates:
@@ -122,7 +130,7 @@ async def next_update(
 
 LONG_POLL_S = 20.0
 # The page is served by the web server's origin, so its long polls are cross-origin. What they
-# read is not secret beyond the unguessable task id in the address, so any origin may read it.
+# read is not secret beyond the task id and its watch token, so any origin may read it.
 POLL_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 TOO_MANY = "Too many pages are following tasks right now; try again in a few seconds."
 STORE_UNAVAILABLE = "Updates are not available right now; try again in a few seconds."
@@ -165,9 +173,14 @@ def create_push_app(settings: Settings | None = None) -> Quart:
             if not held_by[key]:
                 del held_by[key]
 
+    async def may_follow(task_id: str, token: str | None) -> bool:
+        """A task this app started, asked for by its page (its watch token)."""
+        known = await is_known(client, task_id)
+        return known and signed_by_us(settings.secret_key, "watch-task", task_id, token)
+
     @app.websocket("/updates/<task_id>")
     async def updates_socket(task_id: str) -> Response | None:
-        if not await is_known(client, task_id):
+        if not await may_follow(task_id, websocket.args.get("watch")):
             await websocket.close(1008)  # at once: an unknown id must not hold a connection
             return None
         with counted(websocket.remote_addr) as room:
@@ -199,7 +212,7 @@ def create_push_app(settings: Settings | None = None) -> Quart:
 
     @app.get("/updates/<task_id>")
     async def updates_poll(task_id: str) -> tuple[object, int, dict[str, str]]:
-        if not await is_known(client, task_id):
+        if not await may_follow(task_id, request.args.get("watch")):
             abort(404)
         try:
             since = float(request.args.get("since", "0"))

@@ -18,7 +18,7 @@ from flask import Flask, abort, current_app, redirect, render_template, send_fil
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
-from celery_app.push import known_update, task_updates
+from celery_app.push import known_update, task_updates, watch_token
 from lab_settings import Settings
 from long_report import ReportBuilder, filename
 from site_glue.flask_site import (
@@ -125,11 +125,13 @@ def reports_create() -> Response | tuple[str, int]:
 
 
 def report_page(task_id: str) -> str:
+    settings = lab_settings()
     return render_template(
         "report_progress.html",
         task_id=task_id,
         update=known_update(task_id),
-        push_port=lab_settings().push_port,
+        push_port=settings.push_port,
+        watch=watch_token(settings.secret_key, task_id),
     )
 
 

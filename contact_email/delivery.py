@@ -11,6 +11,8 @@ import random
 import smtplib
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -47,10 +49,21 @@ class _DeadlineSocket(socket.socket):
         super().sendall(*args)
 
 
+class Unconfirmed(OSError):
+    """The send failed after the message began to go out (the DATA command was sent, and no
+    reply refused it): the provider may have it, and may deliver it later."""
+
+
 class _DeadlineSMTP(smtplib.SMTP):
-    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+    data_began = False
+
+    def __init__(self, timeout_s: float) -> None:
         self.deadline = time.monotonic() + timeout_s
-        super().__init__(host, port, timeout=timeout_s)
+        super().__init__(timeout=timeout_s)  # connects in send_email, inside its watch
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        self.data_began = True
+        return super().data(msg)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         connected = super()._get_socket(host, port, timeout)
@@ -63,25 +76,49 @@ class _DeadlineSMTP(smtplib.SMTP):
 # the site owner unless told otherwise, so no header (an injected Bcc: among them) adds anyone.
 
 
+class _AsyncSMTP(aiosmtplib.SMTP):
+    data_began = False
+
+    async def data(self, message: str | bytes, /, **options: Any) -> aiosmtplib.SMTPResponse:
+        self.data_began = True
+        return await super().data(message, **options)
+
+
+@contextmanager
+def _unconfirmed_after_data(smtp: _DeadlineSMTP | _AsyncSMTP) -> Iterator[None]:
+    """A failure without a refusal (a timeout, a dropped connection) once DATA was sent becomes
+    Unconfirmed; before DATA, or any reply code, means the provider has nothing to deliver."""
+    try:
+        yield
+    except (OSError, smtplib.SMTPException, aiosmtplib.SMTPException) as exc:
+        if smtp.data_began and smtp_code(exc) is None:
+            raise Unconfirmed(describe_failure(exc)) from exc
+        raise
+
+
 def send_email(message: EmailMessage, settings: Settings, to: str | None = None) -> None:
-    """Blocks until the provider has accepted the message for `to` (the owner), or raises."""
-    with _DeadlineSMTP(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s) as smtp:
-        smtp.send_message(message, settings.site_email, [to or settings.owner_email])
+    """Blocks until the provider has accepted the message for `to` (the owner), or raises
+    (Unconfirmed if the provider may have it all the same)."""
+    smtp = _DeadlineSMTP(settings.smtp_timeout_s)
+    with _unconfirmed_after_data(smtp):
+        smtp.connect(settings.smtp_host, settings.smtp_port)
+        with smtp:
+            smtp.send_message(message, settings.site_email, [to or settings.owner_email])
 
 
 async def send_email_async(
     message: EmailMessage, settings: Settings, to: str | None = None
 ) -> None:
-    """Awaits the provider's acceptance for `to` (the owner), the loop free meanwhile, or raises."""
-    async with asyncio.timeout(settings.smtp_timeout_s):
-        await aiosmtplib.send(
-            message,
-            sender=settings.site_email,
-            recipients=[to or settings.owner_email],
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            timeout=settings.smtp_timeout_s,
-        )
+    """Awaits the provider's acceptance for `to` (the owner), the loop free meanwhile, or raises
+    (Unconfirmed if the provider may have it all the same)."""
+    smtp = _AsyncSMTP(
+        hostname=settings.smtp_host, port=settings.smtp_port, timeout=settings.smtp_timeout_s
+    )
+    with _unconfirmed_after_data(smtp):
+        async with asyncio.timeout(settings.smtp_timeout_s), smtp:
+            await smtp.send_message(
+                message, sender=settings.site_email, recipients=[to or settings.owner_email]
+            )
 
 
 def send_unwatched(message: EmailMessage, settings: Settings, logger: logging.Logger) -> None:
@@ -134,6 +171,8 @@ def retry_countdown(retries_done: int, base_s: float, jitter: bool = False) -> f
 
 
 def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, Unconfirmed):
+        return str(exc)
     code = smtp_code(exc)
     if code is not None:
         return f"the provider answered {code}"
@@ -150,5 +189,10 @@ def failure_status(exc: BaseException) -> int:
 
 
 def timed_out(exc: BaseException) -> bool:
-    # smtplib reports a read timeout as SMTPServerDisconnected raised while handling it.
-    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+    # smtplib reports a read timeout as SMTPServerDisconnected raised while handling it, and
+    # Unconfirmed is raised while handling either.
+    while exc is not None:
+        if isinstance(exc, TimeoutError):
+            return True
+        exc = exc.__context__
+    return False

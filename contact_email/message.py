@@ -31,6 +31,8 @@ HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 # without the CVE-2024-6923 fix write that line break into the header when they serialise it.
 # No name or address needs the two characters together, so header text never carries them.
 ENCODED_WORD_OPENER = "=?"
+# The left half of a Message-ID made from a form's send key: nothing a header could misread.
+MESSAGE_ID_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 _templates = Environment(
     loader=PackageLoader("contact_email", "templates"),
@@ -98,8 +100,13 @@ class ContactEmail:
     submitted_at: datetime
 
     @classmethod
-    def new(cls, submission: ContactSubmission, settings: Settings) -> Self:
-        message_id = make_msgid(domain=settings.site_email.rpartition("@")[2])
+    def new(cls, submission: ContactSubmission, settings: Settings, key: str | None = None) -> Self:
+        """`key`: the form's send key (letters, digits, - and _ only), so that a resend of the
+        same form is the same email; without one, a Message-ID of its own."""
+        if key is not None and not MESSAGE_ID_KEY.fullmatch(key):
+            raise UnsafeHeaderText("a send key holds only letters, digits, - and _")
+        domain = settings.site_email.rpartition("@")[2]
+        message_id = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
         return cls(submission, message_id, datetime.now(UTC))
 
     def to_fields(self) -> dict[str, str]:
@@ -134,7 +141,7 @@ class ContactEmail:
 
 
 def compose_contact_email(submission: ContactSubmission, settings: Settings) -> EmailMessage:
-    """The email for a submission sent now (the sync and async apps send it at once)."""
+    """The email for a submission sent now, with a Message-ID of its own."""
     return ContactEmail.new(submission, settings).compose(settings)
 
 

@@ -53,7 +53,8 @@ class Settings:
         "SECRET_KEY",
         secret=True,
         default=DEVELOPMENT_SECRET_KEY,
-        doc="signs the session cookie that carries the CSRF token",
+        doc="signs the session cookie (which carries the CSRF token), each contact form's send key "
+        "and each task page's watch token",
     )
     site_name: str = _env("SITE_NAME", default="Offload Lab Bakery", doc="shown on every page")
     site_email: str = _env(
@@ -140,14 +141,16 @@ class Settings:
     redis_url: str = _env(
         "REDIS_URL",
         default="",
-        doc="an existing Redis; empty starts the embedded redis-server on REDIS_PORT",
+        doc="an existing Redis; empty starts the embedded redis-server on REDIS_PORT, in every "
+        "app's stack (each keeps its ledger of sent emails there)",
     )
     redis_port: int = _env("REDIS_PORT", default=6390, doc="port of the embedded redis-server")
     redis_timeout_s: float = _env(
         "REDIS_TIMEOUT_S",
         default=0.5,
-        doc="every Redis command of the apps (queue, rate limit, task log, push) gives up after "
-        "this long: a stalled Redis gets the visitor an error page, not a hung request",
+        doc="every Redis command of the apps (queue, rate limit, sent-email ledger, task log, "
+        "push) gives up after this long: a stalled Redis gets the visitor an error page, not a "
+        "hung request",
     )
     celery_concurrency: int = _env(
         "CELERY_CONCURRENCY",
@@ -445,10 +448,6 @@ class Settings:
         except ValueError:
             return False
         return any(address in network for network in _networks(self.forwarded_allow_ips))
-
-    @property
-    def limits_need_redis(self) -> bool:
-        return any(window > 0 for window in self.rate_limits().values())
 
     @property
     def effective_redis_url(self) -> str:

@@ -105,10 +105,8 @@ class Stack:
             else settings
         )
         web_env = {**env, **self.web_settings.to_env()}
-        # Redis: the Celery app's queue, and every app's rate-limit store when the limit is on.
-        if not settings.redis_url and (
-            lab_hand_offs.APPS[app].has_queue or settings.limits_need_redis
-        ):
+        # Redis: every app's ledger of sent emails and rate-limit store; the Celery app's queue.
+        if not settings.redis_url:
             self._add(
                 "redis",
                 self._redis_argv(),
@@ -424,8 +422,7 @@ class Stack:
         ]
         if lab_hand_offs.APPS[self.app].has_queue:
             lines.append(f"  push      {self.settings.push_url}/updates/<task id>")
-        if lab_hand_offs.APPS[self.app].has_queue or self.settings.limits_need_redis:
-            lines.append(f"  redis     {self.settings.effective_redis_url}")
+        lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")
         return "\n".join(lines)
 

@@ -15,9 +15,11 @@ from flask import (
     abort,
     current_app,
     g,
+    redirect,
     render_template,
     request,
     session,
+    url_for,
 )
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -42,7 +44,8 @@ from bakery_site.pages import (
     security_headers,
     template_context,
 )
-from bakery_site.rate_limit import RateLimit
+from bakery_site.rate_limit import Claim, RateLimit
+from bakery_site.sent_ledger import NOT_SENT, UNSURE, Outcome, SentLedger
 from lab_settings import Settings
 from long_report import duration_text, filename
 from price_lookup import RateQuote, price_rows
@@ -62,9 +65,8 @@ def configure_site(app: Flask, settings: Settings) -> None:
     app.extensions["lab_settings"] = settings
     if settings.public_key_warning:
         app.logger.warning(settings.public_key_warning)
-    client = None
-    if settings.limits_need_redis:
-        client = redis.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)
+    client = redis.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)
+    app.extensions["sent_emails"] = SentLedger(client)
     app.extensions["rate_limits"] = {
         action: RateLimit(client, window, action)
         for action, window in settings.rate_limits().items()
@@ -145,6 +147,10 @@ def rate_limit(action: str = "contact") -> RateLimit:
     return current_app.extensions["rate_limits"][action]
 
 
+def sent_emails() -> SentLedger:
+    return current_app.extensions["sent_emails"]
+
+
 def too_soon(action: str, wait_s: float) -> tuple[str, dict[str, str]]:
     """What to tell a visitor that `action`'s limit refused, and the Retry-After header."""
     return refusal(lab_settings(), action, wait_s)
@@ -160,6 +166,21 @@ def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[
     note, headers = too_soon("contact", wait_s)
     page = render_template("contact.html", form=form, delivery_error=note)
     return page, 429, headers
+
+
+def contact_answer(outcome: Outcome, form: ContactForm, claim: Claim) -> Response | tuple[str, int]:
+    """The thanks page; or the form again, saying nothing was sent (the visitor's turn given
+    back), or that it may have left and a resend sends nothing more (the turn kept)."""
+    if outcome.delivery == NOT_SENT:
+        rate_limit().release(claim)
+        page = render_template("contact.html", form=form, delivery_error=outcome.reason)
+        return page, outcome.status
+    if outcome.delivery == UNSURE:
+        page = render_template(
+            "contact.html", form=form, unconfirmed=outcome.reason, recognised=outcome.recognised
+        )
+        return page, outcome.status
+    return redirect(url_for("site.contact_thanks"))
 
 
 def bound_contact_form() -> ContactForm:

@@ -12,9 +12,11 @@ from quart import (
     abort,
     current_app,
     g,
+    redirect,
     render_template,
     request,
     session,
+    url_for,
 )
 from werkzeug.exceptions import HTTPException
 
@@ -35,7 +37,8 @@ from bakery_site.pages import (
     security_headers,
     template_context,
 )
-from bakery_site.rate_limit import AsyncRateLimit
+from bakery_site.rate_limit import AsyncRateLimit, Claim
+from bakery_site.sent_ledger import NOT_SENT, UNSURE, AsyncSentLedger, Outcome
 from lab_settings import Settings
 from long_report import duration_text, filename
 from price_lookup import RateQuote, price_rows
@@ -53,11 +56,8 @@ def configure_site(app: Quart, settings: Settings) -> None:
     app.extensions["lab_settings"] = settings
     if settings.public_key_warning:
         app.logger.warning(settings.public_key_warning)
-    client = None
-    if settings.limits_need_redis:
-        client = redis.asyncio.Redis.from_url(
-            settings.effective_redis_url, **settings.redis_timeouts
-        )
+    client = redis.asyncio.Redis.from_url(settings.effective_redis_url, **settings.redis_timeouts)
+    app.extensions["sent_emails"] = AsyncSentLedger(client)
     app.extensions["rate_limits"] = {
         action: AsyncRateLimit(client, window, action)
         for action, window in settings.rate_limits().items()
@@ -93,6 +93,10 @@ def rate_limit(action: str = "contact") -> AsyncRateLimit:
     return current_app.extensions["rate_limits"][action]
 
 
+def sent_emails() -> AsyncSentLedger:
+    return current_app.extensions["sent_emails"]
+
+
 def too_soon(action: str, wait_s: float) -> tuple[str, dict[str, str]]:
     """What to tell a visitor that `action`'s limit refused, and the Retry-After header."""
     return refusal(lab_settings(), action, wait_s)
@@ -108,6 +112,23 @@ async def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int,
     note, headers = too_soon("contact", wait_s)
     page = await render_template("contact.html", form=form, delivery_error=note)
     return page, 429, headers
+
+
+async def contact_answer(
+    outcome: Outcome, form: ContactForm, claim: Claim
+) -> Response | tuple[str, int]:
+    """The thanks page; or the form again, saying nothing was sent (the visitor's turn given
+    back), or that it may have left and a resend sends nothing more (the turn kept)."""
+    if outcome.delivery == NOT_SENT:
+        await rate_limit().release(claim)
+        page = await render_template("contact.html", form=form, delivery_error=outcome.reason)
+        return page, outcome.status
+    if outcome.delivery == UNSURE:
+        page = await render_template(
+            "contact.html", form=form, unconfirmed=outcome.reason, recognised=outcome.recognised
+        )
+        return page, outcome.status
+    return redirect(url_for("site.contact_thanks"))
 
 
 async def bound_contact_form() -> ContactForm:

@@ -25,6 +25,9 @@ class ProviderBehaviour:
     permanent_failure_rate: float = 0.0  # refused for good (SMTP 554, HTTP 403)
     fail_next: int = 0  # the next N requests fail transiently, whatever the rates: exact tests
     mode: str = "normal"  # normal | outage (transient failure at once) | hang (never answers)
+    # A request whose client leaves before the answer: dropped (False), or finished all the same
+    # (True), as a real provider that has a whole email queues it (RFC 1047's duplicate).
+    finish_after_client_leaves: bool = False
     seed: int = 1
 
     def updated(self, changes: dict[str, object]) -> ProviderBehaviour:

@@ -42,9 +42,15 @@ class SlowSmtpHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         started = time.time()
+        fate, delay = self.faults.decide()
+        answer = asyncio.ensure_future(self._answer(envelope, started, fate, delay))
+        if self.faults.behaviour.finish_after_client_leaves and fate is not Fate.HANG:
+            return await asyncio.shield(answer)  # aiosmtpd cancels this when the client leaves
+        return await answer
+
+    async def _answer(self, envelope: Envelope, started: float, fate: Fate, delay: float) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         message_id = message.get("Message-ID")
-        fate, delay = self.faults.decide()
         self.in_flight += 1
         try:
             if fate is Fate.HANG:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import smtplib
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, redirect, render_template, url_for
@@ -10,19 +9,22 @@ from werkzeug.wrappers import Response
 
 import long_report
 import price_lookup as prices
-from contact_email.delivery import describe_failure, failure_status, send_email, send_unwatched
-from contact_email.message import compose_contact_email
+from bakery_site.sent_ledger import send_once
+from contact_email.delivery import send_unwatched
+from contact_email.message import ContactEmail
 from lab_settings import Settings
 from site_glue.flask_site import (
     bound_contact_form,
     bound_price_form,
     bound_report_form,
     configure_site,
+    contact_answer,
     csv_download,
     prices_context,
     rate_limit,
     rate_limited_page,
     reports_context,
+    sent_emails,
     too_soon,
     visitor_key,
 )
@@ -45,18 +47,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         claim = rate_limit().claim(visitor_key())
         if claim.refused:
             return rate_limited_page(form, claim.wait_s)
-        message = compose_contact_email(form.submission(), settings)
+        message = ContactEmail.new(form.submission(), settings, form.email_key()).compose(settings)
         if shortcut is not None:
             shortcut.submit(send_unwatched, message, settings, app.logger)  # the shortcut
             return redirect(url_for("site.contact_thanks"))
-        try:
-            send_email(message, settings)  # hand-off: wait here until the provider answers
-        except (OSError, smtplib.SMTPException) as exc:
-            rate_limit().release(claim)
-            app.logger.warning("contact email %s not sent: %r", message["Message-ID"], exc)
-            page = render_template("contact.html", form=form, delivery_error=describe_failure(exc))
-            return page, failure_status(exc)
-        return redirect(url_for("site.contact_thanks"))
+        outcome = send_once(message, settings, sent_emails())  # hand-off: wait for the provider
+        return contact_answer(outcome, form, claim)
 
     @app.post("/prices")
     def prices_lookup() -> tuple[str, int]:

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from celery_app import celery_config
+from celery_app.push import watch_token
 from celery_app.schedule import beat_schedule
 from lab_settings import Settings
 from lab_stack.stack import Stack
@@ -137,7 +138,8 @@ def test_a_finished_report_is_deleted_after_its_keep_time(start_stack):
         f"{stack.url}/reports", data={"csrf_token": token}, allow_redirects=False, timeout=10
     )
     task_id = started.headers["Location"].rsplit("/", 1)[1]
-    assert final_update(stack.settings.push_url, task_id, 20)["state"] == "SUCCESS"
+    watch = watch_token(stack.settings.secret_key, task_id)
+    assert final_update(stack.settings.push_url, task_id, watch, 20)["state"] == "SUCCESS"
 
     fresh = session.get(f"{stack.url}/reports/{task_id}/download", timeout=10)
     written = stack.work_dir / stack.settings.data_dir / "reports" / f"{task_id}.csv"

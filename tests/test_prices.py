@@ -16,11 +16,12 @@ import pytest
 import redis
 import redis.asyncio
 import requests
+import websocket
 
 import price_lookup as prices
 from celery_app import create_app as create_celery_app
 from celery_app.prices import look_up_rate
-from celery_app.push import TaskUpdates, next_update
+from celery_app.push import TaskUpdates, next_update, watch_token
 from lab_stack.stack import PROJECT_ROOT, Stack
 from loadtests.analysis.results import RESULTS_DIR
 from loadtests.load import journey
@@ -44,11 +45,14 @@ def ask_for_prices(stack: Stack, currency: str, session: requests.Session | None
 
 def final_update(stack: Stack, lookup_path: str) -> dict:
     """What the push service says about a Celery lookup once it is over."""
-    return journey.final_update(stack.settings.push_url, lookup_path.rsplit("/", 1)[1], 20)
+    task_id = lookup_path.rsplit("/", 1)[1]
+    watch = watch_token(stack.settings.secret_key, task_id)
+    return journey.final_update(stack.settings.push_url, task_id, watch, 20)
 
 
 def test_each_app_shows_the_prices_in_the_chosen_currency(stack):
-    response = ask_for_prices(stack, "JPY")
+    visitor = requests.Session()
+    response = ask_for_prices(stack, "JPY", visitor)
 
     if stack.app == "celery":
         assert response.status_code == 303  # answered at once; the rate comes later
@@ -60,7 +64,7 @@ def test_each_app_shows_the_prices_in_the_chosen_currency(stack):
             "eur": "6.40",
             "local": "1,047",
         }
-        page = requests.get(stack.url + response.headers["Location"], timeout=10).text
+        page = visitor.get(stack.url + response.headers["Location"], timeout=10).text
     else:
         assert response.status_code == 200
         page = response.text
@@ -131,14 +135,15 @@ def test_the_celery_task_retries_the_api_then_pushes_the_prices(shared_stacks):
 def test_the_celery_task_gives_up_after_its_retries_and_says_so(start_stack):
     stack = start_stack("celery", rates_api_retries=1)
     stack.rates_api.configure(mode="outage")
+    visitor = requests.Session()
 
-    response = ask_for_prices(stack, "SEK")
+    response = ask_for_prices(stack, "SEK", visitor)
     update = final_update(stack, response.headers["Location"])
 
     assert update["state"] == "FAILURE"
     assert "could not get today's rate: the exchange-rate service answered 503" in update["text"]
     assert stack.rates_api.stats()["calls"] == 2  # the first try and one retry
-    page = requests.get(stack.url + response.headers["Location"], timeout=10)
+    page = visitor.get(stack.url + response.headers["Location"], timeout=10)
     assert page.status_code == 200 and "answered 503" in page.text
 
 
@@ -149,6 +154,35 @@ def test_the_page_of_an_unknown_task_is_404(shared_stacks):
     assert requests.get(f"{stack.url}/reports/{uuid.uuid4()}", timeout=10).status_code == 404
 
 
+def test_a_lookup_is_shown_only_to_the_visitor_who_asked_for_it(shared_stacks):
+    """Its id alone (read in a log, a history, a Referer) opens neither its page nor its push."""
+    stack = shared_stacks["celery"]
+    visitor = requests.Session()
+    lookup_path = ask_for_prices(stack, "GBP", visitor).headers["Location"]
+    task_id = lookup_path.rsplit("/", 1)[1]
+    updates = f"{stack.settings.push_url}/updates/{task_id}"
+    final_update(stack, lookup_path)  # over: every answer below comes at once
+
+    own_page = visitor.get(stack.url + lookup_path, timeout=10)
+    watch = watch_token(stack.settings.secret_key, task_id)  # what the page gives its followers
+    others_page = requests.get(stack.url + lookup_path, timeout=10)
+    with_token = requests.get(updates, params={"watch": watch}, timeout=10)
+    id_alone = requests.get(updates, timeout=10)
+    forged = requests.get(updates, params={"watch": "0" * 64}, timeout=10)
+    another_tasks = requests.get(
+        updates,
+        params={"watch": watch_token(stack.settings.secret_key, str(uuid.uuid4()))},
+        timeout=10,
+    )
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(updates.replace("http", "ws", 1), timeout=5)
+
+    assert own_page.status_code == 200
+    assert others_page.status_code == 404
+    assert with_token.status_code == 200 and with_token.json()["final"]
+    assert [id_alone.status_code, forged.status_code, another_tasks.status_code] == [404] * 3
+
+
 def test_the_push_service_refuses_bad_addresses(shared_stacks):
     stack = shared_stacks["celery"]
     push = stack.settings.push_url
@@ -157,7 +191,8 @@ def test_the_push_service_refuses_bad_addresses(shared_stacks):
         known, "PENDING", "Working on it..."
     )
     assert requests.get(f"{push}/updates/not-a-task", timeout=10).status_code == 404
-    answer = requests.get(f"{push}/updates/{known}?since=soon", timeout=10)
+    watch = watch_token(stack.settings.secret_key, known)
+    answer = requests.get(f"{push}/updates/{known}?watch={watch}&since=soon", timeout=10)
     assert answer.status_code == 400
 
 

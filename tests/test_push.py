@@ -15,7 +15,7 @@ import redis
 import requests
 import websocket
 
-from celery_app.push import TaskUpdates
+from celery_app.push import TaskUpdates, watch_token
 from loadtests.load.journey import contact_fields
 from tests.conftest import Visitor, loopback_alias
 
@@ -51,8 +51,15 @@ def closed_by_the_service(ws: websocket.WebSocket) -> bool:
         return True
 
 
+def updates_path(stack, task_id: str) -> str:
+    """The push address of a task as its page asks for it (with its watch token)."""
+    return f"/updates/{task_id}?watch={watch_token(stack.settings.secret_key, task_id)}"
+
+
 def ws_url(stack, task_id: str) -> str:
-    return f"ws://{stack.settings.web_host}:{stack.settings.push_port}/updates/{task_id}"
+    return (
+        f"ws://{stack.settings.web_host}:{stack.settings.push_port}{updates_path(stack, task_id)}"
+    )
 
 
 @pytest.mark.parametrize("task_id", [str(uuid.uuid4()), f"{uuid.uuid4()}%0A", "not-a-task"])
@@ -105,11 +112,12 @@ async def _hold(
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n"
         )
-        request = f"GET /updates/{task_id} HTTP/1.1\r\nHost: {host}\r\n{upgrade}\r\n"
+        request = f"GET {updates_path(stack, task_id)} HTTP/1.1\r\nHost: {host}\r\n{upgrade}\r\n"
     else:
         claim = f"X-Forwarded-For: {forwarded_for}\r\n" if forwarded_for else ""
         request = (
-            f"GET /updates/{task_id}?since={time.time()} HTTP/1.1\r\nHost: {host}\r\n{claim}\r\n"
+            f"GET {updates_path(stack, task_id)}&since={time.time()} HTTP/1.1\r\n"
+            f"Host: {host}\r\n{claim}\r\n"
         )
     writer.write(request.encode())
     await writer.drain()
@@ -190,7 +198,7 @@ def test_one_client_cannot_take_every_slot_from_the_others(push_stack):
             timeout=10,
             source_address=(visitor_address, 0),
         )
-        other.request("GET", f"/updates/{done}?since=0")
+        other.request("GET", f"{updates_path(push_stack, done)}&since=0")
         answer = other.getresponse()
         body = answer.read().decode()
     finally:

@@ -66,7 +66,7 @@ def test_describing_a_stack_touches_nothing_under_a_running_stacks_folder(tmp_pa
 
     assert files_under(tmp_path) == before
     assert all("site" in text for text in described)
-    assert "redis" in parts["celery"] and "redis" not in parts["sync"]
+    assert "worker" in parts["celery"] and "worker" not in parts["sync"]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])

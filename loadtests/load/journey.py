@@ -14,6 +14,7 @@ import requests
 RAW_COLUMNS = ("endpoint", "user", "start", "latency_ms", "status", "error")
 STILL_WAITING = "still waiting when the run ended: "
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+WATCH_TOKEN = re.compile(r'followTask\("[^"]+", \d+, "([0-9a-f]+)"')
 
 
 def csrf_token_from(html: str) -> str:
@@ -45,11 +46,22 @@ def poisson_arrivals(rate_per_s: float, until_s: float, seed: int) -> list[float
     return arrivals
 
 
-def final_update(push_url: str, task_id: str, timeout_s: float = 60) -> dict[str, object]:
+def watch_token_from(html: str) -> str | None:
+    """The watch token in a task page's HTML, which the push service asks of its followers;
+    None when the page follows nothing (the task was over before the page was asked for)."""
+    match = WATCH_TOKEN.search(html)
+    return None if match is None else match.group(1)
+
+
+def final_update(
+    push_url: str, task_id: str, watch: str, timeout_s: float = 60
+) -> dict[str, object]:
     """A Celery task's final update, followed as the page's fallback does: by long polling."""
     since, deadline = 0.0, time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        answer = requests.get(f"{push_url}/updates/{task_id}?since={since}", timeout=30)
+        answer = requests.get(
+            f"{push_url}/updates/{task_id}", params={"watch": watch, "since": since}, timeout=30
+        )
         if answer.status_code == 200:
             update = answer.json()
             if update["final"]:

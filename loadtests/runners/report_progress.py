@@ -23,7 +23,7 @@ from lab_settings import Settings
 from lab_stack.stack import APPS, open_stack, with_free_ports
 from loadtests.analysis.results import RESULTS_DIR, percentile
 from loadtests.load.cli import exit_status, runner_parser, until_interrupted
-from loadtests.load.journey import csrf_token_from
+from loadtests.load.journey import csrf_token_from, watch_token_from
 from loadtests.publishing.records import measured_on, publish, run_record
 
 REPORT_S = 12.0
@@ -82,12 +82,16 @@ class Probe(threading.Thread):
             self._waiting.clear()
 
 
-def follow(push_url: str, task_id: str, pressed: float) -> list[dict[str, object]]:
+def follow(
+    push_url: str, task_id: str, watch: str | None, pressed: float
+) -> list[dict[str, object]]:
     """Every update of the task, by long polling as the page does, until the final one."""
     events, since = [], 0.0
     deadline = time.time() + REPORT_S + 60
     while time.time() < deadline:
-        answer = requests.get(f"{push_url}/updates/{task_id}", params={"since": since}, timeout=30)
+        answer = requests.get(
+            f"{push_url}/updates/{task_id}", params={"watch": watch, "since": since}, timeout=30
+        )
         if answer.status_code == 204:
             continue
         answer.raise_for_status()
@@ -129,7 +133,8 @@ def press(app: str, base: Settings) -> tuple[list[dict[str, object]], list[float
             events.append({"event": "ready", "t_s": answered, "percent": 100, "state": "file"})
         elif answer.status_code == 303:  # a page that follows the task
             task_id = answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-            events += follow(stack.settings.push_url, task_id, pressed)
+            page = session.get(stack.url + answer.headers["Location"], timeout=30)  # as a browser
+            events += follow(stack.settings.push_url, task_id, watch_token_from(page.text), pressed)
         else:
             raise RuntimeError(f"{app}: POST /reports answered {answer.status_code}")
         time.sleep(PROBE_S)

@@ -23,7 +23,7 @@ from loadtests.publishing.records import update_section
 from loadtests.publishing.scenario_claims import scenario_claims
 from loadtests.publishing.tables import markdown_table
 from loadtests.runners.bench_plan import Plan
-from loadtests.runners.open_arrivals_plan import QUICK, OpenPlan
+from loadtests.runners.open_arrivals_plan import OpenPlan, quick
 
 ARTICLE = (
     'Nick Janetakis, "[4 use cases for when to use Celery in a Flask application]'
@@ -175,7 +175,7 @@ def _sync_point_line(results: Path, visitors: int) -> str:
 
 def commands_section(results: Path = RESULTS_DIR) -> str:
     """How long `make bench` takes by its plans, and what it prints first and last."""
-    bench, sweep = Plan(), OpenPlan(**QUICK)
+    bench, sweep = Plan(), OpenPlan(**quick())
     sweep_points = sweep.points()
     table = collapse_repeats(load_summary(results)[load_summary(results)["generator"] == "locust"])
     minutes = (bench.total_estimate_s() + sweep.total_estimate_s()) / 60

@@ -212,7 +212,7 @@ class BacklogSampler(threading.Thread):
 
 
 def queue_empty(stack: Stack) -> bool:
-    if stack.app != "celery":
+    if not stack.has_queue:
         return True
     try:
         client = redis.Redis.from_url(stack.settings.effective_redis_url, socket_timeout=2)

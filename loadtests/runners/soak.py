@@ -67,7 +67,7 @@ class Sampler(threading.Thread):
             "t_s": time.time() - self.started,
             "delivered": stats["delivered"],
         }
-        if hand_off(self.stack.label).has_queue:  # a shortcut's queue is inside the web process
+        if self.stack.has_queue:  # a shortcut's queue is inside the web process
             row["queued"] = self.client.llen("celery") + self.client.hlen("unacked")
         row.update({f"rss_{k}_mb": v for k, v in memory_mb(self.stack, measure="RSS").items()})
         return row

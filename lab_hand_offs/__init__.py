@@ -10,8 +10,10 @@ A variant that existing settings express is one `register(...)` here. A new beha
 new `contact_hand_off` value in its `settings`, which the settings then accept (and every other
 app refuses), and the branch of its app's POST /contact that implements it.
 
-Every table's columns and every legend list the hand-offs in the order registered here; each
-keeps the colour it states, or takes the next free one of `PALETTE`.
+The tables built from the registry (the hand-offs table, the bench's headline tables, the
+glossary's list) order the hand-offs as registered here; the figures and the open sweep's tables
+follow the order their run measured them in. Each hand-off keeps the colour it states, or takes
+the next free one of `PALETTE`.
 """
 
 from __future__ import annotations
@@ -157,8 +159,8 @@ def hand_off(name: str) -> HandOff:
 
 
 def names(*kinds: str) -> tuple[str, ...]:
-    """Every registered hand-off's name, in the order registered (the order of every table's
-    columns and every legend); only of `kinds` if given."""
+    """Every registered hand-off's name, in the order registered (the order of the tables built
+    from the registry); only of `kinds` if given."""
     return tuple(h.name for h in _REGISTRY.values() if not kinds or h.kind in kinds)
 
 

@@ -7,8 +7,8 @@ runner, the bench plans, the plots' colours and the tables all read this registr
 properties (`blocking`, `has_queue`, ...) rather than a name.
 
 A variant that existing settings express is one `register(...)` here. A new behaviour is also a
-new `contact_hand_off` value in its `settings`, which the settings then accept (and every other
-app refuses), and the branch of its app's POST /contact that implements it.
+new `contact_hand_off` value in its `settings`, which its app then accepts (and every other app
+refuses), and the branch of its app's POST /contact that implements it.
 
 The tables built from the registry (the hand-offs table, the bench's headline tables, the
 glossary's list) order the hand-offs as registered here; the figures and the open sweep's tables
@@ -164,11 +164,11 @@ def names(*kinds: str) -> tuple[str, ...]:
     return tuple(h.name for h in _REGISTRY.values() if not kinds or h.kind in kinds)
 
 
-def contact_hand_offs(app: str | None = None) -> tuple[str, ...]:
-    """The CONTACT_HAND_OFF values the registered hand-offs run with (those of `app`'s only):
-    the settings accept no other, and an app refuses one no hand-off of its own registers."""
-    of = [h for h in _REGISTRY.values() if app is None or h.app == app]
-    return tuple(dict.fromkeys(h.contact_hand_off for h in of))
+def contact_hand_offs(app: str) -> tuple[str, ...]:
+    """The CONTACT_HAND_OFF values `app`'s registered hand-offs run with: the only ones it
+    accepts."""
+    of = (h.contact_hand_off for h in _REGISTRY.values() if h.app == app)
+    return tuple(dict.fromkeys(of))
 
 
 def check_contact_hand_off(app: str, value: str) -> None:

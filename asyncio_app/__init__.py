@@ -17,7 +17,6 @@ from contact_email.delivery import (
     send_unwatched_async,
 )
 from contact_email.message import compose_contact_email
-from lab_hand_offs import check_contact_hand_off
 from lab_settings import Settings
 from site_glue.quart_site import (
     bound_contact_form,
@@ -36,7 +35,6 @@ from site_glue.quart_site import (
 
 def create_app(settings: Settings | None = None) -> Quart:
     settings = settings or Settings.from_env()
-    check_contact_hand_off("asyncio", settings.contact_hand_off)
     app = Quart(__name__)
     configure_site(app, settings)
     # CONTACT_HAND_OFF=in-process: "why not just a task?" (README). The loop holds only weak

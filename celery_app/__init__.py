@@ -22,7 +22,6 @@ from celery_app.reports import register_reports
 from celery_app.schedule import beat_schedule
 from celery_app.task_log import TaskLog
 from contact_email.delivery import retry_countdown
-from lab_hand_offs import check_contact_hand_off
 from lab_settings import Settings, SettingsError
 from site_glue.flask_site import configure_site
 
@@ -123,7 +122,6 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    check_contact_hand_off("celery", settings.contact_hand_off)
     app = Flask(__name__)
     configure_site(app, settings)
     celery_init_app(app, settings)

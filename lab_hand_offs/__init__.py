@@ -54,6 +54,10 @@ class App:
     has_queue: bool = False  # a Celery worker, its queue in Redis, and the push service
     stack_overhead_s: float = 3.0  # start, warm up and stop its stack: for sizing a run
 
+    @property
+    def package(self) -> str:
+        return self.gunicorn_target.partition(":")[0]
+
 
 APPS: Mapping[str, App] = MappingProxyType(
     {
@@ -171,8 +175,10 @@ def contact_hand_offs(app: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(of))
 
 
-def check_contact_hand_off(app: str, value: str) -> None:
-    """Raise ValueError unless a hand-off of `app` runs with CONTACT_HAND_OFF=`value`."""
+def check_contact_hand_off(package: str, value: str) -> None:
+    """Raise ValueError unless a hand-off of the app `package` holds (`sync_app`, the import
+    name its web framework knows it by) runs with CONTACT_HAND_OFF=`value`."""
+    app = next(a.name for a in APPS.values() if a.package == package)
     accepted = contact_hand_offs(app)
     if value not in accepted:
         raise ValueError(

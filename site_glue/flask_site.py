@@ -43,6 +43,7 @@ from bakery_site.pages import (
     template_context,
 )
 from bakery_site.rate_limit import RateLimit
+from lab_hand_offs import check_contact_hand_off
 from lab_settings import Settings
 from long_report import duration_text, filename
 from price_lookup import RateQuote, price_rows
@@ -54,6 +55,7 @@ site = Blueprint("site", __name__, template_folder=TEMPLATES)
 
 
 def configure_site(app: Flask, settings: Settings) -> None:
+    check_contact_hand_off(app.import_name, settings.contact_hand_off)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

@@ -12,7 +12,6 @@ import long_report
 import price_lookup as prices
 from contact_email.delivery import describe_failure, failure_status, send_email, send_unwatched
 from contact_email.message import compose_contact_email
-from lab_hand_offs import check_contact_hand_off
 from lab_settings import Settings
 from site_glue.flask_site import (
     bound_contact_form,
@@ -31,7 +30,6 @@ from site_glue.flask_site import (
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    check_contact_hand_off("sync", settings.contact_hand_off)
     app = Flask(__name__)
     configure_site(app, settings)
     # CONTACT_HAND_OFF=in-process: "why not just a thread?" (README). A pool in this process,

@@ -120,7 +120,7 @@ def test_a_hand_off_with_a_behaviour_of_its_own_reaches_every_list_and_awaits_it
         figure = plots.homepage_latency(pd.concat([summary, mine], ignore_index=True))
         lines = {line.get_label(): to_hex(line.get_color()) for line in figure.axes[0].lines}
         row = hand_offs.table().set_index("hand-off").loc[new.name]
-        check_contact_hand_off("asyncio", "queue")  # the asyncio app accepts it now
+        check_contact_hand_off("asyncio_app", "queue")  # the asyncio app accepts it now
         with pytest.raises(ValueError, match="sync app implements CONTACT_HAND_OFF"):
             sync_app.create_app(Settings().replace(contact_hand_off="queue"))
 
@@ -139,7 +139,7 @@ def test_a_hand_off_with_a_behaviour_of_its_own_reaches_every_list_and_awaits_it
     # Gone with the block, and the value with it.
     assert new.name not in soak.soaked() and new.name not in OpenPlan().hand_offs
     with pytest.raises(ValueError, match="not 'queue'"):
-        check_contact_hand_off("asyncio", "queue")
+        check_contact_hand_off("asyncio_app", "queue")
 
 
 def test_every_hand_off_of_the_table_is_measured_or_names_the_command_that_measures_it():

@@ -102,8 +102,8 @@ bench-celery-pool: redis  ## Celery's pool: 1, 4, 16 processes, 64 threads, 64 g
 	$(BIN)/python -m loadtests.runners.bench --apps celery --celery-workers 1 4 16 threads:64 gevent:64 \
 		--visitors 2 4 8 16 --burst --out results/celery-pool
 
-bench-shortcut: redis  ## "why not a thread?": the in-process shortcut in both bench scenarios
-	$(BIN)/python -m loadtests.runners.bench --apps sync+thread asyncio+task --out results/shortcut
+bench-shortcut: redis  ## "why not a thread?": every in-process shortcut in both bench scenarios
+	$(BIN)/python -m loadtests.runners.bench --kind shortcut --out results/shortcut
 	$(BIN)/python -m loadtests.publishing.hand_offs
 
 bench-api: redis  ## use case 2: price lookups against the slow rates API, homepage timed (1 min)
@@ -124,10 +124,8 @@ chaos: redis  ## kill or restart workers, web servers, Redis, the provider mid-b
 	$(BIN)/python -m loadtests.publishing.hand_offs
 	$(BIN)/python -m loadtests.publishing.pages
 
-soak: redis  ## Celery, then both shortcuts, 2 minutes each with a provider slower than visitors
-	$(BIN)/python -m loadtests.runners.soak
-	$(BIN)/python -m loadtests.runners.soak --app sync+thread
-	$(BIN)/python -m loadtests.runners.soak --app asyncio+task
+soak: redis  ## every hand-off that answers before sending (queue first), 2 min each, slow provider
+	$(BIN)/python -m loadtests.runners.soak --every
 	$(BIN)/python -m loadtests.publishing.hand_offs
 
 run-once: redis  ## a scheduled job with 3 web servers: beat vs cron in each vs cron on one

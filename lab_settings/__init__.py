@@ -236,10 +236,10 @@ class Settings:
     contact_hand_off: str = _env(
         "CONTACT_HAND_OFF",
         default="request",
-        doc="how the sync and async apps send the contact email: `request` (inside the request, "
-        "waiting for the provider) or `in-process`, the tempting shortcut: a thread pool in the "
-        "sync app, an un-awaited asyncio task in the async app (no queue, no retries); the "
-        "Celery app always queues",
+        doc="how the app sends the contact email: `request` (inside the request, waiting for the "
+        "provider; the Celery app always queues) or `in-process`, the tempting shortcut: a "
+        "thread pool in the sync app, an un-awaited asyncio task in the async app (no queue, no "
+        "retries); an app refuses a value that no hand-off of `lab_hand_offs` runs it with",
     )
     shortcut_threads: int = _env(
         "SHORTCUT_THREADS",
@@ -343,8 +343,6 @@ class Settings:
             )
         if self.provider_delay_distribution not in ("fixed", "uniform", "exponential"):
             raise SettingsError("PROVIDER_DELAY_DISTRIBUTION must be fixed, uniform or exponential")
-        if self.contact_hand_off not in ("request", "in-process"):
-            raise SettingsError("CONTACT_HAND_OFF must be request or in-process")
         if self.web_worker_class not in ("sync", "gevent"):
             raise SettingsError("WEB_WORKER_CLASS must be sync or gevent")
         if self.report_work not in ("wait", "compute"):

@@ -74,68 +74,82 @@ class Stack:
         self,
         app: str,
         settings: Settings,
+        *,
         beat: bool = False,
         web_servers: int = 1,
         proxy: bool = False,
+        label: str | None = None,
     ) -> None:
         if app not in APPS:
             raise ValueError(f"app must be one of {APPS}, not {app!r}")
         self.app = app
-        self.label = app  # what results call it: open_stack names the shortcuts
+        self.label = label or app  # what results call it: the hand-off's name
         self.settings = settings
         # DATA_DIR is relative to where the stack is started (the repository, for `make`), so an
-        # installed lab writes beside its user, never into site-packages.
+        # installed lab writes beside its user, never into site-packages. One folder per
+        # hand-off and port: two hand-offs of one app never share logs or pid files.
         self.work_dir = Path.cwd()
-        self.run_dir = self.work_dir / settings.data_dir / f"{app}-{settings.web_port}"
+        folder = lab_hand_offs.folder_name(self.label)
+        self.run_dir = self.work_dir / settings.data_dir / f"{folder}-{settings.web_port}"
         self.provider = ProviderClient(settings.provider_control_url)
         # The rates API has the same control endpoints as the email provider.
         self.rates_api = ProviderClient(settings.rates_api_url)
         self.processes: dict[str, ManagedProcess] = {}
+        self.web_settings = self._web_settings(proxy)
+        self.extra_web_urls: list[str] = []
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
-        # The web app's own settings. Behind its nginx it listens where only this machine (and so
-        # the proxy) reaches it, and believes the forwarded client address from that proxy alone:
-        # every request then comes from the proxy's address, which must not pass for the client's.
-        self.web_settings = (
-            settings.replace(
-                web_host=PROXY_TO_APP,
-                trusted_proxies=max(1, settings.trusted_proxies),
-                forwarded_allow_ips=PROXY_TO_APP,
-            )
-            if proxy
-            else settings
+        self._add_third_parties(env)
+        if self.has_queue:
+            self._add_queue(env, beat=beat)
+        elif beat:
+            raise ValueError("only an app with a queue (Celery) has a beat")
+        self._add_web_servers({**env, **self.web_settings.to_env()}, web_servers)
+        if proxy:
+            self._add_proxy(env)
+
+    @property
+    def has_queue(self) -> bool:
+        return lab_hand_offs.APPS[self.app].has_queue
+
+    def _web_settings(self, proxy: bool) -> Settings:
+        """The web app's own settings. Behind its nginx it listens where only this machine (and
+        so the proxy) reaches it, and believes the forwarded client address from that proxy
+        alone: every request then comes from the proxy's address, which must not pass for the
+        client's."""
+        if not proxy:
+            return self.settings
+        return self.settings.replace(
+            web_host=PROXY_TO_APP,
+            trusted_proxies=max(1, self.settings.trusted_proxies),
+            forwarded_allow_ips=PROXY_TO_APP,
         )
-        web_env = {**env, **self.web_settings.to_env()}
-        # Redis: every app's ledger of sent emails and rate-limit store; the Celery app's queue.
-        if not settings.redis_url:
-            self._add(
-                "redis",
-                self._redis_argv(),
-                env,
-                lambda: redis_answers(settings.effective_redis_url),
-            )
+
+    def _add_third_parties(self, env: dict[str, str]) -> None:
+        """Redis unless REDIS_URL names one (every app's ledger of sent emails and rate-limit
+        store; the Celery app's queue), the email provider and the rates API."""
+        if not self.settings.redis_url:
+            url = self.settings.effective_redis_url
+            self._add("redis", self._redis_argv(), env, lambda: redis_answers(url))
         self._add("provider", self._provider_argv(), env, self.provider.is_up)
         self._add("rates_api", self._rates_api_argv(), env, self.rates_api.is_up)
-        if lab_hand_offs.APPS[app].has_queue:
-            self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
-            if settings.report_queue != "celery":  # the long reports' own queue and worker
-                self._add(
-                    "report_worker",
-                    self._worker_argv("report_worker"),
-                    env,
-                    lambda: self._worker_ready("report_worker"),
-                    ready_timeout_s=60,
-                )
+
+    def _add_queue(self, env: dict[str, str], *, beat: bool) -> None:
+        """The Celery workers, the push service and (with `beat`) the scheduler."""
+        self._add("worker", self._worker_argv(), env, self._worker_ready, ready_timeout_s=60)
+        if self.settings.report_queue != "celery":  # the long reports' own queue and worker
             self._add(
-                "push",
-                self._push_argv(),
+                "report_worker",
+                self._worker_argv("report_worker"),
                 env,
-                lambda: http_ok(f"{settings.push_url}/healthz"),
+                lambda: self._worker_ready("report_worker"),
                 ready_timeout_s=60,
             )
+        push_health = f"{self.settings.push_url}/healthz"
+        self._add("push", self._push_argv(), env, lambda: http_ok(push_health), ready_timeout_s=60)
         if beat:
-            if not lab_hand_offs.APPS[app].has_queue:
-                raise ValueError("only an app with a queue (Celery) has a beat")
             self._add("beat", self._beat_argv(), env, self._beat_ready)
+
+    def _add_web_servers(self, web_env: dict[str, str], web_servers: int) -> None:
         # A web server restarted under load (make chaos) finds its one worker busy with the
         # visitors' POSTs, each holding it for the provider's delay: its health check waits
         # its turn in that queue, so it may take several seconds to be answered.
@@ -147,7 +161,6 @@ class Stack:
             ready_timeout_s=60,
         )
         # More web servers of the same app, as behind a load balancer (use case 4).
-        self.extra_web_urls: list[str] = []
         for n in range(2, web_servers + 1):
             port = free_port()
             url = f"http://{self.web_settings.web_host}:{port}"
@@ -159,24 +172,22 @@ class Stack:
                 lambda url=url: http_ok(f"{url}/healthz"),
                 ready_timeout_s=60,
             )
-        # The buffering reverse proxy production puts in front (nginx): PROXY_PORT.
-        if proxy:
-            self._add(
-                "proxy",
-                [
-                    find_nginx(),
-                    "-p",
-                    str(self.proxy_dir),
-                    "-c",
-                    str(self.proxy_dir / "nginx.conf"),
-                    "-e",
-                    str(self.proxy_dir / "error.log"),
-                    "-g",
-                    "daemon off;",
-                ],
-                env,
-                lambda: http_ok(f"{settings.proxy_url}/healthz"),
-            )
+
+    def _add_proxy(self, env: dict[str, str]) -> None:
+        """The buffering reverse proxy production puts in front (nginx): PROXY_PORT."""
+        argv = [
+            find_nginx(),
+            "-p",
+            str(self.proxy_dir),
+            "-c",
+            str(self.proxy_dir / "nginx.conf"),
+            "-e",
+            str(self.proxy_dir / "error.log"),
+            "-g",
+            "daemon off;",
+        ]
+        proxy_health = f"{self.settings.proxy_url}/healthz"
+        self._add("proxy", argv, env, lambda: http_ok(proxy_health))
 
     def _add(
         self,
@@ -420,7 +431,7 @@ class Stack:
             f"  rates API {self.settings.rates_api_url}/v1/rates?symbols=USD "
             f"(control {self.settings.rates_api_url}/stats)",
         ]
-        if lab_hand_offs.APPS[self.app].has_queue:
+        if self.has_queue:
             lines.append(f"  push      {self.settings.push_url}/updates/<task id>")
         lines.append(f"  redis     {self.settings.effective_redis_url}")
         lines.append(f"  logs      {self.run_dir / 'logs'}")
@@ -431,9 +442,7 @@ def open_stack(name: str, settings: Settings, **stack_options: object) -> Stack:
     """The stack of a registered hand-off: its app, with the settings that make it that
     hand-off over `settings`; `stack.label` is the hand-off's name."""
     hand_off = lab_hand_offs.hand_off(name)
-    stack = Stack(hand_off.app, settings.replace(**hand_off.settings), **stack_options)
-    stack.label = name
-    return stack
+    return Stack(hand_off.app, settings.replace(**hand_off.settings), label=name, **stack_options)
 
 
 def run_until_stopped(stack: Stack, start: Callable[[], str], stopped: str) -> int:

@@ -46,6 +46,7 @@ from bakery_site.pages import (
 )
 from bakery_site.rate_limit import Claim, RateLimit
 from bakery_site.sent_ledger import NOT_SENT, UNSURE, Outcome, SentLedger
+from lab_hand_offs import check_contact_hand_off
 from lab_settings import Settings
 from long_report import duration_text, filename
 from price_lookup import RateQuote, price_rows
@@ -57,6 +58,7 @@ site = Blueprint("site", __name__, template_folder=TEMPLATES)
 
 
 def configure_site(app: Flask, settings: Settings) -> None:
+    check_contact_hand_off(app.import_name, settings.contact_hand_off)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

@@ -11,11 +11,11 @@ import time
 import psutil
 import pytest
 
-from lab_hand_offs import names
+from lab_hand_offs import folder_name, names
 from lab_settings import Settings
 from lab_stack.__main__ import up_stack
 from lab_stack.processes import LOWEST_PORT, ephemeral_start, free_port
-from lab_stack.stack import APPS, PROJECT_ROOT, Stack, http_ok, open_stack
+from lab_stack.stack import PROJECT_ROOT, Stack, http_ok, open_stack
 from loadtests.publishing import hand_offs, lesson
 from tests.conftest import settings_for_tests
 
@@ -52,11 +52,11 @@ def test_describing_a_stack_touches_nothing_under_a_running_stacks_folder(tmp_pa
     with the default settings: the very folder of a `make up` that may be running."""
     monkeypatch.chdir(tmp_path)  # where `make up` keeps its data (DATA_DIR is relative)
     settings = Settings()
-    for app in APPS:
-        run_dir = tmp_path / settings.data_dir / f"{app}-{settings.web_port}"
+    for name in names():
+        run_dir = tmp_path / settings.data_dir / f"{folder_name(name)}-{settings.web_port}"
         for part in ("redis/appendonly.aof", "logs/web.log", "pids/web.pid", "provider.sqlite3"):
             (run_dir / part).parent.mkdir(parents=True, exist_ok=True)
-            (run_dir / part).write_text(f"{app}: {part}")
+            (run_dir / part).write_text(f"{name}: {part}")
     before = files_under(tmp_path)
 
     described = [open_stack(name, settings).describe() for name in names()]

@@ -25,7 +25,7 @@ import collections
 import heapq
 import itertools
 import random
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
@@ -38,6 +38,7 @@ class Scenario:
 
     visitors: int
     delay_s: float
+    _: KW_ONLY
     servers: int = 1  # request slots in all: gunicorn workers x threads
     # One FIFO queue in front of every slot, as sync workers that accept only when free; or,
     # as gunicorn's threaded workers, `workers` processes each accepting connections into its
@@ -253,12 +254,12 @@ def steady_scenario(
 ) -> Scenario:
     """A sustained load shaped like the bench's, for "try this" questions: visitors start
     spread over one cycle, two cycles of warm-up, four measured."""
-    sizing = Scenario(visitors, delay_s, servers, think_s=think_s)
+    sizing = Scenario(visitors, delay_s, servers=servers, think_s=think_s)
     cycle = cycle_s(sizing, blocking=True)
     return Scenario(
         visitors,
         delay_s,
-        servers,
+        servers=servers,
         think_s=think_s,
         spawn_s=cycle,
         warmup_s=2 * cycle,

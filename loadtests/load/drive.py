@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +46,7 @@ class Load:
 
     users: tuple[str, ...]
     count: int
+    _: KW_ONLY
     think_s: float = 1.0
     probe_rate: float = 5.0
     warmup_s: float = 0.0
@@ -211,7 +212,7 @@ class BacklogSampler(threading.Thread):
 
 
 def queue_empty(stack: Stack) -> bool:
-    if stack.app != "celery":
+    if not stack.has_queue:
         return True
     try:
         client = redis.Redis.from_url(stack.settings.effective_redis_url, socket_timeout=2)

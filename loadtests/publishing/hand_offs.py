@@ -2,6 +2,8 @@
 cell read from the stored runs (the bench, the shortcut's bench, chaos, the soaks).
 
     python -m loadtests.publishing.hand_offs      # rewrite the README section from results/
+
+It also rewrites the glossary's list of hand-offs, from the registry.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab_hand_offs import names
+from lab_hand_offs import hand_off, names
 from lab_settings import Settings
 from lab_stack.stack import open_stack
 from loadtests.analysis.plots import fmt_ms
@@ -21,8 +23,14 @@ from loadtests.publishing.records import commit_of, update_section
 from loadtests.publishing.tables import markdown_table
 
 MARKER = "hand-offs"
+LIST_MARKER = "hand-off-list"  # the glossary's list of every registered hand-off
 FAULTS = ("web-killed", "web-restarted", "provider-outage")
 FAKES = {"provider", "rates_api"}  # the third parties: every hand-off has them
+# The kinds of hand-off the bench compares in this table, each with the command that measures
+# them (the apps into results/, the shortcuts into results/shortcut/). A web-tier variant runs
+# the same code as its app: the open sweep (`make bench-open`) compares it.
+MEASURED_BY = {"app": "make bench-reference", "shortcut": "make bench-shortcut"}
+NOT_MEASURED = "not measured yet"
 
 
 def _summary(results: Path) -> pd.DataFrame:
@@ -55,8 +63,9 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
     chaos = chaos.set_index(["scenario", "app"]) if len(chaos) else chaos
     soaks = _soaks(results)
     rows = []
-    for app in names():
+    for app in names(*MEASURED_BY):
         if (app, "home") not in at.index:
+            rows.append(not_measured(app, visitors))
             continue
         home, post, mail = (
             at.loc[(app, "home")],
@@ -89,21 +98,41 @@ def table(results: Path = RESULTS_DIR, visitors: int = 10) -> pd.DataFrame:
             if soak
             else "no backlog: the visitor waits"
         )
-        rows.append(
-            {
-                "hand-off": app,
-                f"homepage p50 / p95 ({visitors} visitors)": (
-                    f"{fmt_ms(home['p50_ms'])} / {fmt_ms(home['p95_ms'])}"
-                ),
-                "POST p50": fmt_ms(post["p50_ms"]),
-                "email delay p50": f"{bound}{fmt_ms(mail['p50_ms'])}",
-                **{f"lost: {f} (of accepted)": n for f, n in zip(FAULTS, lost, strict=True)},
-                "retries (the provider's outage)": retries,
-                "web process RSS under a backlog (soak)": memory,
-                "processes": moving_parts(app),
-            }
-        )
+        cells = [
+            f"{fmt_ms(home['p50_ms'])} / {fmt_ms(home['p95_ms'])}",
+            fmt_ms(post["p50_ms"]),
+            f"{bound}{fmt_ms(mail['p50_ms'])}",
+            *lost,
+            retries,
+            memory,
+            moving_parts(app),
+        ]
+        rows.append({"hand-off": app, **dict(zip(_columns(visitors), cells, strict=True))})
     return pd.DataFrame(rows)
+
+
+def not_measured(name: str, visitors: int) -> dict[str, str]:
+    """The row of a registered hand-off that no stored run has measured: says which command does."""
+    first, *others = _columns(visitors)
+    cells = {first: f"{NOT_MEASURED}: `{measured_by(name)}`", **dict.fromkeys(others, "")}
+    return {"hand-off": name, **cells}
+
+
+def measured_by(name: str) -> str:
+    return MEASURED_BY[hand_off(name).kind]
+
+
+def _columns(visitors: int) -> list[str]:
+    """Every column after the hand-off's name, in the order of the table."""
+    return [
+        f"homepage p50 / p95 ({visitors} visitors)",
+        "POST p50",
+        "email delay p50",
+        *(f"lost: {f} (of accepted)" for f in FAULTS),
+        "retries (the provider's outage)",
+        "web process RSS under a backlog (soak)",
+        "processes",
+    ]
 
 
 def section(results: Path = RESULTS_DIR) -> str:
@@ -123,8 +152,15 @@ def section(results: Path = RESULTS_DIR) -> str:
     )
 
 
+def glossary_list() -> str:
+    """Every registered hand-off, one item each: its name, its kind and where the email goes."""
+    items = (f"  - `{name}` ({hand_off(name).kind}): {hand_off(name).how}" for name in names())
+    return "\n".join(items) + "\n"
+
+
 def main() -> int:
     update_section(section(), marker=MARKER)
+    update_section(glossary_list(), marker=LIST_MARKER)
     return 0
 
 

@@ -24,7 +24,7 @@ from loadtests.publishing.records import commit_of, update_section
 from loadtests.publishing.scenario_claims import HOME_SLOW_X, scenario_claims
 from loadtests.publishing.tables import markdown_table
 from loadtests.runners.bench_plan import Plan
-from loadtests.runners.open_arrivals_plan import QUICK, OpenPlan
+from loadtests.runners.open_arrivals_plan import OpenPlan, quick
 
 ARTICLE = (
     'Nick Janetakis, "[4 use cases for when to use Celery in a Flask application]'
@@ -250,7 +250,7 @@ def _open_point_line(results: Path, rho: float) -> str:
 
 def commands_section(results: Path = RESULTS_DIR) -> str:
     """How long `make bench` takes by its plans, and what it prints first and last."""
-    bench, sweep, reference = Plan(), OpenPlan(**QUICK), OpenPlan()
+    bench, sweep, reference = Plan(), OpenPlan(**quick()), OpenPlan()
     top = max(sweep.rhos)
     quick_window, reference_window = sweep.timing("sync", top)[1], reference.timing("sync", top)[1]
     table = collapse_repeats(load_summary(results)[load_summary(results)["generator"] == "locust"])

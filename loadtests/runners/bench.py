@@ -23,6 +23,7 @@ import matplotlib
 import pandas as pd
 from tqdm import tqdm
 
+from lab_hand_offs import hand_off
 from lab_settings import Settings
 from lab_stack.stack import Stack, open_stack
 from loadtests.analysis import burst as burst_analysis
@@ -72,7 +73,7 @@ def measure(
         idle_s = warm_up(stack.url)
         announce(idle_s)
         sampler = None
-        if point.app == "celery":
+        if hand_off(point.app).has_queue:
             sampler = BacklogSampler(stack.settings.effective_redis_url)
             sampler.start()
         try:
@@ -110,7 +111,7 @@ def run_sustained(
         text = f"{point.app} {point.visitors} visitors ({point.generator}"
         text += f", repeat {point.repeat})" if point.repeat > 1 else ")"
         text += f": warm-up {warmup:.0f} s, window {window:.0f} s"
-        if point.app == "sync" and point.visitors:
+        if hand_off(point.app).blocking and point.visitors:
             scenario = plan.scenario(point, service_s=idle_s)
             prediction = predict(scenario)
             model.update(
@@ -178,7 +179,8 @@ def run(plan: Plan, base: Settings) -> int:
     summary_rows: list[dict[str, object]] = []
     model_rows: list[dict[str, object]] = []
     burst_rows: list[dict[str, object]] = []
-    estimates = [plan.estimate_s(p) for p in sustained] + [plan.estimate_s(p, True) for p in bursts]
+    estimates = [plan.estimate_s(p) for p in sustained]
+    estimates += [plan.estimate_s(p, burst=True) for p in bursts]
     bar_format = "{l_bar}{bar}| {elapsed} elapsed, about {remaining} to go"
     with tqdm(
         total=round(sum(estimates)), bar_format=bar_format, dynamic_ncols=True, disable=None

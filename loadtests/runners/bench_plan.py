@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lab_hand_offs import hand_off, names
+from lab_hand_offs import KINDS, hand_off, names
 from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, Point
 from loadtests.load.cli import runner_parser
@@ -69,8 +69,10 @@ class Plan:
                 celery_pool=pool,
             )
             for app in self.apps
-            # Only the Celery app has a worker pool to vary.
-            for pool, c in (self.celery_workers if app == "celery" else self.celery_workers[:1])
+            # Only a hand-off with a queue has a worker pool to vary.
+            for pool, c in (
+                self.celery_workers if hand_off(app).has_queue else self.celery_workers[:1]
+            )
             for w in self.web_workers
             for t in self.web_threads
             for v in self.visitors
@@ -112,11 +114,11 @@ class Plan:
 
     def cycle_s(self, point: Point) -> float:
         sizing = Scenario(
-            point.visitors,
-            point.smtp_delay_s,
-            point.web_workers * point.web_threads,
-            self.think_s,
-            self.probe_rate,
+            visitors=point.visitors,
+            delay_s=point.smtp_delay_s,
+            servers=point.web_workers * point.web_threads,
+            think_s=self.think_s,
+            probe_rate=self.probe_rate,
             service_s=CHEAP_REQUEST_S,
         )
         how = hand_off(point.app)
@@ -139,23 +141,23 @@ class Plan:
         ramp, warmup, window = self.timing(point)
         users = ("HomepageProbe", "Visitor") if point.visitors else ("HomepageProbe",)
         return Load(
-            users,
-            point.visitors + 1,
-            self.think_s,
-            self.probe_rate,
-            warmup,
-            window,
-            ramp,
-            self.drain_max_s,
+            users=users,
+            count=point.visitors + 1,
+            think_s=self.think_s,
+            probe_rate=self.probe_rate,
+            warmup_s=warmup,
+            window_s=window,
+            ramp_s=ramp,
+            drain_max_s=self.drain_max_s,
         )
 
     def burst_load(self, point: Point) -> Load:
         drain = self.burst_drain_s(point)
         return Load(
-            ("HomepageProbe", "BurstVisitor"),
-            point.visitors + 1,
-            self.think_s,
-            self.probe_rate,
+            users=("HomepageProbe", "BurstVisitor"),
+            count=point.visitors + 1,
+            think_s=self.think_s,
+            probe_rate=self.probe_rate,
             warmup_s=1.0,
             window_s=1.5 * drain + point.smtp_delay_s + 10,
             ramp_s=0.0,
@@ -173,7 +175,7 @@ class Plan:
             )
         return point.smtp_delay_s if how.post_waits_for_email else 0.0
 
-    def estimate_s(self, point: Point, burst: bool = False) -> float:
+    def estimate_s(self, point: Point, *, burst: bool = False) -> float:
         """Roughly how long a point takes, for the progress bar's ETA."""
         how = hand_off(point.app)
         overhead = how.runs.stack_overhead_s + LOCUST_START_S
@@ -226,13 +228,11 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
         help="the committed reference run: --repeats 3 --second-generator, into results/ and the "
         "README",
     )
-    add(
-        "--apps",
-        nargs="+",
-        choices=names(),
-        help=f"default {' '.join(names('app'))}; {' and '.join(names('shortcut'))} are the "
-        "in-process shortcut",
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--apps", nargs="+", choices=names(), help=f"default: the apps, {' '.join(names('app'))}"
     )
+    which.add_argument("--kind", choices=KINDS, help="every registered hand-off of this kind")
     add("--visitors", nargs="+", type=int, help=f"sustained scenario (default {d.visitors})")
     add("--burst", nargs="*", type=int, help=f"burst scenario visitors (default {d.burst})")
     add("--delay", type=float, dest="delay_s", help=f"provider delay, s (default {d.delay_s})")
@@ -265,8 +265,10 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
     changes: dict[str, object] = dict(QUICK) if args.quick else {}
     if args.reference:
         changes.update(repeats=3, second_generator=True, out=RESULTS_DIR)
+    if args.kind:
+        changes["apps"] = names(args.kind)
     for key, value in vars(args).items():
-        if key in ("quick", "reference", "replot") or value is None:
+        if key in ("quick", "reference", "replot", "kind") or value is None:
             continue
         changes[key] = tuple(value) if isinstance(value, list) else value
     if "out" in changes:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from lab_hand_offs import names
+from lab_hand_offs import hand_off, names
 from lab_settings import Settings
 from lab_stack.stack import open_stack
 from loadtests.analysis.results import RESULTS_DIR, message_ref
@@ -205,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     publish(table, args.out, RESULTS_DIR / "chaos.csv", record, "redis-faults", readme_section)
     print(f"{len(rows)} scenarios, {(time.time() - started) / 60:.1f} minutes.")
-    celery_lost = table[table["app"] == "celery"]["lost"].sum() if len(table) else 0
-    print(f"Celery app: {celery_lost} accepted emails lost over every scenario.")
+    for name in (n for n in names() if len(table) and n in set(table["app"])):
+        if hand_off(name).has_queue:  # the hand-offs that promise to lose nothing
+            lost = table[table["app"] == name]["lost"].sum()
+            print(f"{name}: {lost} accepted emails lost over every scenario.")
     return 0
 
 

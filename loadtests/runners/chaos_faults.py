@@ -6,18 +6,32 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab_hand_offs import names
+from lab_hand_offs import HandOff, hand_off, names
 from lab_stack.stack import Stack
 
 
 @dataclass(frozen=True)
 class Fault:
     name: str
-    apps: tuple[str, ...]
+    hits: Callable[[HandOff], bool]  # the hand-offs that have what the fault breaks
     what: str
     inject: Callable[[Stack], None]
     recover: Callable[[Stack], None]
     settings: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def apps(self) -> tuple[str, ...]:
+        """The registered hand-offs it is injected into, read when asked."""
+        return tuple(name for name in names() if self.hits(hand_off(name)))
+
+
+def _has_queue(how: HandOff) -> bool:
+    return how.has_queue
+
+
+def _has_own_code(how: HandOff) -> bool:
+    """An app or a shortcut; a web-tier variant runs the same code as its app."""
+    return how.kind in ("app", "shortcut")
 
 
 def _kill(name: str) -> Callable[[Stack], None]:
@@ -39,7 +53,7 @@ def _provider_mode(mode: str) -> Callable[[Stack], None]:
 FAULTS = (
     Fault(
         "worker-killed",
-        ("celery",),
+        _has_queue,
         "SIGKILL the Celery worker and its pool mid-burst, then start a new one",
         _kill("worker"),
         _restart("worker"),
@@ -50,14 +64,14 @@ FAULTS = (
     ),
     Fault(
         "web-killed",
-        names("app", "shortcut"),
+        _has_own_code,
         "SIGKILL the gunicorn master and worker mid-burst, then start them again",
         _kill("web"),
         _restart("web"),
     ),
     Fault(
         "web-restarted",
-        names("app", "shortcut"),
+        _has_own_code,
         "a deploy: SIGTERM gunicorn mid-burst (it finishes what it can within its graceful "
         "timeout, then is killed), then start it again",
         lambda stack: stack.processes["web"].stop(),
@@ -65,21 +79,21 @@ FAULTS = (
     ),
     Fault(
         "provider-outage",
-        names("app", "shortcut"),
+        _has_own_code,
         "the provider answers 451 to everything for 4 s, then recovers",
         _provider_mode("outage"),
         _provider_mode("normal"),
     ),
     Fault(
         "redis-restarted",
-        ("celery",),
+        _has_queue,
         "stop Redis cleanly mid-burst (it writes its append-only file) and start it again",
         lambda stack: stack.processes["redis"].stop(),
         _restart("redis"),
     ),
     Fault(
         "redis-stalled",
-        ("celery",),
+        _has_queue,
         "SIGSTOP Redis mid-burst for 4 s (its connections stay open, nothing answers), then "
         "SIGCONT: every Redis command gives up after REDIS_TIMEOUT_S",
         _signal("redis", signal.SIGSTOP),
@@ -87,7 +101,7 @@ FAULTS = (
     ),
     Fault(
         "redis-crashed",
-        ("celery",),
+        _has_queue,
         "SIGKILL Redis mid-burst (append-only file, fsync once a second), then start it again",
         _kill("redis"),
         _restart("redis"),

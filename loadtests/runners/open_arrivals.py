@@ -58,9 +58,12 @@ from loadtests.load.journey import poisson_arrivals
 from loadtests.publishing import equal_load
 from loadtests.publishing.records import run_record, write_table
 from loadtests.publishing.tables import text_table
-from loadtests.runners.open_arrivals_plan import AGREEMENT, QUICK, OpenPlan
+from loadtests.runners.open_arrivals_plan import OpenPlan, agreement, quick
 
-SCRATCH = PROJECT_ROOT / "var" / "bench" / "open"
+
+def scratch_dir(base: Settings) -> Path:
+    """Where a point's generator writes before its raw data is kept: under LAB_DATA_DIR."""
+    return PROJECT_ROOT / base.data_dir / "bench" / "open"
 
 
 def start_stack(base: Settings, plan: OpenPlan, hand_off: str) -> Stack:
@@ -72,7 +75,8 @@ def start_stack(base: Settings, plan: OpenPlan, hand_off: str) -> Stack:
 
 def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, object]:
     """Run one point; keep its raw requests and deliveries; return its summary row."""
-    SCRATCH.mkdir(parents=True, exist_ok=True)
+    scratch = scratch_dir(base)
+    scratch.mkdir(parents=True, exist_ok=True)
     warmup, window = plan.timing(point.hand_off, point.rho)
     rate = point.rate
     # Past capacity the wait grows all through the window: let the last probes come back.
@@ -87,7 +91,7 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
         arrival_rate=rate,
         arrival_seed=point.seed,
     )
-    raw_csv, log = SCRATCH / f"{point.name}.csv", SCRATCH / f"{point.name}.log"
+    raw_csv, log = scratch / f"{point.name}.csv", scratch / f"{point.name}.log"
     labels = Point.one_worker(
         point.hand_off,
         0,
@@ -111,10 +115,23 @@ def measure(base: Settings, plan: OpenPlan, point: OpenPoint) -> dict[str, objec
     row["idle_ms"] = idle_s * 1000
     if registered(point.hand_off).blocking:
         warmup_s = float(meta["window_start"]) - float(meta["t0"])
-        until = warmup_s + float(meta["window_end"]) - float(meta["window_start"])
-        arrivals = tuple(poisson_arrivals(point.rate, until, point.seed))
-        row.update(model_columns(point, arrivals, plan.probe_rate, meta, idle_s, requests))
+        window_s = float(meta["window_end"]) - float(meta["window_start"])
+        row.update(replayed_model(point, plan.probe_rate, warmup_s, window_s, idle_s, requests))
     return row
+
+
+def replayed_model(
+    point: OpenPoint,
+    probe_rate: float,
+    warmup_s: float,
+    window_s: float,
+    idle_s: float,
+    requests: pd.DataFrame,
+) -> dict[str, float]:
+    """The model's columns of a blocking point, fed the very Poisson schedule the run sent."""
+    arrivals = tuple(poisson_arrivals(point.rate, warmup_s + window_s, point.seed))
+    meta = {"t0": 0.0, "window_start": warmup_s, "window_end": warmup_s + window_s}
+    return model_columns(point, arrivals, probe_rate, meta, idle_s, requests)
 
 
 def parse_args(argv: list[str] | None) -> OpenPlan:
@@ -136,9 +153,9 @@ def parse_args(argv: list[str] | None) -> OpenPlan:
     add("--delay", type=float, dest="delay_s", help="the provider's delay, s")
     add("--out", type=Path, help="results folder")
     args = parser.parse_args(argv)
-    changes: dict[str, object] = dict(QUICK) if args.quick else {}
+    changes = quick() if args.quick else {}
     if args.agreement:
-        changes.update(AGREEMENT)
+        changes.update(agreement())
     changes["replay_only"] = args.replay
     for key in ("hand_offs", "rhos", "delay_s", "out"):
         value = getattr(args, key)
@@ -161,12 +178,8 @@ def replay(plan: OpenPlan) -> pd.DataFrame:
             row["hand_off"], row["rho"], row["delay_s"], row["generator"], int(row["seed"])
         )
         requests = pd.read_csv(plan.out / "raw" / f"{point.name}.requests.csv.gz")
-        warmup, window = float(row["warmup_s"]), float(row["window_s"])
-        meta = {"t0": 0.0, "window_start": warmup, "window_end": warmup + window}
-        arrivals = tuple(poisson_arrivals(point.rate, warmup + window, point.seed))
-        columns = model_columns(
-            point, arrivals, plan.probe_rate, meta, row["idle_ms"] / 1000, requests
-        )
+        warmup, window, idle_s = row["warmup_s"], row["window_s"], row["idle_ms"] / 1000
+        columns = replayed_model(point, plan.probe_rate, warmup, window, idle_s, requests)
         for key, value in columns.items():
             table.loc[i, key] = value
         print("  " + point_line(table.loc[i].to_dict()))

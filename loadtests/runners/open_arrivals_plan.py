@@ -98,8 +98,12 @@ class OpenPlan:
         return first + second + again
 
 
-QUICK = {
-    "hand_offs": names("app"),
+def quick() -> dict[str, object]:
+    """`--quick`: the apps only, two rates, short windows, into results/local/open/."""
+    return {"hand_offs": names("app"), **_QUICK}
+
+
+_QUICK = {
     "rhos": (0.5, 0.9),
     "overload_rho": None,
     "settle_windows": 1.0,
@@ -112,10 +116,15 @@ QUICK = {
 }
 
 
-# Do the two generators measure the same thing? The sync app, where the queue amplifies every
-# difference, on three schedules per rate, each measured by both (`results/open/agreement/`).
-AGREEMENT = {
-    "hand_offs": ("sync",),
+def agreement() -> dict[str, object]:
+    """Do the two generators measure the same thing? The blocking hand-offs, where the queue
+    amplifies every difference, on three schedules per rate, each measured by both
+    (`results/open/agreement/`)."""
+    blocking = tuple(name for name in names("app") if registered(name).blocking)
+    return {"hand_offs": blocking, **_AGREEMENT}
+
+
+_AGREEMENT = {
     "rhos": (0.5, 0.9),
     "overload_rho": None,
     "repeat_rhos": (0.5, 0.9),

@@ -64,8 +64,8 @@ class RegimePlan:
         return Load(
             ("HomepageProbe", "Visitor"),
             self.visitors + 1,
-            self.think_s,
-            self.probe_rate,
+            think_s=self.think_s,
+            probe_rate=self.probe_rate,
             warmup_s=0.0,
             window_s=60.0 * self.minutes,
             ramp_s=self.ramp_s(start),

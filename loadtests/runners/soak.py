@@ -1,15 +1,17 @@
-"""`make soak`: the Celery app under steady visitors for minutes, with a provider slower than them.
+"""`make soak`: a hand-off that answers before the email is sent, under steady visitors for
+minutes, with a provider slower than them.
 
-The web app keeps answering while the queue grows by (arrival rate - sending rate); nothing is
-lost; the memory of every process stays flat (the backlog lives in Redis, not in the web app or
-the worker). When the visitors stop, the web server is restarted the way a deploy does it
-(SIGTERM, then a new one), and the queue drains. With `--app sync+thread` (or asyncio+task) the
-same load meets the in-process shortcut: its backlog lives in the web process's memory, and the
-restart decides its fate. Writes `results/soak.csv` (one sample every two seconds) and
-`results/soak.json` (the accounting), or `results/soak-<app>.*`.
+With a queue (the Celery app) the web app keeps answering while the queue grows by (arrival rate
+- sending rate); nothing is lost; the memory of every process stays flat (the backlog lives in
+Redis, not in the web app or the worker). When the visitors stop, the web server is restarted the
+way a deploy does it (SIGTERM, then a new one), and the queue drains. An in-process shortcut
+meets the same load with its backlog in the web process's memory, and the restart decides its
+fate. Writes `results/soak.csv` (one sample every two seconds) and `results/soak.json` (the
+accounting) for the default, `results/soak-<hand-off>.*` for the others.
 
     python -m loadtests.runners.soak                 # 2 minutes of load, a restart, the drain
-    python -m loadtests.runners.soak --app sync+thread
+    python -m loadtests.runners.soak --app NAME      # another hand-off (`--help` lists them)
+    python -m loadtests.runners.soak --every         # each of them in turn (`make soak`)
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Sampler(threading.Thread):
             "t_s": time.time() - self.started,
             "delivered": stats["delivered"],
         }
-        if self.stack.app == "celery":  # the shortcut's queue is inside the web process
+        if self.stack.has_queue:  # a shortcut's queue is inside the web process
             row["queued"] = self.client.llen("celery") + self.client.hlen("unacked")
         row.update({f"rss_{k}_mb": v for k, v in memory_mb(self.stack, measure="RSS").items()})
         return row
@@ -155,24 +157,41 @@ def run(minutes: float, out: Path, app: str) -> dict[str, object]:
     return summary
 
 
+def soaked() -> tuple[str, ...]:
+    """The hand-offs a soak measures: those that answer before the email is sent, so that a
+    backlog builds somewhere; the first with a queue outside the web process first."""
+    backlogged = [name for name in names() if not hand_off(name).post_waits_for_email]
+    return tuple(sorted(backlogged, key=lambda name: not hand_off(name).has_queue))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = runner_parser(__spec__.name, __doc__)
     parser.add_argument("--minutes", type=float, default=2.0)
-    queued = [name for name in names() if not hand_off(name).post_waits_for_email]
-    parser.add_argument("--app", default="celery", choices=queued)
+    parser.add_argument("--app", default=soaked()[0], choices=soaked())
+    parser.add_argument("--every", action="store_true", help=f"each of {', '.join(soaked())}")
     parser.add_argument("--out", type=Path, help="default results/soak.csv, or soak-<app>.csv")
     args = parser.parse_args(argv)
-    out = args.out or RESULTS_DIR / ("soak.csv" if args.app == "celery" else f"soak-{args.app}.csv")
-    s = until_interrupted(lambda: run(args.minutes, out, args.app))
+    if args.every:
+        return max(soak(args.minutes, default_out(name), name) for name in soaked())
+    return soak(args.minutes, args.out or default_out(args.app), args.app)
+
+
+def default_out(name: str) -> Path:
+    return RESULTS_DIR / ("soak.csv" if name == soaked()[0] else f"soak-{name}.csv")
+
+
+def soak(minutes: float, out: Path, name: str) -> int:
+    """Soak one hand-off; 1 when a hand-off with a queue lost an email."""
+    s = until_interrupted(lambda: run(minutes, out, name))
     print(
         f"accepted {s['accepted']}, delivered {s['delivered']}, lost {s['lost']}, duplicates "
         f"{s['duplicates']}; backlog peaked at {s['max_backlog']}, {s['backlog_when_load_stopped']}"
         f" when the load stopped; restart and drain took {s['drain_s']} s; homepage p50 "
         f"{s['homepage_p50_ms']} ms during the load"
     )
-    for name, before in s["rss_mb_after_warmup"].items():
-        print(f"  {name:9} RSS {before:7.1f} MB -> {s['rss_mb_when_load_stopped'][name]:7.1f} MB")
-    return 0 if s["lost"] == 0 or hand_off(args.app).kind == "shortcut" else 1
+    for part, before in s["rss_mb_after_warmup"].items():
+        print(f"  {part:9} RSS {before:7.1f} MB -> {s['rss_mb_when_load_stopped'][part]:7.1f} MB")
+    return 0 if s["lost"] == 0 or not hand_off(name).has_queue else 1
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
+from loadtests.analysis.bench_plan import Plan
+from loadtests.analysis.open_arrivals_plan import OpenPlan, agreement
 from loadtests.publishing import bench_report, compare, equal_load, pages
 from loadtests.publishing.records import (
     DOCS_DIR,
@@ -26,8 +28,6 @@ from loadtests.publishing.records import (
     settings_record,
 )
 from loadtests.runners import api_lookup, chaos, cpu_cost, report_isolation, report_progress
-from loadtests.runners.bench_plan import Plan
-from loadtests.runners.open_arrivals_plan import OpenPlan, agreement
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from IPython.display import Markdown, display
 from IPython.utils.capture import capture_output
 
 from loadtests.analysis import open_plots
+from loadtests.analysis.live_minute import LiveMinute, homepage, stored, window_s
 from loadtests.analysis.model import (
     article_wait_s,
     md1_wait_s,
@@ -36,8 +38,6 @@ from loadtests.analysis.results import RESULTS_DIR, load_environment, percentile
 from loadtests.publishing import lesson
 from loadtests.publishing.equal_load import by_rho, home_cell
 from loadtests.publishing.playground import Setting
-from loadtests.runners import live_minute
-from loadtests.runners.live_minute import LiveMinute
 
 CLASS_APPS = ("sync", "celery", "asyncio")  # the three apps the class compares
 NEAR = 1.25  # a prediction within this factor of a value is "within a quarter" of it
@@ -470,7 +470,7 @@ class ClassData:
 
     def live_givens(self) -> Markdown:
         plan = self.live_plan()
-        stored_s = live_minute.window_s(live_minute.stored(plan))
+        stored_s = window_s(stored(plan))
         return Markdown(
             f"The sync app on this laptop: {WEB_TIER}, provider delay **{plan.delay_s:g} s**, "
             f"**{plan.visitors} visitors** in a closed loop (think time {plan.think_s:g} s on "
@@ -482,24 +482,27 @@ class ClassData:
             f"measured for {stored_s:.0f} s."
         )
 
-    def live_reveal(self, predicted: float | None, run_live: bool) -> None:
+    def live_reveal(
+        self, predicted: float | None, run_live: Callable[[LiveMinute], pd.DataFrame] | None
+    ) -> None:
         """The live run's homepage p95 against the prediction, the article's rule and the
         model, and its worker's timeline; the stored run of the same setting if the live run
-        is not asked for, or fails."""
+        is not asked for (`run_live` None; the notebook passes `runners.live_minute.run`), or
+        fails."""
         plan = self.live_plan()
         requests, whose = None, "this laptop, now"
         if run_live:
             try:
-                requests = live_minute.run(plan)
+                requests = run_live(plan)
             except Exception as failure:  # whatever stops it, the class still sees a run
                 display(Markdown(f"The live run failed ({failure!r}): the stored run instead."))
         if requests is None:
-            requests = live_minute.stored(plan)
+            requests = stored(plan)
             whose = (
                 "the reference's `make bench` at the same setting, not run live (measured for "
-                f"{live_minute.window_s(requests):.0f} s)"
+                f"{window_s(requests):.0f} s)"
             )
-        measured = percentile(live_minute.homepage(requests), 95) / 1000
+        measured = percentile(homepage(requests), 95) / 1000
         rule = article_wait_s(plan.visitors, plan.delay_s)
         display(
             reveal(

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from loadtests.analysis.bench_plan import Plan
 from loadtests.analysis.claims import ARTICLE_BUSY_MS, ARTICLE_TOLERANCE, Claim
+from loadtests.analysis.open_arrivals_plan import OpenPlan, quick
 from loadtests.analysis.open_plots import first_runs
 from loadtests.analysis.open_summary import point_line as open_point_line
 from loadtests.analysis.plots import fmt_ms
@@ -23,8 +25,6 @@ from loadtests.publishing import bench_report, compare, lesson
 from loadtests.publishing.records import commit_of, update_section
 from loadtests.publishing.scenario_claims import HOME_SLOW_X, scenario_claims
 from loadtests.publishing.tables import markdown_table
-from loadtests.runners.bench_plan import Plan
-from loadtests.runners.open_arrivals_plan import OpenPlan, quick
 
 ARTICLE = (
     'Nick Janetakis, "[4 use cases for when to use Celery in a Flask application]'

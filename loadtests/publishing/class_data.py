@@ -230,7 +230,7 @@ class ClassData:
             "Prediction 4": lambda: (display(every.email_givens()), every.email_reveal(None)),
             "A live minute": lambda: (
                 display(every.live_givens()),
-                every.live_reveal(None, run_live=False),
+                every.live_reveal(None, run_live=None),
             ),
         }
         counts = {}

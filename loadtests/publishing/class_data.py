@@ -35,7 +35,7 @@ from loadtests.analysis.model import (
 from loadtests.analysis.open_plots import SLOW_MS, first_runs
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_environment, percentile, run_path
-from loadtests.publishing import lesson
+from loadtests.publishing.class_plan import words
 from loadtests.publishing.equal_load import by_rho, home_cell
 from loadtests.publishing.playground import Setting
 
@@ -238,7 +238,7 @@ class ClassData:
             with capture_output() as shown:
                 show()
             texts = [o.data.get("text/markdown", "") for o in shown.outputs]
-            counts[heading] = sum(lesson.words(text) for text in texts)
+            counts[heading] = sum(words(text) for text in texts)
         return counts
 
     def playground_setting(self, rho: float) -> Setting:

@@ -21,7 +21,8 @@ from loadtests.analysis.open_summary import point_line as open_point_line
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
-from loadtests.publishing import bench_report, compare, lesson
+from loadtests.publishing import bench_report, compare
+from loadtests.publishing.class_plan import class_plan_section
 from loadtests.publishing.records import commit_of, update_section
 from loadtests.publishing.scenario_claims import HOME_SLOW_X, scenario_claims
 from loadtests.publishing.tables import markdown_table
@@ -299,7 +300,7 @@ def publish(results: Path = RESULTS_DIR) -> None:
     update_section(claims_section(results), "claims")
     update_section(commands_section(results), "commands")
     update_section(install_section(), "install")
-    update_section(lesson.class_plan_section(), "class-plan")
+    update_section(class_plan_section(), "class-plan")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_environment, percentile, run_path
 from loadtests.publishing.class_plan import words
 from loadtests.publishing.equal_load import by_rho, home_cell
-from loadtests.publishing.playground import Setting
+from loadtests.publishing.playground_model import Setting
 
 CLASS_APPS = ("sync", "celery", "asyncio")  # the three apps the class compares
 NEAR = 1.25  # a prediction within this factor of a value is "within a quarter" of it

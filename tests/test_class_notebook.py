@@ -17,7 +17,7 @@ import pytest
 
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR
-from loadtests.publishing import lesson
+from loadtests.publishing import class_plan
 from loadtests.publishing.notebooks import (
     CLASS_NOTEBOOK,
     INSTRUCTOR_TAG,
@@ -159,13 +159,13 @@ def test_the_plan_counts_the_words_the_givens_and_reveals_print(instructors):
             re.M,
         )
     }
-    assert set(rows) == {s.heading for s in lesson.CLASS_PLAN}
-    cells = lesson.class_sections(nbformat.reads(nbformat.writes(instructors), as_version=4))
+    assert set(rows) == {s.heading for s in class_plan.CLASS_PLAN}
+    cells = class_plan.class_sections(nbformat.reads(nbformat.writes(instructors), as_version=4))
     for heading, (text, printed) in rows.items():
         shown = [instructors.cells[n] for n in cells[heading]["cells"]]
         said = [_said(c) for c in shown if c.cell_type == "code" and c is not flag]
         assert text == cells[heading]["words"]
-        assert printed == sum(lesson.words(t) for t in said), heading
+        assert printed == sum(class_plan.words(t) for t in said), heading
     assert "printed by the givens and reveals" in plan
     assert "cells (from 0)" not in plan  # Jupyter shows no cell numbers: the headings instead
 
@@ -209,18 +209,18 @@ def test_each_prediction_states_its_givens_in_its_own_cell(predicted):
 
 
 def test_the_class_plan_fits_fifty_minutes_and_seven_hundred_words():
-    plan = lesson.CLASS_PLAN
+    plan = class_plan.CLASS_PLAN
     assert plan[0].start == 0 and plan[-1].end == 50
     assert all(a.end == b.start for a, b in itertools.pairwise(plan))
     live = next(s for s in plan if s.heading == "A live minute")
     assert live.end - live.start >= 5
-    sections = lesson.class_sections(json.loads(CLASS_NOTEBOOK.read_text()))
+    sections = class_plan.class_sections(json.loads(CLASS_NOTEBOOK.read_text()))
     assert set(sections) == {s.heading for s in plan}  # every section has its cells
     assert sum(part["words"] for part in sections.values()) <= 700
 
 
 def test_words_aloud_count_prose_not_the_instructors_notes():
-    assert lesson._aloud("One two three.\n> a note for the instructor\n| a | table |") == 3
+    assert class_plan._aloud("One two three.\n> a note for the instructor\n| a | table |") == 3
 
 
 # The reveals' checks: each number is one the data gives, each comparative word is true.
@@ -420,13 +420,13 @@ def test_every_number_and_comparative_word_in_a_reveal_is_the_datas(predicted, n
 
 
 def test_the_instructors_page_shows_the_plan_the_notebook_prints():
-    """docs/teaching.md's plan is the one `lesson.CLASS_PLAN` holds, each heading one the
+    """docs/teaching.md's plan is the one `class_plan.CLASS_PLAN` holds, each heading one the
     notebook shows on screen."""
     page = (CLASS_NOTEBOOK.parents[1] / "docs" / "teaching.md").read_text()
     section = page.split("<!-- class-plan:start -->\n")[1].split("<!-- class-plan:end -->")[0]
-    assert section == lesson.class_plan_section()
+    assert section == class_plan.class_plan_section()
     headings = re.findall(r"^#+ (.+)$", "\n".join(c.source for c in _markdown()), re.M)
-    for part in lesson.CLASS_PLAN:
+    for part in class_plan.CLASS_PLAN:
         assert f"| {part.start}-{part.end} | {part.heading} |" in section
         assert any(h.startswith(part.heading) for h in headings), part.heading
 

@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
-from loadtests.publishing import bench_report, compare, equal_load, pages
+from loadtests.analysis.bench_plan import Plan
+from loadtests.analysis.open_arrivals_plan import OpenPlan, agreement
+from loadtests.publishing import article_claims, bench_report, compare, equal_load, pages
 from loadtests.publishing.records import (
     DOCS_DIR,
     README,
@@ -26,8 +28,6 @@ from loadtests.publishing.records import (
     settings_record,
 )
 from loadtests.runners import api_lookup, chaos, cpu_cost, report_isolation, report_progress
-from loadtests.runners.bench_plan import Plan
-from loadtests.runners.open_arrivals_plan import OpenPlan, agreement
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -321,10 +321,10 @@ def test_every_make_target_is_in_the_commands_table():
 
 def test_the_first_screen_and_the_install_section_are_what_the_code_computes():
     assert generated_section("answer") + "\n" == pages.answer()
-    assert generated_section("claims") + "\n" == pages.claims_section()
+    assert generated_section("claims") + "\n" == article_claims.claims_section()
     assert generated_section("commands") + "\n" == pages.commands_section()
     assert generated_section("install") + "\n" == pages.install_section()
-    claims = pages.claims()
+    claims = article_claims.claims()
     assert list(claims["claim"]) == ["C1", "C2, C3", *(f"C{n}" for n in range(4, 11))]
     assert claims["verdict"].str.len().gt(0).all()
 

@@ -24,13 +24,13 @@ from lab_hand_offs import (
 from lab_settings import Settings
 from lab_stack.stack import PROJECT_ROOT, open_stack
 from loadtests.analysis import plots
+from loadtests.analysis.open_arrivals_plan import OpenPlan
 from loadtests.analysis.results import RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing import compare, hand_offs, tables
 from loadtests.publishing.records import generated_section
-from loadtests.runners import bench_plan, soak
+from loadtests.runners import bench_options, soak
 from loadtests.runners.chaos_faults import FAULTS
-from loadtests.runners.open_arrivals_plan import OpenPlan
 
 FAKE = HandOff(
     "celery/gevent",
@@ -64,7 +64,7 @@ def test_a_registered_hand_off_reaches_the_stack_the_plans_the_legends_and_the_t
     summary = collapse_repeats(load_summary(RESULTS_DIR).query("generator == 'locust'"))
     with registered(FAKE):
         stack = open_stack(FAKE.name, Settings())
-        plan, _ = bench_plan.parse_args(["--apps", "sync", FAKE.name], "bench")
+        plan, _ = bench_options.parse_args(["--apps", "sync", FAKE.name], "bench")
         planned = {p.app for p in plan.sustained_points()}
         estimate = plan.estimate_s(next(p for p in plan.sustained_points() if p.visitors))
         figure = plots.homepage_latency(with_fake_rows(summary))
@@ -111,7 +111,7 @@ def test_a_hand_off_with_a_behaviour_of_its_own_reaches_every_list_and_awaits_it
     with registered(NEW_BEHAVIOUR) as new:
         stack = open_stack(new.name, Settings())
         beside = open_stack("asyncio+task", Settings())
-        plan, _ = bench_plan.parse_args(["--kind", "shortcut"], "bench")
+        plan, _ = bench_options.parse_args(["--kind", "shortcut"], "bench")
         point = next(p for p in plan.sustained_points() if p.app == new.name)
         estimates = (plan.estimate_s(point), plan.estimate_s(point, burst=True))
         in_open_plan = new.name in OpenPlan().hand_offs

@@ -10,10 +10,11 @@ import threading
 import psutil
 import pytest
 
+from loadtests.analysis.live_minute import LiveMinute, homepage, stored
 from loadtests.runners import live_minute
 from tests.conftest import settings_for_tests
 
-QUICK = live_minute.LiveMinute(visitors=2, delay_s=0.3, seconds=6.0, think_s=0.3)
+QUICK = LiveMinute(visitors=2, delay_s=0.3, seconds=6.0, think_s=0.3)
 
 
 def children() -> list[psutil.Process]:
@@ -23,7 +24,7 @@ def children() -> list[psutil.Process]:
 def test_the_live_minute_measures_the_homepage_and_stops_what_it_started():
     before = {p.pid for p in children()}
     requests = live_minute.run(QUICK, settings_for_tests())
-    probes = live_minute.homepage(requests)
+    probes = homepage(requests)
 
     assert len(probes) >= QUICK.probe_rate * QUICK.seconds * 0.8
     assert {"contact_post", "home"} <= set(requests["endpoint"])
@@ -41,7 +42,7 @@ def test_an_interrupted_live_minute_stops_what_it_started():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            live_minute.run(live_minute.LiveMinute(seconds=60.0), settings_for_tests())
+            live_minute.run(LiveMinute(seconds=60.0), settings_for_tests())
     finally:
         timer.cancel()
         signal.signal(signal.SIGINT, handler)
@@ -52,12 +53,12 @@ def test_an_interrupted_live_minute_stops_what_it_started():
 def test_the_fallback_is_the_stored_run_of_the_same_setting():
     """When the live minute cannot run, the class sees the reference's `make bench` run of the
     sync app at the same visitors and provider delay."""
-    plan = live_minute.LiveMinute(delay_s=2.0)
-    requests = live_minute.stored(plan)
+    plan = LiveMinute(delay_s=2.0)
+    requests = stored(plan)
 
     assert set(requests["app"]) == {"sync"}
     assert set(requests["visitors"]) == {plan.visitors}
     assert set(requests["smtp_delay_s"]) == {plan.delay_s}
-    assert len(live_minute.homepage(requests)) > 0
+    assert len(homepage(requests)) > 0
     with pytest.raises(LookupError):
-        live_minute.stored(live_minute.LiveMinute(visitors=3, delay_s=2.0))
+        stored(LiveMinute(visitors=3, delay_s=2.0))

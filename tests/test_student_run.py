@@ -9,7 +9,7 @@ from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, load_summary, run
 from loadtests.analysis.shape import shape
 from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing import compare
-from loadtests.runners.bench_plan import parse_args
+from loadtests.runners.bench_options import parse_args
 
 
 def test_make_bench_writes_beside_the_reference_and_only_the_reference_run_replaces_it():

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.summary import collapse_repeats, is_lower_bound
+from loadtests.analysis.summary import collapse_repeats, generator_comparison, is_lower_bound
 
 # The issue's targets for the reference run (printed as verdicts, never asserted by timing tests).
 CELERY_HOME_P50_MAX_MS = 20.0
@@ -261,18 +261,6 @@ def async_claims(table: pd.DataFrame) -> list[Claim]:
             "POST still waits (p50 >= 0.9 x the delay)",
         )
     ]
-
-
-def generator_comparison(summary: pd.DataFrame) -> pd.DataFrame:
-    """Locust beside the threads generator where both ran: homepage and POST p50, difference."""
-    table = collapse_repeats(summary)
-    table = table[table["endpoint"].isin(["home", "contact_post"])]
-    keys = ["app", "visitors", "endpoint"]
-    locust = table[table["generator"] == "locust"].set_index(keys)["p50_ms"]
-    threads = table[table["generator"] == "threads"].set_index(keys)["p50_ms"]
-    both = pd.DataFrame({"locust_ms": locust, "threads_ms": threads}).dropna().reset_index()
-    both["difference"] = (both["threads_ms"] - both["locust_ms"]) / both["locust_ms"]
-    return both
 
 
 def generator_claim(summary: pd.DataFrame) -> list[Claim]:

@@ -182,3 +182,15 @@ def collapse_repeats(summary: pd.DataFrame) -> pd.DataFrame:
     table["steady"] = grouped["steady"].all().to_numpy()
     table["valid"] = grouped["valid"].all().to_numpy()
     return table
+
+
+def generator_comparison(summary: pd.DataFrame) -> pd.DataFrame:
+    """Locust beside the threads generator where both ran: homepage and POST p50, difference."""
+    table = collapse_repeats(summary)
+    table = table[table["endpoint"].isin(["home", "contact_post"])]
+    keys = ["app", "visitors", "endpoint"]
+    locust = table[table["generator"] == "locust"].set_index(keys)["p50_ms"]
+    threads = table[table["generator"] == "threads"].set_index(keys)["p50_ms"]
+    both = pd.DataFrame({"locust_ms": locust, "threads_ms": threads}).dropna().reset_index()
+    both["difference"] = (both["threads_ms"] - both["locust_ms"]) / both["locust_ms"]
+    return both

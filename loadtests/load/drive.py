@@ -27,7 +27,6 @@ from lab_stack.stack import PROJECT_ROOT, Stack, with_free_ports
 from loadtests.load.load_env import LoadConfig
 
 GENERATORS = ("locust", "threads")
-LOCUST_START_S = 2.0  # a generator's own start-up, for sizing a run
 
 
 @dataclass(frozen=True)

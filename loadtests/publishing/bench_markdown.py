@@ -9,10 +9,15 @@ from typing import Any
 
 import pandas as pd
 
-from loadtests.analysis.claims import Claim, generator_comparison
+from loadtests.analysis.claims import Claim
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import PROJECT_ROOT
-from loadtests.analysis.summary import STEADY_NOISE_MS, STEADY_TOLERANCE, collapse_repeats
+from loadtests.analysis.summary import (
+    STEADY_NOISE_MS,
+    STEADY_TOLERANCE,
+    collapse_repeats,
+    generator_comparison,
+)
 from loadtests.publishing.records import commit_of
 from loadtests.publishing.tables import (
     claims_frame,

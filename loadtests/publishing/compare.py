@@ -120,7 +120,7 @@ def steadiness_advice(table: pd.DataFrame) -> str:
 
 
 class BenchPlan(Protocol):
-    """What the report reads of the runner's plan (`runners.bench_plan.Plan`)."""
+    """What the report reads of `make bench`'s plan (`analysis.bench_plan.Plan`)."""
 
     out: Path
     apps: tuple[str, ...]

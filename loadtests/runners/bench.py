@@ -4,7 +4,7 @@ For each point: start a fresh stack (Redis, slow provider, gunicorn, Celery work
 run the load (Locust, or the threads generator for a second opinion), wait (bounded) until every
 accepted email has reached the provider, stop the stack. The sustained scenario measures a
 steady load (the headline); the burst scenario the article's "10 visitors press send at once".
-`loadtests/runners/bench_plan.py` says what runs and for how long.
+`loadtests/analysis/bench_plan.py` says what runs and for how long.
 
     python -m loadtests.runners.bench                  # the sweep, about 9 minutes
     python -m loadtests.runners.bench --reference      # + repeats and the second generator
@@ -27,6 +27,7 @@ from lab_hand_offs import hand_off
 from lab_settings import Settings
 from lab_stack.stack import Stack, open_stack
 from loadtests.analysis import burst as burst_analysis
+from loadtests.analysis.bench_plan import Plan
 from loadtests.analysis.model import predict
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.queue_view import service_times
@@ -35,6 +36,7 @@ from loadtests.analysis.summary import accepted_refs, summarise_point
 from loadtests.load.cli import exit_status, until_interrupted
 from loadtests.load.drive import (
     BacklogSampler,
+    Load,
     bench_settings,
     generate,
     memory_mb,
@@ -43,7 +45,39 @@ from loadtests.load.drive import (
     warm_up,
 )
 from loadtests.publishing import bench_report
-from loadtests.runners.bench_plan import Plan, parse_args
+from loadtests.runners.bench_options import parse_args
+
+
+def sustained_load(plan: Plan, point: Point) -> Load:
+    """What a sustained point's generator runs: the probe, and the visitors if any."""
+    ramp, warmup, window = plan.timing(point)
+    users = ("HomepageProbe", "Visitor") if point.visitors else ("HomepageProbe",)
+    return Load(
+        users=users,
+        count=point.visitors + 1,
+        think_s=plan.think_s,
+        probe_rate=plan.probe_rate,
+        warmup_s=warmup,
+        window_s=window,
+        ramp_s=ramp,
+        drain_max_s=plan.drain_max_s,
+    )
+
+
+def burst_load(plan: Plan, point: Point) -> Load:
+    """What a burst point's generator runs: the probe, and the visitors who send at once."""
+    drain = plan.burst_drain_s(point)
+    return Load(
+        users=("HomepageProbe", "BurstVisitor"),
+        count=point.visitors + 1,
+        think_s=plan.think_s,
+        probe_rate=plan.probe_rate,
+        warmup_s=1.0,
+        window_s=1.5 * drain + point.smtp_delay_s + 10,
+        ramp_s=0.0,
+        drain_max_s=plan.drain_max_s,
+        burst=point.visitors,
+    )
 
 
 def stack_for(base: Settings, point: Point) -> Stack:
@@ -66,7 +100,7 @@ def measure(
     """Run one point; store its raw data; return its requests, deliveries, window metadata and
     the idle homepage time (s) measured while warming up."""
     name = f"burst-{point.name}" if burst else point.name
-    load = plan.burst_load(point) if burst else plan.sustained_load(point)
+    load = burst_load(plan, point) if burst else sustained_load(plan, point)
     with stack_for(base, point) as stack:
         # In the stack's own folder, beside its logs: two runs at once never write one file.
         raw_csv, log = stack.run_dir / f"{name}.csv", stack.run_dir / f"{name}.log"

@@ -11,41 +11,23 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from lab_settings import Settings
 from lab_stack.stack import open_stack
+from loadtests.analysis.live_minute import LiveMinute, homepage
 from loadtests.analysis.plots import fmt_ms
-from loadtests.analysis.results import (
-    RESULTS_DIR,
-    Point,
-    load_raw,
-    percentile,
-    requests_frame,
-)
+from loadtests.analysis.results import Point, percentile, requests_frame
 from loadtests.load.cli import exit_status, run_plan, runner_parser
 from loadtests.load.drive import Load, bench_settings, generate, warm_up
 
 
-@dataclass(frozen=True)
-class LiveMinute:
-    visitors: int = 4
-    delay_s: float = 0.5
-    seconds: float = 60.0
-    think_s: float = 1.0
-    probe_rate: float = 5.0
-
-    @property
-    def ramp_s(self) -> float:
-        """The visitors start one after another over about one round of their POSTs."""
-        return self.visitors * self.delay_s
-
-
-def run(plan: LiveMinute = LiveMinute(), base: Settings | None = None) -> pd.DataFrame:
+def run(plan: LiveMinute | None = None, base: Settings | None = None) -> pd.DataFrame:
     """Every request of the minute (the raw frame `queue_view.worker_timeline` draws)."""
+    plan = plan or LiveMinute()
     settings = bench_settings(base or Settings.from_env(), provider_delay_s=plan.delay_s)
     point = Point.one_worker("sync", plan.visitors, plan.delay_s, settings.celery_concurrency)
     load = Load(
@@ -65,33 +47,6 @@ def run(plan: LiveMinute = LiveMinute(), base: Settings | None = None) -> pd.Dat
         requests = requests_frame(raw_csv, meta, point)
     shutil.rmtree(stack.run_dir, ignore_errors=True)
     return requests
-
-
-def stored(plan: LiveMinute, results_dir: Path = RESULTS_DIR) -> pd.DataFrame:
-    """The requests of the sync app's stored `make bench` run at the plan's visitors and
-    provider delay (one worker, one thread): what the class sees when the live run fails."""
-    raw = load_raw(results_dir)
-    run = raw[
-        (raw["app"] == "sync")
-        & (raw["visitors"] == plan.visitors)
-        & (raw["smtp_delay_s"] == plan.delay_s)
-        & (raw["web_workers"] == 1)
-        & (raw["web_threads"] == 1)
-    ]
-    if run.empty:
-        raise LookupError(f"no stored sync run at {plan.visitors} visitors in {results_dir}")
-    return run
-
-
-def homepage(requests: pd.DataFrame) -> pd.Series:
-    inside = requests[requests["in_window"].astype(bool)]
-    return inside.loc[inside["endpoint"] == "home", "latency_ms"]
-
-
-def window_s(requests: pd.DataFrame) -> float:
-    """How long the run was measured: from its first request in the window to its last."""
-    inside = requests.loc[requests["in_window"].astype(bool), "t_s"]
-    return float(inside.max() - inside.min())
 
 
 def say(plan: LiveMinute, base: Settings) -> None:

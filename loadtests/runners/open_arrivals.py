@@ -36,6 +36,7 @@ from loadtests.analysis import open_plots
 from loadtests.analysis.model import (
     textbook_overload_slope,
 )
+from loadtests.analysis.open_arrivals_plan import OpenPlan, agreement, quick
 from loadtests.analysis.open_summary import OpenPoint, model_columns, point_line, summarise
 from loadtests.analysis.results import (
     RESULTS_DIR,
@@ -58,7 +59,6 @@ from loadtests.load.journey import poisson_arrivals
 from loadtests.publishing import equal_load
 from loadtests.publishing.records import run_record, write_table
 from loadtests.publishing.tables import text_table
-from loadtests.runners.open_arrivals_plan import OpenPlan, agreement, quick
 
 
 def scratch_dir(base: Settings) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from lab_hand_offs import hand_off as registered
 from lab_hand_offs import names
+from loadtests.analysis.bench_plan import LOCUST_START_S
 from loadtests.analysis.open_summary import OpenPoint
 from loadtests.analysis.results import RESULTS_DIR
-from loadtests.load.drive import LOCUST_START_S
 
 
 @dataclass(frozen=True)

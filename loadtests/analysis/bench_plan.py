@@ -12,17 +12,15 @@ Two scenarios:
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lab_hand_offs import KINDS, hand_off, names
+from lab_hand_offs import hand_off, names
 from loadtests.analysis.model import Scenario, burst_wait_s, cycle_s
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, Point
-from loadtests.load.cli import runner_parser
-from loadtests.load.drive import LOCUST_START_S, Load
 
+LOCUST_START_S = 2.0  # a generator's own start-up, for sizing a run
 CHEAP_REQUEST_S = 0.003  # for sizing only; the model uses each point's measured idle homepage
 
 
@@ -137,34 +135,6 @@ class Plan:
         window *= self.window_scale
         return cycle, self.warmup_cycles * cycle, window
 
-    def sustained_load(self, point: Point) -> Load:
-        ramp, warmup, window = self.timing(point)
-        users = ("HomepageProbe", "Visitor") if point.visitors else ("HomepageProbe",)
-        return Load(
-            users=users,
-            count=point.visitors + 1,
-            think_s=self.think_s,
-            probe_rate=self.probe_rate,
-            warmup_s=warmup,
-            window_s=window,
-            ramp_s=ramp,
-            drain_max_s=self.drain_max_s,
-        )
-
-    def burst_load(self, point: Point) -> Load:
-        drain = self.burst_drain_s(point)
-        return Load(
-            users=("HomepageProbe", "BurstVisitor"),
-            count=point.visitors + 1,
-            think_s=self.think_s,
-            probe_rate=self.probe_rate,
-            warmup_s=1.0,
-            window_s=1.5 * drain + point.smtp_delay_s + 10,
-            ramp_s=0.0,
-            drain_max_s=self.drain_max_s,
-            burst=point.visitors,
-        )
-
     def burst_drain_s(self, point: Point) -> float:
         """When the burst's last POST is answered, predicted: the blocking app serves them one
         slot at a time; the asyncio app awaits them together; Celery only enqueues them."""
@@ -206,71 +176,3 @@ QUICK = {
     "drain_max_s": 15.0,
     "out": RESULTS_DIR / "quick",
 }
-
-
-def celery_worker(text: str) -> tuple[str, int]:
-    """`16` -> ("prefork", 16); `threads:64` -> ("threads", 64)."""
-    pool, _, n = text.rpartition(":")
-    if pool not in ("", "prefork", "threads", "gevent") or not n.isdigit() or int(n) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give N or prefork|threads|gevent:N")
-    return (pool or "prefork", int(n))
-
-
-def parse_args(argv: list[str] | None, description: str) -> tuple[Plan, bool]:
-    """The plan the command line asks for, and whether it only asks to --replot."""
-    parser = runner_parser("loadtests.runners.bench", description)
-    d = Plan()
-    add = parser.add_argument
-    add("--quick", action="store_true", help="short delay, 4 visitors, short runs, results/quick/")
-    add(
-        "--reference",
-        action="store_true",
-        help="the committed reference run: --repeats 3 --second-generator, into results/ and the "
-        "README",
-    )
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument(
-        "--apps", nargs="+", choices=names(), help=f"default: the apps, {' '.join(names('app'))}"
-    )
-    which.add_argument("--kind", choices=KINDS, help="every registered hand-off of this kind")
-    add("--visitors", nargs="+", type=int, help=f"sustained scenario (default {d.visitors})")
-    add("--burst", nargs="*", type=int, help=f"burst scenario visitors (default {d.burst})")
-    add("--delay", type=float, dest="delay_s", help=f"provider delay, s (default {d.delay_s})")
-    add("--web-workers", nargs="+", type=int, help="gunicorn workers; several sweep them")
-    add("--web-threads", nargs="+", type=int, help="threads per worker; several sweep them")
-    add(
-        "--celery-workers",
-        nargs="+",
-        type=celery_worker,
-        help="the email worker's pools, each N (N prefork processes) or POOL:N, POOL one of "
-        "prefork, threads, gevent; several sweep them (default 4)",
-    )
-    add("--think", type=float, dest="think_s", help=f"visitor think time, s (default {d.think_s})")
-    add("--probe-rate", type=float, help=f"homepage probes per second (default {d.probe_rate})")
-    add("--window-scale", type=float, help="multiply every sustained window by this")
-    add("--repeats", type=int, help=f"runs of each point at {d.repeat_visitors} visitors")
-    add(
-        "--second-generator",
-        action="store_true",
-        default=None,
-        help="also run those points with the threads generator (not Locust)",
-    )
-    add("--out", type=Path, help="results folder (default results/local/)")
-    add(
-        "--replot",
-        action="store_true",
-        help="measure nothing: redraw the plots and the report of --out (or of --reference)",
-    )
-    args = parser.parse_args(argv)
-    changes: dict[str, object] = dict(QUICK) if args.quick else {}
-    if args.reference:
-        changes.update(repeats=3, second_generator=True, out=RESULTS_DIR)
-    if args.kind:
-        changes["apps"] = names(args.kind)
-    for key, value in vars(args).items():
-        if key in ("quick", "reference", "replot", "kind") or value is None:
-            continue
-        changes[key] = tuple(value) if isinstance(value, list) else value
-    if "out" in changes:
-        changes["out"] = Path(changes["out"]).resolve()
-    return replace(Plan(), **changes), args.replot

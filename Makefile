@@ -11,6 +11,9 @@ VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(shell $(PYTHON) -c \
 BIN    := $(VENV)/bin
 APP    ?= sync
 RUN    ?= reference
+# make test's pytest workers: the benchmark tests on one, one after another, the rest beside
+# them (most of the suite waits on servers, not on the CPU); WORKERS=0 runs it in one process.
+WORKERS ?= 2
 # What `make check-platforms` proves the pins install on: students' laptops.
 CHECK_PYTHONS   := 3.11 3.12 3.13 3.14
 CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-darwin \
@@ -42,10 +45,10 @@ redis: setup  ## which Redis the stacks start (or the one command that installs 
 	@$(BIN)/python -m lab_stack redis
 
 test: redis  ## run the whole test suite (real Redis, provider, gunicorn, Locust, Chromium)
-	$(BIN)/pytest $(TESTS)
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup $(TESTS)
 
 test-busy: redis  ## the whole suite beside a one-core CPU hog: no test may depend on this machine's speed
-	$(BIN)/python -m tests.busy $(BIN)/pytest $(TESTS)
+	$(BIN)/python -m tests.busy $(BIN)/pytest -n $(WORKERS) --dist loadgroup $(TESTS)
 
 test-fast: redis  ## the tests that need no browser and no benchmark run
 	$(BIN)/pytest -m "not browser and not bench"

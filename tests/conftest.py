@@ -61,6 +61,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.stash[SUITE_STARTED] = time.monotonic()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs two workers (pytest-xdist, `--dist loadgroup`): every benchmark test on
+    one of them, one after another, as each measures a queue it must have to itself; each other
+    module's tests together on either, so a module's stacks start once. Beside a benchmark the
+    other worker is lighter than `make test-busy`'s CPU hog, which the benchmarks pass beside."""
+    for item in items:
+        group = "bench" if item.get_closest_marker("bench") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.hookimpl(trylast=True)  # after the session's stacks are stopped: their time counts too
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if not os.environ.get("CI"):

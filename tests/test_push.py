@@ -62,7 +62,11 @@ def ws_url(stack, task_id: str) -> str:
     )
 
 
-@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), f"{uuid.uuid4()}%0A", "not-a-task"])
+# Fixed ids: the test's name carries them, and every pytest worker must collect the same names.
+UNKNOWN_TASK = "5f0c7a52-8a41-4d3e-9b6e-2f5d0c1e7a93"
+
+
+@pytest.mark.parametrize("task_id", [UNKNOWN_TASK, f"{UNKNOWN_TASK}%0A", "not-a-task"])
 def test_an_unknown_task_id_is_refused_at_once(push_stack, task_id):
     started = time.monotonic()
     poll = requests.get(f"{push_stack.settings.push_url}/updates/{task_id}", timeout=5)

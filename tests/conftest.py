@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from lab_settings import Settings
 from lab_stack.browser import CHROMIUM_HINT, find_chromium
 from lab_stack.stack import APPS, PROJECT_ROOT, Stack, open_stack, with_free_ports
+from loadtests.load.drive import queue_empty
 from loadtests.load.journey import contact_fields, csrf_token_from
 from tests.busy import BESIDE_HOG
 
@@ -63,11 +64,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` runs two workers (pytest-xdist, `--dist loadgroup`): every benchmark test on
-    one of them, one after another, as each measures a queue it must have to itself; each other
-    module's tests together on either, so a module's stacks start once. Beside a benchmark the
-    other worker is lighter than `make test-busy`'s CPU hog, which the benchmarks pass beside."""
+    one of them, one after another, as each measures a queue it must have to itself (with the
+    rest of its module, whose fixtures it shares); each other module's tests together on either,
+    so a module's stacks start once. Beside a benchmark the other worker is lighter than
+    `make test-busy`'s CPU hog, which the benchmarks pass beside."""
+    module = {item: item.nodeid.split("::")[0] for item in items}
+    with_a_bench = {module[item] for item in items if item.get_closest_marker("bench")}
     for item in items:
-        group = "bench" if item.get_closest_marker("bench") else item.nodeid.split("::")[0]
+        group = "bench" if module[item] in with_a_bench else module[item]
         item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -152,9 +156,19 @@ def shared_stacks() -> Iterator[dict[str, Stack]]:
         yield start_at_once(start)
 
 
+def drained(stack: Stack, timeout_s: float = 30) -> Stack:
+    """The stack once nothing an earlier test queued is left to run (its queue empty, no task
+    held by a worker), so that what the provider receives next is this test's."""
+    deadline = time.monotonic() + timeout_s
+    while not queue_empty(stack):
+        assert time.monotonic() < deadline, f"{stack.app}'s queue did not drain"
+        time.sleep(0.1)
+    return stack
+
+
 @pytest.fixture(params=APPS)
 def stack(request: pytest.FixtureRequest, shared_stacks: dict[str, Stack]) -> Stack:
-    stack = shared_stacks[request.param]
+    stack = drained(shared_stacks[request.param])
     stack.provider.configure(
         delay_s=TEST_SETTINGS["provider_delay_s"],
         mode="normal",

@@ -6,6 +6,7 @@ import socket
 import stat
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from celery_app.schedule import beat_schedule
 from lab_settings import Settings
 from lab_stack.stack import Stack
 from loadtests.load.journey import contact_fields, csrf_token_from, final_update
-from tests.conftest import Visitor, start_at_once
+from tests.conftest import Visitor, drained, start_at_once
 
 
 def outside_address() -> str:
@@ -39,25 +40,30 @@ def admin_page(stack, **kwargs) -> requests.Response:
     return requests.get(f"{stack.url}/admin/tasks", timeout=10, **kwargs)
 
 
-def wait_for_state(stack, state: str, timeout_s: float = 20) -> str:
+def wait_for_row(stack, text: str, submit: Callable[[], object], timeout_s: float = 20) -> str:
+    """The page once one more row shows `text` than before `submit()`. The shared stack lists
+    the tasks of earlier tests too, so a test counts the rows its own task adds."""
+    before = admin_page(stack).text.count(text)
+    submit()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         page = admin_page(stack).text
-        if f"<td>{state}</td>" in page:
+        if page.count(text) > before:
             return page
         time.sleep(0.2)
-    raise AssertionError(f"no {state} task on /admin/tasks:\n{page}")
+    raise AssertionError(f"no new {text!r} on /admin/tasks:\n{page}")
 
 
 def test_retried_then_delivered_task_shows_its_tries(shared_stacks):
-    stack = shared_stacks["celery"]
+    stack = drained(shared_stacks["celery"])
     stack.provider.reset()
     stack.provider.configure(fail_next=2, mode="normal", permanent_failure_rate=0.0)
-    Visitor(stack.url).submit(contact_fields(7, 1))
 
-    page = wait_for_state(stack, "SUCCESS")
+    # Two 451s, then delivered on the third try.
+    wait_for_row(
+        stack, "<td>SUCCESS</td><td>3</td>", lambda: Visitor(stack.url).submit(contact_fields(7, 1))
+    )
 
-    assert "<td>SUCCESS</td><td>3</td>" in page  # two 451s, then delivered on the third try
     assert stack.provider.stats()["delivered"] == 1
 
 
@@ -66,12 +72,12 @@ def test_permanent_failure_is_recorded_with_its_reason(shared_stacks):
     stack.provider.reset()
     stack.provider.configure(permanent_failure_rate=1.0, fail_next=0)
     try:
-        Visitor(stack.url).submit(contact_fields(8, 1))
-        page = wait_for_state(stack, "FAILURE")
+        send = Visitor(stack.url).submit
+        page = wait_for_row(stack, "the provider answered 554", lambda: send(contact_fields(8, 1)))
     finally:
         stack.provider.configure(permanent_failure_rate=0.0)
 
-    assert "the provider answered 554" in page
+    assert "<td>FAILURE</td>" in page
 
 
 @pytest.mark.parametrize("app", ["sync", "asyncio"])

@@ -98,20 +98,13 @@ class Plan:
 
     def scenario(self, point: Point, service_s: float = CHEAP_REQUEST_S) -> Scenario:
         ramp, warmup, window = self.timing(point)
-        return Scenario(
-            visitors=point.visitors,
-            delay_s=point.smtp_delay_s,
-            servers=point.web_workers * point.web_threads,
-            think_s=self.think_s,
-            probe_rate=self.probe_rate,
-            warmup_s=warmup,
-            window_s=window,
-            spawn_s=ramp,
-            service_s=service_s,
+        return replace(
+            self._load(point), warmup_s=warmup, window_s=window, spawn_s=ramp, service_s=service_s
         )
 
-    def cycle_s(self, point: Point) -> float:
-        sizing = Scenario(
+    def _load(self, point: Point) -> Scenario:
+        """The point's load in the model's terms, before its timing is chosen (which needs it)."""
+        return Scenario(
             visitors=point.visitors,
             delay_s=point.smtp_delay_s,
             servers=point.web_workers * point.web_threads,
@@ -119,8 +112,11 @@ class Plan:
             probe_rate=self.probe_rate,
             service_s=CHEAP_REQUEST_S,
         )
+
+    def cycle_s(self, point: Point) -> float:
         how = hand_off(point.app)
-        return cycle_s(sizing, blocking=how.blocking, post_waits=how.post_waits_for_email)
+        load = self._load(point)
+        return cycle_s(load, blocking=how.blocking, post_waits=how.post_waits_for_email)
 
     def timing(self, point: Point) -> tuple[float, float, float]:
         """(ramp, warm-up, window) in seconds for a sustained point."""

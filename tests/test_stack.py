@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from lab_hand_offs import folder_name, names
 from lab_settings import Settings
 from lab_stack.__main__ import up_stack
 from lab_stack.processes import LOWEST_PORT, ephemeral_start, free_port
-from lab_stack.stack import PROJECT_ROOT, Stack, http_ok, open_stack
+from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
 from loadtests.publishing import hand_offs, lesson
 from tests.conftest import settings_for_tests
 
@@ -80,15 +81,22 @@ def test_make_up_stops_everything_on_ctrl_c_or_kill(stop_signal):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not http_ok(f"{settings.web_url}/healthz") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # Up once it says where the site is: it prints that when every process answers (the web
+    # app answers before the worker, the push service and beat do).
+    site = f"site      {settings.web_url}/"
+    printed, deadline = "", time.monotonic() + 60
+    while site not in printed and time.monotonic() < deadline:
+        if select.select([runner.stdout], [], [], 0.5)[0]:  # read the pipe itself, unbuffered
+            chunk = os.read(runner.stdout.fileno(), 65536).decode()
+            if not chunk:  # the runner ended
+                break
+            printed += chunk
     children = process_tree(runner.pid)[1:]
 
     runner.send_signal(stop_signal)
-    output, _ = runner.communicate(timeout=60)
+    output = printed + runner.communicate(timeout=60)[0]
 
-    assert f"site      {settings.web_url}/" in output
+    assert site in output
     assert "stack stopped." in output
     assert runner.returncode == 0
     assert len(children) >= 6

@@ -23,18 +23,24 @@ class OpenPlan:
     # The sync worker's queue settles on a time scale of about delay / (1 - rho)^2: its warm-up
     # is one such time and its window `settle_windows` of them (at least `min_window_s`).
     settle_windows: float = 3.0
-    min_window_s: float = 30.0
+    # The ones that do not queue (probes independent of each other) need less to stand on.
+    min_window_s: float = 20.0
     # The sync queue's tail rests on its few long busy periods: at 5 probes/s a p95 needs about
     # this long to stand on a few dozen slow probes, whatever rho (30 s gave the two generators
     # p95s 40% apart at rho 0.5, on the same schedule).
     min_queue_window_s: float = 90.0
     min_warmup_s: float = 5.0
     overload_window_s: float = 40.0
-    # Where the threads generator measures the same schedule again, and the repeats with other
-    # seeds (the spread of one point over different Poisson schedules).
-    second_generator_rhos: tuple[float, ...] = (0.5, 0.9)
-    repeat_rhos: tuple[float, ...] = (0.9,)
-    repeats: int = 2
+    # One window near rho 1 is one draw from a wide distribution (a queue remembers its past
+    # for about a relaxation time): every steady point runs on `schedules` Poisson schedules
+    # (seeds 1..schedules, the same ones for every hand-off), and its estimate is the mean over
+    # them with an interval. The overload point runs once: it reports a growth rate.
+    schedules: int = 3
+    # Where the threads generator measures the same schedule again (`--agreement`), and the
+    # rhos where it repeats with both generators.
+    second_generator_rhos: tuple[float, ...] = ()
+    repeat_rhos: tuple[float, ...] = ()
+    repeats: int = 1
     repeated_generators: tuple[str, ...] = ("locust",)
     email_wait_s: float = 20.0
     out: Path = RESULTS_DIR / "open"
@@ -77,8 +83,15 @@ class OpenPlan:
         )
 
     def points(self) -> list[OpenPoint]:
-        rhos = (*self.rhos, *((self.overload_rho,) if self.overload_rho else ()))
-        first = [OpenPoint(h, rho, self.delay_s) for h in self.hand_offs for rho in rhos]
+        """Schedule by schedule (every hand-off and rho on seed 1, then seed 2, ...): a slow drift
+        of the machine spreads over the hand-offs instead of landing on one."""
+        overload = [OpenPoint(h, self.overload_rho, self.delay_s) for h in self.hand_offs]
+        first = [
+            OpenPoint(h, rho, self.delay_s, seed=seed)
+            for seed in range(1, self.schedules + 1)
+            for h in self.hand_offs
+            for rho in self.rhos
+        ] + (overload if self.overload_rho else [])
         second = [
             OpenPoint(h, rho, self.delay_s, generator="threads")
             for h in self.hand_offs
@@ -87,7 +100,7 @@ class OpenPlan:
         ]
         again = [
             OpenPoint(h, rho, self.delay_s, generator=generator, seed=seed)
-            for seed in range(2, self.repeats + 1)
+            for seed in range(self.schedules + 1, self.schedules + self.repeats)
             for h in self.hand_offs
             for rho in self.repeat_rhos
             for generator in self.repeated_generators
@@ -109,8 +122,7 @@ _QUICK = {
     "settle_windows": 1.0,
     "min_window_s": 20.0,
     "min_queue_window_s": 30.0,
-    "second_generator_rhos": (),
-    "repeats": 1,
+    "schedules": 1,
     "email_wait_s": 10.0,
     "out": RESULTS_DIR / "local" / "open",
 }
@@ -127,6 +139,8 @@ def agreement() -> dict[str, object]:
 _AGREEMENT = {
     "rhos": (0.5, 0.9),
     "overload_rho": None,
+    "second_generator_rhos": (0.5, 0.9),
+    "schedules": 1,
     "repeat_rhos": (0.5, 0.9),
     "repeats": 3,
     "repeated_generators": ("locust", "threads"),

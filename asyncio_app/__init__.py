@@ -9,14 +9,13 @@ from werkzeug.wrappers import Response
 
 import long_report
 import price_lookup as prices
+from bakery_site.forms import ContactForm, PriceForm, ReportForm
 from bakery_site.sent_ledger import send_once_async
 from contact_email.delivery import send_unwatched_async
 from contact_email.message import ContactEmail
 from lab_settings import Settings
 from site_glue.quart_site import (
-    bound_contact_form,
-    bound_price_form,
-    bound_report_form,
+    bound_form,
     configure_site,
     contact_answer,
     csv_download,
@@ -40,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.post("/contact")
     async def contact_submit() -> Response | tuple[str, int]:
-        form = await bound_contact_form()
+        form = await bound_form(ContactForm)
         if not form.validate():
             return await render_template("contact.html", form=form), 400
         claim = await rate_limit().claim(visitor_key())
@@ -57,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.post("/prices")
     async def prices_lookup() -> tuple[str, int]:
-        form = await bound_price_form()
+        form = await bound_form(PriceForm)
         if not form.validate():
             return await render_template("prices.html", form=form, **prices_context()), 400
         claim = await rate_limit("prices").claim(visitor_key())
@@ -81,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.post("/reports")
     async def reports_create() -> Response | tuple[str, int]:
-        form = await bound_report_form()
+        form = await bound_form(ReportForm)
         if not form.validate():
             return await render_template("reports.html", form=form, **reports_context()), 400
         claim = await rate_limit("reports").claim(visitor_key())

@@ -11,6 +11,7 @@ from flask import Flask, current_app, render_template
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
+from bakery_site.forms import ContactForm
 from bakery_site.sent_ledger import (
     BUSY,
     NOT_SENT,
@@ -25,7 +26,7 @@ from contact_email.delivery import describe_failure, is_transient, retry_countdo
 from contact_email.message import ContactEmail, UnsafeHeaderText
 from lab_settings import Settings
 from site_glue.flask_site import (
-    bound_contact_form,
+    bound_form,
     contact_answer,
     lab_settings,
     rate_limit,
@@ -93,7 +94,7 @@ def _try_again_later(
 
 
 def contact_submit() -> Response | tuple[str, int]:
-    form = bound_contact_form()
+    form = bound_form(ContactForm)
     if not form.validate():
         return render_template("contact.html", form=form), 400
     claim = rate_limit().claim(visitor_key())

@@ -16,11 +16,12 @@ from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
 import price_lookup as prices
+from bakery_site.forms import PriceForm
 from celery_app.push import known_update, task_updates, watch_token
 from contact_email.delivery import retry_countdown
 from lab_settings import Settings
 from site_glue.flask_site import (
-    bound_price_form,
+    bound_form,
     lab_settings,
     prices_context,
     rate_limit,
@@ -90,7 +91,7 @@ def _look_up_rate(task: Task, currency: str) -> None:
 
 
 def prices_lookup() -> Response | tuple[str, int]:
-    form = bound_price_form()
+    form = bound_form(PriceForm)
     if not form.validate():
         return render_template("prices.html", form=form, **prices_context()), 400
     claim = rate_limit("prices").claim(visitor_key())
@@ -121,7 +122,7 @@ def price_lookup_page(task_id: str) -> str:
     update = known_update(task_id)
     if task_id not in session.get("lookups", []):
         abort(404)  # another visitor's lookup: as if there were none
-    form = bound_price_form()
+    form = bound_form(PriceForm)
     form.currency.data = update.get("currency")
     settings = lab_settings()
     lookup = {

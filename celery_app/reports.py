@@ -18,11 +18,12 @@ from flask import Flask, abort, current_app, redirect, render_template, send_fil
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
+from bakery_site.forms import ReportForm
 from celery_app.push import known_update, task_updates, watch_token
 from lab_settings import Settings
 from long_report import ReportBuilder, filename
 from site_glue.flask_site import (
-    bound_report_form,
+    bound_form,
     lab_settings,
     rate_limit,
     reports_context,
@@ -98,7 +99,7 @@ def generate_report(self: Task) -> None:
 
 
 def reports_create() -> Response | tuple[str, int]:
-    form = bound_report_form()
+    form = bound_form(ReportForm)
     if not form.validate():
         return render_template("reports.html", form=form, **reports_context()), 400
     claim = rate_limit("reports").claim(visitor_key())

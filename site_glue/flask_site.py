@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import redis
 from flask import (
@@ -28,11 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bakery_site import TEMPLATES
 from bakery_site.admin import admin_allowed
 from bakery_site.catalogue import LOAVES
-from bakery_site.forms import (
-    ContactForm,
-    PriceForm,
-    ReportForm,
-)
+from bakery_site.forms import ContactForm, CsrfForm, PriceForm, ReportForm
 from bakery_site.pages import (
     FAILURE_CODES,
     MAX_BODY_BYTES,
@@ -55,6 +51,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 site = Blueprint("site", __name__, template_folder=TEMPLATES)
+
+AnyForm = TypeVar("AnyForm", bound=CsrfForm)
 
 
 def configure_site(app: Flask, settings: Settings) -> None:
@@ -185,9 +183,10 @@ def contact_answer(outcome: Outcome, form: ContactForm, claim: Claim) -> Respons
     return redirect(url_for("site.contact_thanks"))
 
 
-def bound_contact_form() -> ContactForm:
+def bound_form(form_class: type[AnyForm]) -> AnyForm:
+    """`form_class` bound to this request's data; on a GET, a fresh form to show."""
     formdata = request.form if request.method == "POST" else None
-    return ContactForm.bound(formdata, session, lab_settings().secret_key)
+    return form_class.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.app_context_processor
@@ -217,7 +216,7 @@ def home() -> str:
 
 @site.get("/contact")
 def contact_form() -> str:
-    return render_template("contact.html", form=bound_contact_form())
+    return render_template("contact.html", form=bound_form(ContactForm))
 
 
 @site.get("/contact/thanks")
@@ -227,7 +226,7 @@ def contact_thanks() -> str:
 
 @site.get("/reports")
 def reports() -> str:
-    return render_template("reports.html", form=bound_report_form(), **reports_context())
+    return render_template("reports.html", form=bound_form(ReportForm), **reports_context())
 
 
 def reports_context(note: str = "") -> dict[str, object]:
@@ -240,11 +239,6 @@ def reports_context(note: str = "") -> dict[str, object]:
     }
 
 
-def bound_report_form() -> ReportForm:
-    formdata = request.form if request.method == "POST" else None
-    return ReportForm.bound(formdata, session, lab_settings().secret_key)
-
-
 def csv_download(text: str) -> Response:
     return Response(
         text,
@@ -255,7 +249,7 @@ def csv_download(text: str) -> Response:
 
 @site.get("/prices")
 def prices() -> str:
-    return render_template("prices.html", form=bound_price_form(), **prices_context())
+    return render_template("prices.html", form=bound_form(PriceForm), **prices_context())
 
 
 def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str, object]:
@@ -267,11 +261,6 @@ def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str
         "rows": price_rows(quote) if quote else [],
         **values,
     }
-
-
-def bound_price_form() -> PriceForm:
-    formdata = request.form if request.method == "POST" else None
-    return PriceForm.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.before_app_request

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import redis.asyncio
 from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
@@ -23,11 +25,7 @@ from werkzeug.exceptions import HTTPException
 from bakery_site import TEMPLATES
 from bakery_site.admin import admin_allowed
 from bakery_site.catalogue import LOAVES
-from bakery_site.forms import (
-    ContactForm,
-    PriceForm,
-    ReportForm,
-)
+from bakery_site.forms import ContactForm, CsrfForm, PriceForm, ReportForm
 from bakery_site.pages import (
     FAILURE_CODES,
     MAX_BODY_BYTES,
@@ -45,6 +43,8 @@ from long_report import duration_text, filename
 from price_lookup import RateQuote, price_rows
 
 site = Blueprint("site", __name__, template_folder=TEMPLATES)
+
+AnyForm = TypeVar("AnyForm", bound=CsrfForm)
 
 
 def configure_site(app: Quart, settings: Settings) -> None:
@@ -133,9 +133,10 @@ async def contact_answer(
     return redirect(url_for("site.contact_thanks"))
 
 
-async def bound_contact_form() -> ContactForm:
+async def bound_form(form_class: type[AnyForm]) -> AnyForm:
+    """`form_class` bound to this request's data; on a GET, a fresh form to show."""
     formdata = await request.form if request.method == "POST" else None
-    return ContactForm.bound(formdata, session, lab_settings().secret_key)
+    return form_class.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.app_context_processor
@@ -162,7 +163,7 @@ async def home() -> str:
 
 @site.get("/contact")
 async def contact_form() -> str:
-    return await render_template("contact.html", form=await bound_contact_form())
+    return await render_template("contact.html", form=await bound_form(ContactForm))
 
 
 @site.get("/contact/thanks")
@@ -173,7 +174,7 @@ async def contact_thanks() -> str:
 @site.get("/reports")
 async def reports() -> str:
     return await render_template(
-        "reports.html", form=await bound_report_form(), **reports_context()
+        "reports.html", form=await bound_form(ReportForm), **reports_context()
     )
 
 
@@ -186,11 +187,6 @@ def reports_context(note: str = "") -> dict[str, object]:
     }
 
 
-async def bound_report_form() -> ReportForm:
-    formdata = await request.form if request.method == "POST" else None
-    return ReportForm.bound(formdata, session, lab_settings().secret_key)
-
-
 def csv_download(text: str) -> Response:
     return Response(
         text,
@@ -201,7 +197,9 @@ def csv_download(text: str) -> Response:
 
 @site.get("/prices")
 async def prices() -> str:
-    return await render_template("prices.html", form=await bound_price_form(), **prices_context())
+    return await render_template(
+        "prices.html", form=await bound_form(PriceForm), **prices_context()
+    )
 
 
 def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str, object]:
@@ -213,11 +211,6 @@ def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str
         "rows": price_rows(quote) if quote else [],
         **values,
     }
-
-
-async def bound_price_form() -> PriceForm:
-    formdata = await request.form if request.method == "POST" else None
-    return PriceForm.bound(formdata, session, lab_settings().secret_key)
 
 
 @site.before_app_request

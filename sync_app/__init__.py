@@ -9,14 +9,13 @@ from werkzeug.wrappers import Response
 
 import long_report
 import price_lookup as prices
+from bakery_site.forms import ContactForm, PriceForm, ReportForm
 from bakery_site.sent_ledger import send_once
 from contact_email.delivery import send_unwatched
 from contact_email.message import ContactEmail
 from lab_settings import Settings
 from site_glue.flask_site import (
-    bound_contact_form,
-    bound_price_form,
-    bound_report_form,
+    bound_form,
     configure_site,
     contact_answer,
     csv_download,
@@ -41,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.post("/contact")
     def contact_submit() -> Response | tuple[str, int]:
-        form = bound_contact_form()
+        form = bound_form(ContactForm)
         if not form.validate():
             return render_template("contact.html", form=form), 400
         claim = rate_limit().claim(visitor_key())
@@ -56,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.post("/prices")
     def prices_lookup() -> tuple[str, int]:
-        form = bound_price_form()
+        form = bound_form(PriceForm)
         if not form.validate():
             return render_template("prices.html", form=form, **prices_context()), 400
         claim = rate_limit("prices").claim(visitor_key())
@@ -77,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.post("/reports")
     def reports_create() -> Response | tuple[str, int]:
-        form = bound_report_form()
+        form = bound_form(ReportForm)
         if not form.validate():
             return render_template("reports.html", form=form, **reports_context()), 400
         claim = rate_limit("reports").claim(visitor_key())

@@ -107,7 +107,7 @@ def package_of(filename: str, function: str) -> str:
 # The POST's steps, each a function whose cumulative time the profile reports.
 STAGES = {
     "the enqueue (Celery's .delay)": ("celery/app/task.py", "delay"),
-    "the form (parse, CSRF, validate)": ("site_glue/flask_site.py", "bound_contact_form"),
+    "the form (parse, CSRF, validate)": ("site_glue/flask_site.py", "bound_form"),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from quart import Quart, redirect, render_template, url_for
+from quart import Quart, redirect, url_for
 from werkzeug.wrappers import Response
 
 import long_report
@@ -15,17 +15,15 @@ from contact_email.delivery import send_unwatched_async
 from contact_email.message import ContactEmail
 from lab_settings import Settings
 from site_glue.quart_site import (
-    bound_form,
     configure_site,
     contact_answer,
+    contact_page,
     csv_download,
-    prices_context,
+    prices_page,
     rate_limit,
-    rate_limited_page,
-    reports_context,
+    reports_page,
     sent_emails,
-    too_soon,
-    visitor_key,
+    valid_form_and_turn,
 )
 
 
@@ -39,12 +37,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.post("/contact")
     async def contact_submit() -> Response | tuple[str, int]:
-        form = await bound_form(ContactForm)
-        if not form.validate():
-            return await render_template("contact.html", form=form), 400
-        claim = await rate_limit().claim(visitor_key())
-        if claim.refused:
-            return await rate_limited_page(form, claim.wait_s)
+        form, claim = await valid_form_and_turn(ContactForm, "contact", contact_page)
         message = ContactEmail.new(form.submission(), settings, form.email_key()).compose(settings)
         if settings.contact_hand_off == "in-process":
             task = asyncio.create_task(send_unwatched_async(message, settings, app.logger))
@@ -56,38 +49,19 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.post("/prices")
     async def prices_lookup() -> tuple[str, int]:
-        form = await bound_form(PriceForm)
-        if not form.validate():
-            return await render_template("prices.html", form=form, **prices_context()), 400
-        claim = await rate_limit("prices").claim(visitor_key())
-        if claim.refused:
-            note, headers = too_soon("prices", claim.wait_s)
-            page = await render_template(
-                "prices.html", form=form, **prices_context(lookup_error=note)
-            )
-            return page, 429, headers
+        form, claim = await valid_form_and_turn(PriceForm, "prices", prices_page)
         try:
             # The event loop serves other visitors while this one waits for the rate service.
             quote = await prices.fetch_rate_async(settings, form.currency.data)  # hand-off: await
         except prices.RateLookupError as exc:
             await rate_limit("prices").release(claim)
             app.logger.warning("rate lookup failed: %s", exc.reason)
-            page = await render_template(
-                "prices.html", form=form, **prices_context(lookup_error=exc.reason)
-            )
-            return page, exc.status
-        return await render_template("prices.html", form=form, **prices_context(quote)), 200
+            return await prices_page(form, exc.reason), exc.status
+        return await prices_page(form, quote=quote), 200
 
     @app.post("/reports")
-    async def reports_create() -> Response | tuple[str, int]:
-        form = await bound_form(ReportForm)
-        if not form.validate():
-            return await render_template("reports.html", form=form, **reports_context()), 400
-        claim = await rate_limit("reports").claim(visitor_key())
-        if claim.refused:
-            note, headers = too_soon("reports", claim.wait_s)
-            page = await render_template("reports.html", form=form, **reports_context(note))
-            return page, 429, headers
+    async def reports_create() -> Response:
+        await valid_form_and_turn(ReportForm, "reports", reports_page)
         # The tab waits the whole time; the event loop serves everyone else meanwhile.
         return csv_download(await long_report.generate_async(settings))
 

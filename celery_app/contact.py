@@ -7,7 +7,7 @@ import logging
 from typing import NoReturn
 
 from celery import Task, shared_task
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app
 from kombu.exceptions import OperationalError
 from werkzeug.wrappers import Response
 
@@ -26,13 +26,11 @@ from contact_email.delivery import describe_failure, is_transient, retry_countdo
 from contact_email.message import ContactEmail, UnsafeHeaderText
 from lab_settings import Settings
 from site_glue.flask_site import (
-    bound_form,
     contact_answer,
+    contact_page,
     lab_settings,
-    rate_limit,
-    rate_limited_page,
     sent_emails,
-    visitor_key,
+    valid_form_and_turn,
 )
 
 logger = logging.getLogger(__name__)
@@ -94,12 +92,7 @@ def _try_again_later(
 
 
 def contact_submit() -> Response | tuple[str, int]:
-    form = bound_form(ContactForm)
-    if not form.validate():
-        return render_template("contact.html", form=form), 400
-    claim = rate_limit().claim(visitor_key())
-    if claim.refused:
-        return rate_limited_page(form, claim.wait_s)
+    form, claim = valid_form_and_turn(ContactForm, "contact", contact_page)
     email = ContactEmail.new(form.submission(), lab_settings(), form.email_key())
     try:
         send_contact_email.delay(email.to_fields())  # hand-off: queue it and move on

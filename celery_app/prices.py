@@ -24,9 +24,9 @@ from site_glue.flask_site import (
     bound_form,
     lab_settings,
     prices_context,
+    prices_page,
     rate_limit,
-    too_soon,
-    visitor_key,
+    valid_form_and_turn,
 )
 
 # The visitor is watching the page: retry soon (1 s, 2 s), not on the email's minutes-long scale.
@@ -91,14 +91,7 @@ def _look_up_rate(task: Task, currency: str) -> None:
 
 
 def prices_lookup() -> Response | tuple[str, int]:
-    form = bound_form(PriceForm)
-    if not form.validate():
-        return render_template("prices.html", form=form, **prices_context()), 400
-    claim = rate_limit("prices").claim(visitor_key())
-    if claim.refused:
-        note, headers = too_soon("prices", claim.wait_s)
-        page = render_template("prices.html", form=form, **prices_context(lookup_error=note))
-        return page, 429, headers
+    form, claim = valid_form_and_turn(PriceForm, "prices", prices_page)
     # The id is chosen here so that the page has something to show before the task exists.
     task_id = str(uuid.uuid4())
     currency = form.currency.data
@@ -110,10 +103,7 @@ def prices_lookup() -> Response | tuple[str, int]:
     except (OperationalError, redis.RedisError) as exc:
         rate_limit("prices").release(claim)
         current_app.logger.error("rate lookup not queued: %r", exc)
-        page = render_template(
-            "prices.html", form=form, **prices_context(lookup_error="our task queue is unavailable")
-        )
-        return page, 503
+        return prices_page(form, "our task queue is unavailable"), 503
     session["lookups"] = [*session.get("lookups", []), task_id][-LOOKUPS_KEPT:]
     return redirect(url_for("price_lookup_page", task_id=task_id), code=303)
 

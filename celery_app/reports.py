@@ -23,12 +23,10 @@ from celery_app.push import known_update, task_updates, watch_token
 from lab_settings import Settings
 from long_report import ReportBuilder, filename
 from site_glue.flask_site import (
-    bound_form,
     lab_settings,
     rate_limit,
-    reports_context,
-    too_soon,
-    visitor_key,
+    reports_page,
+    valid_form_and_turn,
 )
 
 
@@ -98,14 +96,8 @@ def generate_report(self: Task) -> None:
     )
 
 
-def reports_create() -> Response | tuple[str, int]:
-    form = bound_form(ReportForm)
-    if not form.validate():
-        return render_template("reports.html", form=form, **reports_context()), 400
-    claim = rate_limit("reports").claim(visitor_key())
-    if claim.refused:
-        note, headers = too_soon("reports", claim.wait_s)
-        return render_template("reports.html", form=form, **reports_context(note)), 429, headers
+def reports_create() -> Response:
+    _, claim = valid_form_and_turn(ReportForm, "reports", reports_page)
     delete_expired_reports(lab_settings())
     # The id is chosen here so that the page has something to show before the task exists.
     task_id = str(uuid.uuid4())

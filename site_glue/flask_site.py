@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 import redis
@@ -15,6 +15,7 @@ from flask import (
     abort,
     current_app,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -161,20 +162,12 @@ def visitor_key() -> str:
     return request.remote_addr or "unknown"
 
 
-def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[str, str]]:
-    """429, the form with the visitor's text kept, and when to try again."""
-    note, headers = too_soon("contact", wait_s)
-    page = render_template("contact.html", form=form, delivery_error=note)
-    return page, 429, headers
-
-
 def contact_answer(outcome: Outcome, form: ContactForm, claim: Claim) -> Response | tuple[str, int]:
     """The thanks page; or the form again, saying nothing was sent (the visitor's turn given
     back), or that it may have left and a resend sends nothing more (the turn kept)."""
     if outcome.delivery == NOT_SENT:
         rate_limit().release(claim)
-        page = render_template("contact.html", form=form, delivery_error=outcome.reason)
-        return page, outcome.status
+        return contact_page(form, outcome.reason), outcome.status
     if outcome.delivery == UNSURE:
         page = render_template(
             "contact.html", form=form, unconfirmed=outcome.reason, recognised=outcome.recognised
@@ -187,6 +180,29 @@ def bound_form(form_class: type[AnyForm]) -> AnyForm:
     """`form_class` bound to this request's data; on a GET, a fresh form to show."""
     formdata = request.form if request.method == "POST" else None
     return form_class.bound(formdata, session, lab_settings().secret_key)
+
+
+def valid_form_and_turn(
+    form_class: type[AnyForm], action: str, page: Callable[[AnyForm, str], str]
+) -> tuple[AnyForm, Claim]:
+    """This request's form, valid, and the visitor's turn at `action`; or the request ends here
+    with `page` again: 400 with the form's errors, or 429 saying when to try again.
+
+    The form is checked first, so a form with mistakes costs the visitor no turn. The request
+    ends by aborting with the page itself, which no error handler replaces."""
+    form = bound_form(form_class)
+    if not form.validate():
+        abort(make_response(page(form, ""), 400))
+    claim = rate_limit(action).claim(visitor_key())
+    if claim.refused:
+        note, headers = too_soon(action, claim.wait_s)
+        abort(make_response(page(form, note), 429, headers))
+    return form, claim
+
+
+def contact_page(form: ContactForm, note: str = "") -> str:
+    """The contact form, the visitor's text kept; `note`, why nothing was sent."""
+    return render_template("contact.html", form=form, delivery_error=note)
 
 
 @site.app_context_processor
@@ -216,7 +232,7 @@ def home() -> str:
 
 @site.get("/contact")
 def contact_form() -> str:
-    return render_template("contact.html", form=bound_form(ContactForm))
+    return contact_page(bound_form(ContactForm))
 
 
 @site.get("/contact/thanks")
@@ -226,17 +242,15 @@ def contact_thanks() -> str:
 
 @site.get("/reports")
 def reports() -> str:
-    return render_template("reports.html", form=bound_form(ReportForm), **reports_context())
+    return reports_page(bound_form(ReportForm))
 
 
-def reports_context(note: str = "") -> dict[str, object]:
-    """What the reports page shows besides its button; `note`, why the press was refused."""
-    settings = lab_settings()
-    return {
-        "duration": duration_text(settings.report_duration_s),
-        "hand_off": hand_off(),
-        "note": note,
-    }
+def reports_page(form: ReportForm, note: str = "") -> str:
+    """The report's button and how long a report takes; `note`, why the press was refused."""
+    duration = duration_text(lab_settings().report_duration_s)
+    return render_template(
+        "reports.html", form=form, duration=duration, hand_off=hand_off(), note=note
+    )
 
 
 def csv_download(text: str) -> Response:
@@ -249,7 +263,12 @@ def csv_download(text: str) -> Response:
 
 @site.get("/prices")
 def prices() -> str:
-    return render_template("prices.html", form=bound_form(PriceForm), **prices_context())
+    return prices_page(bound_form(PriceForm))
+
+
+def prices_page(form: PriceForm, note: str = "", quote: RateQuote | None = None) -> str:
+    """The currency form, and our prices in that currency if known; `note`, why they are not."""
+    return render_template("prices.html", form=form, **prices_context(quote, lookup_error=note))
 
 
 def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str, object]:

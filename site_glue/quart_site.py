@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio
@@ -14,6 +15,7 @@ from quart import (
     abort,
     current_app,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -109,13 +111,6 @@ def visitor_key() -> str:
     return request.remote_addr or "unknown"
 
 
-async def rate_limited_page(form: ContactForm, wait_s: float) -> tuple[str, int, dict[str, str]]:
-    """429, the form with the visitor's text kept, and when to try again."""
-    note, headers = too_soon("contact", wait_s)
-    page = await render_template("contact.html", form=form, delivery_error=note)
-    return page, 429, headers
-
-
 async def contact_answer(
     outcome: Outcome, form: ContactForm, claim: Claim
 ) -> Response | tuple[str, int]:
@@ -123,8 +118,7 @@ async def contact_answer(
     back), or that it may have left and a resend sends nothing more (the turn kept)."""
     if outcome.delivery == NOT_SENT:
         await rate_limit().release(claim)
-        page = await render_template("contact.html", form=form, delivery_error=outcome.reason)
-        return page, outcome.status
+        return await contact_page(form, outcome.reason), outcome.status
     if outcome.delivery == UNSURE:
         page = await render_template(
             "contact.html", form=form, unconfirmed=outcome.reason, recognised=outcome.recognised
@@ -137,6 +131,29 @@ async def bound_form(form_class: type[AnyForm]) -> AnyForm:
     """`form_class` bound to this request's data; on a GET, a fresh form to show."""
     formdata = await request.form if request.method == "POST" else None
     return form_class.bound(formdata, session, lab_settings().secret_key)
+
+
+async def valid_form_and_turn(
+    form_class: type[AnyForm], action: str, page: Callable[[AnyForm, str], Awaitable[str]]
+) -> tuple[AnyForm, Claim]:
+    """This request's form, valid, and the visitor's turn at `action`; or the request ends here
+    with `page` again: 400 with the form's errors, or 429 saying when to try again.
+
+    The form is checked first, so a form with mistakes costs the visitor no turn. The request
+    ends by aborting with the page itself, which no error handler replaces."""
+    form = await bound_form(form_class)
+    if not form.validate():
+        abort(await make_response(await page(form, ""), 400))
+    claim = await rate_limit(action).claim(visitor_key())
+    if claim.refused:
+        note, headers = too_soon(action, claim.wait_s)
+        abort(await make_response(await page(form, note), 429, headers))
+    return form, claim
+
+
+async def contact_page(form: ContactForm, note: str = "") -> str:
+    """The contact form, the visitor's text kept; `note`, why nothing was sent."""
+    return await render_template("contact.html", form=form, delivery_error=note)
 
 
 @site.app_context_processor
@@ -163,7 +180,7 @@ async def home() -> str:
 
 @site.get("/contact")
 async def contact_form() -> str:
-    return await render_template("contact.html", form=await bound_form(ContactForm))
+    return await contact_page(await bound_form(ContactForm))
 
 
 @site.get("/contact/thanks")
@@ -173,18 +190,15 @@ async def contact_thanks() -> str:
 
 @site.get("/reports")
 async def reports() -> str:
+    return await reports_page(await bound_form(ReportForm))
+
+
+async def reports_page(form: ReportForm, note: str = "") -> str:
+    """The report's button and how long a report takes; `note`, why the press was refused."""
+    duration = duration_text(lab_settings().report_duration_s)
     return await render_template(
-        "reports.html", form=await bound_form(ReportForm), **reports_context()
+        "reports.html", form=form, duration=duration, hand_off="await", note=note
     )
-
-
-def reports_context(note: str = "") -> dict[str, object]:
-    """What the reports page shows besides its button; `note`, why the press was refused."""
-    return {
-        "duration": duration_text(lab_settings().report_duration_s),
-        "hand_off": "await",
-        "note": note,
-    }
 
 
 def csv_download(text: str) -> Response:
@@ -197,9 +211,13 @@ def csv_download(text: str) -> Response:
 
 @site.get("/prices")
 async def prices() -> str:
-    return await render_template(
-        "prices.html", form=await bound_form(PriceForm), **prices_context()
-    )
+    return await prices_page(await bound_form(PriceForm))
+
+
+async def prices_page(form: PriceForm, note: str = "", quote: RateQuote | None = None) -> str:
+    """The currency form, and our prices in that currency if known; `note`, why they are not."""
+    context = prices_context(quote, lookup_error=note)
+    return await render_template("prices.html", form=form, **context)
 
 
 def prices_context(quote: RateQuote | None = None, **values: object) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
 import long_report
@@ -15,17 +15,15 @@ from contact_email.delivery import send_unwatched
 from contact_email.message import ContactEmail
 from lab_settings import Settings
 from site_glue.flask_site import (
-    bound_form,
     configure_site,
     contact_answer,
+    contact_page,
     csv_download,
-    prices_context,
+    prices_page,
     rate_limit,
-    rate_limited_page,
-    reports_context,
+    reports_page,
     sent_emails,
-    too_soon,
-    visitor_key,
+    valid_form_and_turn,
 )
 
 
@@ -40,12 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.post("/contact")
     def contact_submit() -> Response | tuple[str, int]:
-        form = bound_form(ContactForm)
-        if not form.validate():
-            return render_template("contact.html", form=form), 400
-        claim = rate_limit().claim(visitor_key())
-        if claim.refused:
-            return rate_limited_page(form, claim.wait_s)
+        form, claim = valid_form_and_turn(ContactForm, "contact", contact_page)
         message = ContactEmail.new(form.submission(), settings, form.email_key()).compose(settings)
         if shortcut is not None:
             shortcut.submit(send_unwatched, message, settings, app.logger)  # the shortcut
@@ -55,34 +48,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.post("/prices")
     def prices_lookup() -> tuple[str, int]:
-        form = bound_form(PriceForm)
-        if not form.validate():
-            return render_template("prices.html", form=form, **prices_context()), 400
-        claim = rate_limit("prices").claim(visitor_key())
-        if claim.refused:
-            note, headers = too_soon("prices", claim.wait_s)
-            page = render_template("prices.html", form=form, **prices_context(lookup_error=note))
-            return page, 429, headers
+        form, claim = valid_form_and_turn(PriceForm, "prices", prices_page)
         try:
             quote = prices.fetch_rate(settings, form.currency.data)  # hand-off: wait here
         except prices.RateLookupError as exc:
             rate_limit("prices").release(claim)
             app.logger.warning("rate lookup failed: %s", exc.reason)
-            page = render_template(
-                "prices.html", form=form, **prices_context(lookup_error=exc.reason)
-            )
-            return page, exc.status
-        return render_template("prices.html", form=form, **prices_context(quote)), 200
+            return prices_page(form, exc.reason), exc.status
+        return prices_page(form, quote=quote), 200
 
     @app.post("/reports")
-    def reports_create() -> Response | tuple[str, int]:
-        form = bound_form(ReportForm)
-        if not form.validate():
-            return render_template("reports.html", form=form, **reports_context()), 400
-        claim = rate_limit("reports").claim(visitor_key())
-        if claim.refused:
-            note, headers = too_soon("reports", claim.wait_s)
-            return render_template("reports.html", form=form, **reports_context(note)), 429, headers
+    def reports_create() -> Response:
+        valid_form_and_turn(ReportForm, "reports", reports_page)
         return csv_download(long_report.generate(settings))  # the tab waits the whole time
 
     return app

@@ -227,7 +227,8 @@ def test_words_aloud_count_prose_not_the_instructors_notes():
 
 REVEAL = re.compile(
     r"\*\*(?P<what>[^*]+)\*\*: you predicted (?P<said>\S+(?: s| ms)?(?: s/s|/s)?); measured "
-    r"\*\*(?P<measured>[^*]+)\*\* \((?P<close>[^)]+)\)\."
+    r"\*\*(?P<measured>[^*]+)\*\* \((?:95% interval (?P<low>\S+(?: s| ms)?) to "
+    r"(?P<high>\S+(?: s| ms)?); )?(?P<close>[^)]+)\)\."
     r"(?: The (?P<formula>[^.]+?) gives (?P<answer>\S+(?: s| ms)?(?: s/s|/s)?) "
     r"\(your prediction: (?P<close_to_it>[^)]+)\)\.)?"
 )
@@ -254,9 +255,9 @@ def _expected() -> dict[int, dict[str, object]]:
     """Each reveal's measured values and the numbers its text may quote, from the files."""
     t = pd.read_csv(RESULTS_DIR / "open" / "summary.csv")
     first = t[(t["generator"] == "locust") & (t["seed"] == 1)]
-    sync = first[(first["hand_off"] == "sync") & (first["rho"] == 0.9)].iloc[0]
-    celery = first[(first["hand_off"] == "celery") & (first["rho"] == 0.9)].iloc[0]
-    repeats = t[(t["hand_off"] == "sync") & (t["rho"] == 0.9)]["home_p95_ms"]
+    points = pd.read_csv(RESULTS_DIR / "open" / "estimates.csv")
+    sync = points[(points["hand_off"] == "sync") & (points["rho"] == 0.9)].iloc[0]
+    celery = points[(points["hand_off"] == "celery") & (points["rho"] == 0.9)].iloc[0]
     over = first[(first["hand_off"] == "sync") & (first["rho"] > 1)].iloc[0]
     rho_over = over["achieved_rate"] * over["delay_s"]
     job_s = over["delay_s"] + over["cheap_service_ms"] / 1000
@@ -272,26 +273,36 @@ def _expected() -> dict[int, dict[str, object]]:
         & (bench["generator"] == "locust")
         & (bench["repeat"] == 1)
     ].iloc[0]
-    rho = sync["achieved_rate"] * sync["delay_s"]
-    md1 = rho * sync["delay_s"] / (2 * (1 - rho))
+    md1 = sync["md1_mean_ms"] / 1000
     textbook_over = over["achieved_rate"] * job_s - 1
     near_8 = {s: 0.8 <= regimes.loc[s, "p50_ms"] / 8000 <= 1.25 for s in regimes.index}
     return {
         1: {
             "measured": [sync["home_p95_ms"] / 1000, celery["home_p95_ms"] / 1000],
+            "intervals": [
+                (sync["home_p95_low_ms"] / 1000, sync["home_p95_high_ms"] / 1000),
+                (celery["home_p95_low_ms"] / 1000, celery["home_p95_high_ms"] / 1000),
+            ],
             "textbook": [None, None],
             "quotes": [
                 0.9,
-                sync["achieved_rate"],
                 sync["home_mean_ms"] / 1000,
+                _pm_share(sync, "home_mean"),
+                sync["home_p95_ms"] / 1000,
+                _pm_share(sync, "home_p95"),
+                sync["schedules"],
+                0.95,  # the interval's 95%
                 md1,
-                sync["model_mean_ms"] / 1000,
+                sync["true_rho"],
+                sync["longrun_mean_ms"] / 1000,
                 sync["home_over_100ms"],
                 0.1,
                 sync["home_p50_ms"] / 1000,
-                len(repeats),
-                repeats.min() / 1000,
-                repeats.max() / 1000,
+                sync["window_s"],
+                sync["window_p95_p10_ms"] / 1000,
+                sync["window_p95_p90_ms"] / 1000,
+                8,  # schedules in 10: the spread's 10th to 90th percentile
+                10,
             ],
             "true": {
                 "most probes find": sync["home_over_100ms"] > 0.5,
@@ -360,6 +371,11 @@ def _expected() -> dict[int, dict[str, object]]:
     }
 
 
+def _pm_share(row: pd.Series, name: str) -> float:
+    """Half an estimate's interval as a share of it, as the reveal prints it after a ±."""
+    return (row[f"{name}_high_ms"] - row[f"{name}_low_ms"]) / 2 / row[f"{name}_ms"]
+
+
 def _forms(value: float) -> set[str]:
     """How the notebook may print `value`: as a latency in seconds, a rate, a share, a count."""
     v = float(value)
@@ -395,6 +411,12 @@ def test_every_number_and_comparative_word_in_a_reveal_is_the_datas(predicted, n
         shown = _number(m["measured"])
         assert shown == pytest.approx(measured, rel=0.05, abs=0.006), m.group(0)
         assert m["close"] == _closeness(guess, measured, printed=m["measured"]), m.group(0)
+        low_high = expected.get("intervals", [None] * len(matches))[matches.index(m)]
+        if low_high is None:
+            assert m["low"] is None, m.group(0)
+        else:
+            assert _number(m["low"]) == pytest.approx(max(low_high[0], 0), rel=0.05, abs=0.006)
+            assert _number(m["high"]) == pytest.approx(low_high[1], rel=0.05, abs=0.006)
         if textbook is None:
             assert m["formula"] is None, m.group(0)
         else:

@@ -14,6 +14,7 @@ from loadtests.analysis.plots import (
     MODEL_COLOUR,
     apply_style,
     fmt_ms,
+    fmt_pm,
     log_ms_axis,
 )
 
@@ -29,62 +30,72 @@ def first_runs(table: pd.DataFrame) -> pd.DataFrame:
     return table[(table["generator"] == "locust") & (table["seed"] == 1)].sort_values("rho")
 
 
-def open_arrivals(table: pd.DataFrame) -> Figure:
-    """Left: homepage p95 (solid) and mean (dotted) against the arrival rate, every hand-off,
-    the model's replay beside the sync line; right: the email delay's p50."""
+def open_arrivals(points: pd.DataFrame) -> Figure:
+    """Left: homepage p95 (solid) and mean (dotted) against the rho the runs carried, every
+    hand-off, each point with its 95% interval; beside the sync line the model's long run and
+    the band where one window of the sweep's length lands 8 times in 10. Right: the email
+    delay's p50. `points`: `open_estimates.estimates`."""
     apply_style()
-    runs = first_runs(table[table["rho"] < 1])
+    points = points.sort_values("rho")
     fig, (home, mail) = plt.subplots(1, 2, figsize=(16, 7.5), sharex=True)
-    for hand_off, rows in runs.groupby("hand_off", sort=False):
+    for hand_off, rows in points.groupby("hand_off", sort=False):
         colour = colour_of(hand_off)
-        home.plot(rows["rho"], rows["home_p95_ms"], "o-", color=colour, label=f"{hand_off} p95")
-        home.plot(
-            rows["rho"],
-            rows["home_mean_ms"],
-            "o:",
-            color=colour,
-            alpha=0.6,
-            label=f"{hand_off} mean",
-        )
-        mail.plot(rows["rho"], rows["email_p50_ms"], "o-", color=colour, label=hand_off)
-        if "model_p95_ms" in rows and rows["model_p95_ms"].notna().any():
+        x = _carried(rows)
+        for stat, style, alpha in (("p95", "o-", 1.0), ("mean", "o:", 0.6)):
+            value = rows[f"home_{stat}_ms"]
+            bars = [value - rows[f"home_{stat}_low_ms"], rows[f"home_{stat}_high_ms"] - value]
+            home.errorbar(
+                x,
+                value,
+                yerr=[b.fillna(0).clip(lower=0) for b in bars],
+                fmt=style,
+                color=colour,
+                alpha=alpha,
+                capsize=4,
+                label=f"{hand_off} {stat}",
+            )
+        mail.plot(x, rows["email_p50_ms"], "o-", color=colour, label=hand_off)
+        if "longrun_p95_ms" in rows and rows["longrun_p95_ms"].notna().any():
+            home.fill_between(
+                x,
+                rows["window_p95_p10_ms"],
+                rows["window_p95_p90_ms"],
+                color=MODEL_COLOUR,
+                alpha=0.15,
+                label=f"one window's {hand_off} p95, 8 in 10 (model)",
+            )
             home.plot(
-                rows["rho"],
-                rows["model_p95_ms"],
+                x,
+                rows["longrun_p95_ms"],
                 "x--",
                 color=MODEL_COLOUR,
-                label=f"model (same arrivals): {hand_off} p95",
+                label=f"model's long run: {hand_off} p95",
             )
-    repeats = table[(table["rho"] < 1) & ((table["seed"] > 1) | (table["generator"] != "locust"))]
-    for _, row in repeats.iterrows():
-        home.plot(
-            [row["rho"]],
-            [row["home_p95_ms"]],
-            "_",
-            color=colour_of(row["hand_off"]),
-            markersize=18,
-            markeredgewidth=2,
-        )
-    delay_s = float(table["delay_s"].iloc[0])
-    sync = runs[runs["hand_off"] == "sync"]
-    worst = sync.iloc[-1] if len(sync) else runs.iloc[-1]
-    top = runs[runs["rho"] == runs["rho"].max()]
+    delay_s = float(points["delay_s"].iloc[0])
+    top = points[points["rho"] == points["rho"].max()]
+    sync = top[top["hand_off"] == "sync"]
+    worst = sync.iloc[0] if len(sync) else top.iloc[0]
     slow = top[top["home_p95_ms"] > SLOW_MS]["hand_off"].tolist()
     fig.suptitle(
         f"The same arrivals for every hand-off: a homepage p95 over {SLOW_MS:g} ms at rho "
-        f"{top['rho'].iloc[0]:g} for {', '.join(slow) or 'none'} (sync: "
-        f"{fmt_ms(worst['home_p95_ms'])})",
+        f"{top['rho'].iloc[0]:g} for {', '.join(slow) or 'none'} ({worst['hand_off']}: "
+        f"{fmt_pm(worst['home_p95_ms'], worst['home_p95_low_ms'], worst['home_p95_high_ms'])})",
         fontsize=16,
         fontweight="bold",
     )
-    home.set_title("homepage p95 (solid) and mean (dotted)", fontsize=13)
+    schedules = int(points["schedules"].min())
+    home.set_title(
+        "homepage p95 (solid) and mean (dotted), "
+        + (f"bars: 95% interval over {schedules} schedules" if schedules > 1 else "one schedule"),
+        fontsize=13,
+    )
     mail.set_title(f"email delay p50: the provider's {fmt_ms(delay_s * 1000)} for all", fontsize=13)
     log_ms_axis(home)
-    mail.set_ylim(0, 1.5 * float(runs["email_p50_ms"].max()))
+    mail.set_ylim(0, 1.5 * float(points["email_p50_ms"].max()))
     mail.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_ms(v)))
     for ax in (home, mail):
-        ax.set_xlabel(f"arrivals as a share of the sync worker's capacity (1 / {delay_s:g} s)")
-    home.set_ylabel("latency (bars: repeats, other generator)")
+        ax.set_xlabel("rho carried: visitors arrived/s x the POST's measured time")
+    home.set_ylabel("homepage latency")
     mail.set_ylabel("submitted -> accepted by the provider")
     for ax in (home, mail):
         ax.legend(
@@ -92,6 +103,11 @@ def open_arrivals(table: pd.DataFrame) -> Figure:
         )
     fig.tight_layout()
     return fig
+
+
+def _carried(rows: pd.DataFrame) -> pd.Series:
+    """Where a point sits on the x axis: the rho carried where known, else the one offered."""
+    return rows["true_rho"].fillna(rows["rho"]) if "true_rho" in rows else rows["rho"]
 
 
 def regimes_over_time(series: pd.DataFrame) -> Figure:
@@ -124,34 +140,53 @@ def regimes_over_time(series: pd.DataFrame) -> Figure:
     return fig
 
 
-def class_open_arrivals(steady: pd.DataFrame) -> Figure:
+def class_open_arrivals(points: pd.DataFrame) -> Figure:
     """The class's figure of the open sweep below capacity: left, the homepage p95 of each app
-    and the model's replay for sync; right, what a visitor who sends the form waits for its
-    thank-you page (the POST), where the sync queue shows."""
+    with its 95% interval and the model's long run for sync; right, what a visitor who sends
+    the form waits for its thank-you page (the POST), where the sync queue shows. `points`:
+    `open_estimates.estimates`, the class's apps."""
     apply_style()
-    runs = first_runs(steady).sort_values("rho")
+    points = points.sort_values("rho")
     fig, (home, post) = plt.subplots(1, 2, figsize=(CLASS_WIDTH_IN, 6), sharex=True, sharey=True)
-    for hand_off, rows in runs.groupby("hand_off", sort=False):
+    for hand_off, rows in points.groupby("hand_off", sort=False):
         colour = colour_of(hand_off)
-        home.plot(rows["rho"], rows["home_p95_ms"], "o-", color=colour, label=hand_off)
-        post.plot(rows["rho"], rows["post_p95_ms"], "o-", color=colour)
-    sync = runs[runs["hand_off"] == "sync"]
-    if sync["model_p95_ms"].notna().any():
+        x = _carried(rows)
+        for ax, name in ((home, "home_p95"), (post, "post_p95")):
+            value = rows[f"{name}_ms"]
+            bars = [value - rows[f"{name}_low_ms"], rows[f"{name}_high_ms"] - value]
+            ax.errorbar(
+                x,
+                value,
+                yerr=[b.fillna(0).clip(lower=0) for b in bars],
+                fmt="o-",
+                color=colour,
+                capsize=4,
+                label=hand_off if ax is home else None,
+            )
+    sync = points[points["hand_off"] == "sync"]
+    if "longrun_p95_ms" in sync and sync["longrun_p95_ms"].notna().any():
         home.plot(
-            sync["rho"], sync["model_p95_ms"], "x--", color=MODEL_COLOUR, label="model of sync"
+            _carried(sync),
+            sync["longrun_p95_ms"],
+            "x--",
+            color=MODEL_COLOUR,
+            label="model of sync, run long",
         )
     top = sync.iloc[-1]
     fig.suptitle(
-        f"At rho {top['rho']:g} the sync homepage p95 is {fmt_ms(top['home_p95_ms'])},\nits "
+        f"At rho {top['rho']:g} the sync homepage p95 is "
+        f"{fmt_pm(top['home_p95_ms'], top['home_p95_low_ms'], top['home_p95_high_ms'])},\nits "
         f"POST p95 {fmt_ms(top['post_p95_ms'])}: both wait in the one worker's queue",
         fontsize=16,
         fontweight="bold",
     )
-    home.set_title("homepage p95 (a probe)", fontsize=14)
+    schedules = int(points["schedules"].min())
+    bars = f"bars: 95% interval, {schedules} schedules" if schedules > 1 else "one schedule"
+    home.set_title(f"homepage p95 (a probe; {bars})", fontsize=14)
     post.set_title("POST /contact p95 (sending the form)", fontsize=14)
     for ax in (home, post):
         log_ms_axis(ax)
-        ax.set_xlabel("rho: arrivals x provider delay")
+        ax.set_xlabel("rho: arrivals x the POST's time")
     home.set_ylabel("latency (log scale)")
     fig.legend(loc="lower center", ncols=4, frameon=False, fontsize=15)
     fig.tight_layout(rect=(0, 0.07, 1, 1))

@@ -21,6 +21,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from IPython.utils.capture import capture_output
 
+from loadtests.analysis import open_estimates
 from loadtests.analysis.live_minute import LiveMinute
 from loadtests.analysis.open_plots import first_runs
 from loadtests.analysis.results import RESULTS_DIR, load_environment, run_path
@@ -67,9 +68,10 @@ class ClassData(Givens, Reveals):
 
     @property
     def steady(self) -> pd.DataFrame:
-        """The open sweep's first run of each point below capacity, for the three apps."""
-        runs = first_runs(self.open.table)
-        return runs[(runs["rho"] < 1) & runs["hand_off"].isin(CLASS_APPS)]
+        """The open sweep's points below capacity, for the three apps: each an estimate over
+        its schedules with its interval (`open_estimates`)."""
+        points = open_estimates.load(self.open.path.parent)
+        return points[points["hand_off"].isin(CLASS_APPS)].sort_values("rho")
 
     @property
     def overload(self) -> pd.Series | None:

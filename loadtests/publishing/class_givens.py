@@ -64,7 +64,12 @@ class Givens:
             + f"** (`make bench`, no visitors). Probes: {plan['probe_rate']:g} a second; the "
             f"sync app measured for {sync['window_s']:g} s after {sync['warmup_s']:g} s not "
             f"counted (the warm-up), the others for {other['window_s']:g} s after "
-            f"{other['warmup_s']:g} s."
+            f"{other['warmup_s']:g} s"
+            + (
+                f"; each on {int(sync['schedules'])} different random schedules of arrivals."
+                if sync["schedules"] > 1
+                else "."
+            )
         )
 
     def overload_givens(self) -> Markdown:

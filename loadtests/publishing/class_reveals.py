@@ -13,16 +13,15 @@ from loadtests.analysis import open_plots
 from loadtests.analysis.live_minute import LiveMinute, homepage, stored, window_s
 from loadtests.analysis.model import (
     article_wait_s,
-    md1_wait_s,
     open_overload_slope,
     predict,
     steady_scenario,
     textbook_overload_slope,
 )
 from loadtests.analysis.open_plots import SLOW_MS
-from loadtests.analysis.plots import fmt_ms
+from loadtests.analysis.plots import fmt_ms, fmt_pm
 from loadtests.analysis.results import percentile
-from loadtests.publishing.equal_load import by_rho, home_cell
+from loadtests.publishing.equal_load import by_rho, estimate_cell
 
 NEAR = 1.25  # a prediction within this factor of a value is "within a quarter" of it
 ARTICLE_S = 8.0  # the article's "~8 s" homepage at ~10 visitors
@@ -68,18 +67,24 @@ def reveal(
     measured: float,
     unit: str = "s",
     textbook: tuple[str, float] | None = None,
+    interval: tuple[float, float] | None = None,
 ) -> Markdown:
     """The measurement beside the class's prediction (in `unit`: "s", or "/s" for rates), and,
     given `textbook` (its name, its answer), the formula's answer with where the prediction
-    stands to it: a student who used the formula sees that they did, not only that they missed."""
+    stands to it: a student who used the formula sees that they did, not only that they missed.
+    `interval`: the measurement's 95% interval, shown beside it."""
     shown = _said(measured, unit)
+    around = ""
+    if interval is not None and all(pd.notna(end) for end in interval):
+        low, high = (_said(max(end, 0.0), unit) for end in interval)
+        around = f"95% interval {low} to {high}; "
     if predicted is None:  # only the instructor's copy reveals without a prediction
-        text = f"**{what}**: measured **{shown}** (no prediction set)."
+        text = f"**{what}**: measured **{shown}** ({around}no prediction set)."
     else:
         said = _said(predicted, unit)
         text = (
             f"**{what}**: you predicted {said}; measured **{shown}** "
-            f"({closeness(predicted, measured, unit=unit)})."
+            f"({around}{closeness(predicted, measured, unit=unit)})."
         )
     if textbook is not None:
         name, answer = textbook
@@ -98,33 +103,33 @@ class Reveals:
 
     def open_reveal(self, rho: float, predicted_sync: float | None, predicted_celery: float | None):
         sync, celery = self.at("sync", rho), self.at("celery", rho)
-        display(
-            reveal(f"sync homepage p95 at rho {rho:g}", predicted_sync, sync["home_p95_ms"] / 1000)
-        )
-        display(
-            reveal(
-                f"Celery homepage p95 at rho {rho:g}",
-                predicted_celery,
-                celery["home_p95_ms"] / 1000,
+        for name, row, predicted in (
+            ("sync", sync, predicted_sync),
+            ("Celery", celery, predicted_celery),
+        ):
+            display(
+                reveal(
+                    f"{name} homepage p95 at rho {rho:g}",
+                    predicted,
+                    row["home_p95_ms"] / 1000,
+                    interval=(row["home_p95_low_ms"] / 1000, row["home_p95_high_ms"] / 1000),
+                )
             )
-        )
-        md1 = md1_wait_s(sync["achieved_rate"], sync["delay_s"])
-        t = self.open.table
-        repeats = t[(t["hand_off"] == "sync") & (t["rho"] == rho)]
         share = float(sync["home_over_100ms"])
         display(
             Markdown(
-                f"Sync mean {fmt_ms(sync['home_mean_ms'])}. The textbook queue for this (M/D/1: "
-                "random arrivals, a fixed service time, one server) gives a mean wait of "
-                f"rho x delay / (2 (1 - rho)) = {fmt_ms(md1 * 1000)} at the "
-                f"{sync['achieved_rate']:.2f}/s achieved; {MODEL}, at the run's own arrival "
-                f"times, {fmt_ms(sync['model_mean_ms'])}. {JOURNEY_CAUSE} "
-                f"{share:.0%} of sync probes waited over {SLOW_MS:g} ms (median "
+                f"Sync mean {_pm(sync, 'home_mean')}, p95 {_pm(sync, 'home_p95')}: "
+                f"{_schedules_said(sync)} The textbook queue for this (M/D/1: random arrivals, a "
+                "fixed service time, one server) gives a mean of rho x service / (2 (1 - rho)) "
+                f"= {fmt_ms(sync['md1_mean_ms'])} at the rho the runs carried, "
+                f"{sync['true_rho']:.2f}; {MODEL}, run long, {fmt_ms(sync['longrun_mean_ms'])}. "
+                f"{JOURNEY_CAUSE} {share:.0%} of sync probes waited over {SLOW_MS:g} ms (median "
                 f"{fmt_ms(sync['home_p50_ms'])}): "
                 f"{'most probes find' if share > 0.5 else 'a minority of probes find'} a line "
-                f"of POSTs. In {len(repeats)} runs the sync p95 spanned "
-                f"{fmt_ms(repeats['home_p95_ms'].min())} to "
-                f"{fmt_ms(repeats['home_p95_ms'].max())}. Data: {self.open.whose}."
+                f"of POSTs. One {sync['window_s']:.0f} s window alone can show a p95 anywhere "
+                f"from {fmt_ms(sync['window_p95_p10_ms'])} to "
+                f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the model): a "
+                f"queue near capacity remembers its past. Data: {self.open.whose}."
             )
         )
 
@@ -133,11 +138,14 @@ class Reveals:
         a size the back row reads."""
         display(
             Markdown(
-                f"Each cell: the homepage **p95 / mean**, and in brackets the share of probes "
-                f"slower than {SLOW_MS:g} ms. Rows: rho, and the visitors a second offered."
+                "Each cell: the homepage **p95 / mean**, each with its 95% interval over the "
+                "schedules. Rows: rho offered, the visitors a second, and the rho the runs "
+                "carried (visitors arrived x the POST's measured time)."
             )
         )
-        table = by_rho(self.steady, home_cell).set_index("rho (visitors/s offered)")
+        table = by_rho(self.steady, estimate_cell).set_index(
+            "rho (visitors/s offered; rho carried)"
+        )
         big = [{"selector": "th, td", "props": "font-size: 20px; padding: 4px 14px"}]
         display(table.style.set_table_styles(big))
 
@@ -275,3 +283,18 @@ class Reveals:
         fig = open_plots.class_worker_timeline(requests, plan.visitors)
         display(fig)
         plt.close(fig)
+
+
+def _pm(row: pd.Series, name: str) -> str:
+    return fmt_pm(row[f"{name}_ms"], row[f"{name}_low_ms"], row[f"{name}_high_ms"])
+
+
+def _schedules_said(row: pd.Series) -> str:
+    """How the point was estimated, in a sentence a class reads."""
+    n = int(row["schedules"])
+    if n == 1:
+        return "one schedule of arrivals, so no interval (`make bench-open` runs three)."
+    return (
+        f"the steady state over {n} schedules of arrivals, with its 95% interval "
+        "(docs/method.md says how)."
+    )

@@ -1,5 +1,5 @@
-"""The open sweep's model and generator checks, as the README shows them: the model against the
-measured sync homepage, and the two generators on the same schedules."""
+"""The open sweep's generator check, as docs/results.md shows it: the two generators on the same
+schedules."""
 
 from __future__ import annotations
 
@@ -12,42 +12,6 @@ from loadtests.publishing.tables import markdown_table
 
 def error(model: float, measured: float) -> str:
     return f"{(model - measured) / measured:+.0%}"
-
-
-def model_text(steady: pd.DataFrame) -> str:
-    sync = steady[steady["hand_off"] == "sync"]
-    if sync.empty or "model_mean_ms" not in sync:
-        return ""
-    rows = []
-    for _, r in sync.iterrows():
-        row = {
-            "rho": f"{r['rho']:g}",
-            "measured mean / p95": f"{fmt_ms(r['home_mean_ms'])} / {fmt_ms(r['home_p95_ms'])}",
-            "model (before the run)": f"{fmt_ms(r['model_mean_ms'])} "
-            f"({error(r['model_mean_ms'], r['home_mean_ms'])}) / {fmt_ms(r['model_p95_ms'])} "
-            f"({error(r['model_p95_ms'], r['home_p95_ms'])})",
-        }
-        if "replay_mean_ms" in r and pd.notna(r["replay_mean_ms"]):
-            row["model fed the run's service times"] = (
-                f"{fmt_ms(r['replay_mean_ms'])} ({error(r['replay_mean_ms'], r['home_mean_ms'])})"
-                f" / {fmt_ms(r['replay_p95_ms'])} "
-                f"({error(r['replay_p95_ms'], r['home_p95_ms'])}); POST "
-                f"{fmt_ms(r['post_service_ms'])}"
-            )
-        row["M/D/1 mean"] = fmt_ms(r["md1_mean_ms"])
-        rows.append(row)
-    return (
-        "The model replays each run's own arrival schedule through one FIFO worker (the "
-        "journey's three requests, each to the back of the queue), once as predicted before the "
-        "run (a POST holds the worker for the provider's delay, every other page for the idle "
-        "homepage's time) and once fed what the worker spent on each kind of request in that "
-        "run, rebuilt from the raw requests (the POST also pays for the SMTP conversation and "
-        "its page); in brackets, model minus measured over measured. M/D/1 "
-        "(Pollaczek-Khinchine, rho x delay / (2 (1 - rho)) plus the page's own time) treats "
-        "each visitor as one job and is the textbook answer.\n\n"
-        + markdown_table(pd.DataFrame(rows))
-        + "\n"
-    )
 
 
 def agreement_section(table: pd.DataFrame, record: dict[str, object]) -> str:

@@ -32,11 +32,11 @@ from lab_hand_offs import hand_off as registered
 from lab_hand_offs import names
 from lab_settings import Settings
 from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
-from loadtests.analysis import open_plots
 from loadtests.analysis.model import (
     textbook_overload_slope,
 )
 from loadtests.analysis.open_arrivals_plan import OpenPlan, agreement, quick
+from loadtests.analysis.open_estimates import estimates
 from loadtests.analysis.open_summary import OpenPoint, model_columns, point_line, summarise
 from loadtests.analysis.results import (
     RESULTS_DIR,
@@ -186,8 +186,39 @@ def replay(plan: OpenPlan) -> pd.DataFrame:
     record["model_replayed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_table(table, summary, record)
     print(f"Rewrote the model's columns of {os.path.relpath(summary, Path.cwd())}.")
+    write_estimates(plan, table, record)
     _publish_if_reference(plan)
     return table
+
+
+def write_estimates(plan: OpenPlan, table: pd.DataFrame, record: dict[str, object]) -> None:
+    """Each steady point as an estimate with its interval (`open_estimates`), beside the
+    summary as `estimates.csv`, and printed."""
+    points = estimates(table, plan.probe_rate)
+    write_table(points, plan.out / "estimates.csv", record)
+    print(
+        f"\nWrote {os.path.relpath(plan.out / 'estimates.csv', Path.cwd())}. "
+        + estimates_text(points)
+    )
+
+
+def estimates_text(points: pd.DataFrame) -> str:
+    """What the terminal shows of the estimates: the homepage per hand-off and rate, and for
+    the blocking one how far a single window of this length strays."""
+    schedules = int(points["schedules"].min())
+    lines = [
+        (
+            f"Homepage p95 / mean per point, each {schedules} schedules, with its 95% interval"
+            if schedules > 1
+            else "Homepage p95 / mean per point, one schedule each (no interval: "
+            "`make bench-open` repeats every point)"
+        )
+        + " (`docs/method.md`, error bars):",
+        text_table(equal_load.by_rho(points, equal_load.estimate_cell)),
+    ]
+    for _, row in points[points["hand_off"].map(lambda h: registered(h).blocking)].iterrows():
+        lines.append(equal_load.window_spread_line(row))
+    return "\n".join(lines)
 
 
 def _publish_if_reference(plan: OpenPlan) -> None:
@@ -217,9 +248,7 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
     write_table(table, plan.out / "summary.csv", record)
     minutes = (time.time() - started) / 60
     print(f"Wrote {os.path.relpath(plan.out / 'summary.csv', Path.cwd())} ({minutes:.1f} min).")
-    print("\nThe same arrivals for every hand-off: homepage p95 / mean (share over 100 ms):")
-    steady = open_plots.first_runs(table[table["rho"] < 1])
-    print(text_table(equal_load.by_rho(steady, equal_load.home_cell)))
+    write_estimates(plan, table, record)
     _publish_if_reference(plan)
     return table
 

@@ -1,0 +1,150 @@
+"""The cost of meeting one target (`make bench-cost`): the model's sizes, the search for the
+smallest, the plan. No server is started."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import replace
+
+import pytest
+
+from loadtests.analysis.cost_model import (
+    Prediction,
+    Schedule,
+    one_process_limit,
+    outcome,
+    predict,
+    smallest_size,
+)
+from loadtests.analysis.cost_plan import FAMILIES, CostPlan, family_named, quick
+from loadtests.analysis.model import fifo_waits, md1_wait_s
+from loadtests.analysis.results import percentile
+from loadtests.load.journey import poisson_arrivals
+
+PLAN = replace(CostPlan(), model_visitors=4000)  # a long run, short enough for a test
+SYNC_WORKERS = family_named("sync x WEB_CONCURRENCY")
+SYNC_THREADS = family_named("sync x WEB_THREADS")
+ASYNCIO = family_named("asyncio x WEB_CONCURRENCY")
+CELERY = family_named("celery x CELERY_CONCURRENCY")
+
+
+def long_run(rate: float) -> Schedule:
+    return Schedule.long_run(poisson_arrivals(rate, PLAN.model_visitors / rate, PLAN.seed))
+
+
+def test_a_fifo_queue_of_fixed_jobs_waits_as_pollaczek_khinchine_says():
+    rate, service = 1.5, 0.5  # rho 0.75
+    arrivals = poisson_arrivals(rate, 40_000 / rate, 3)
+
+    waits = fifo_waits(arrivals, service, 1)
+
+    assert statistics.mean(waits) == pytest.approx(md1_wait_s(rate, service), rel=0.1)
+    assert max(fifo_waits([0.0, 1.0, 2.0], 0.5, 1)) == 0.0  # nothing ahead: no wait
+    assert fifo_waits([0.0, 0.0, 0.0], 0.5, 2) == [0.0, 0.0, 0.5]  # the third waits for a slot
+
+
+def test_the_smallest_size_search_returns_the_smallest_size_that_meets_the_target():
+    def meets(n: int) -> bool:
+        return n >= 7
+
+    assert smallest_size(meets, start=1) == 7  # searched up
+    assert smallest_size(meets, start=12) == 7  # searched down
+    assert smallest_size(meets, start=7) == 7
+    assert smallest_size(lambda n: True, start=5) == 1  # never below `lowest`
+    assert smallest_size(lambda n: True, start=5, lowest=3) == 3
+    assert smallest_size(lambda n: False, start=1, largest=20) is None
+
+
+def test_predicted_sync_workers_grow_with_rate_as_m_d_c_says():
+    rates = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    hold = PLAN.delay_s + PLAN.post_extra_s
+
+    sizes = [predict(PLAN, SYNC_WORKERS, rate, long_run(rate)).n for rate in rates]
+
+    assert sizes == sorted(sizes)
+    assert all(n > rate * hold for n, rate in zip(sizes, rates, strict=True))  # stable
+    # Square-root staffing: the margin over rate x delay grows, but slower than the rate.
+    margins = [n / (rate * hold) for n, rate in zip(sizes, rates, strict=True)]
+    assert margins == sorted(margins, reverse=True)
+    for rate, n in zip(rates, sizes, strict=True):
+        # The plain M/D/c queue of POSTs alone, a homepage within 100 ms when its wait is: the
+        # journey's model lands within one worker of it.
+        arrivals = poisson_arrivals(rate, PLAN.model_visitors / rate, PLAN.seed)
+
+        def posts_only(c: int, arrivals: list[float] = arrivals) -> bool:
+            waits = fifo_waits(arrivals, hold, c)
+            return percentile(waits[len(waits) // 10 :], 95) <= 0.099
+
+        assert abs(n - smallest_size(posts_only, start=n)) <= 1, rate
+
+
+def test_one_worker_fewer_than_predicted_misses_the_target_in_the_model():
+    for rate in (2.0, 8.0):
+        found = predict(PLAN, SYNC_WORKERS, rate, long_run(rate))
+        below = outcome(PLAN, SYNC_WORKERS, long_run(rate), found.n - 1)
+
+        assert found.outcome.home_p95_ms <= PLAN.target.home_p95_ms
+        assert below.home_p95_ms > PLAN.target.home_p95_ms
+
+
+def test_threads_are_sized_as_workers_but_in_one_process():
+    rate = 4.0
+    workers = predict(PLAN, SYNC_WORKERS, rate, long_run(rate))
+    threads = predict(PLAN, SYNC_THREADS, rate, long_run(rate))
+
+    assert threads.n == workers.n
+    assert (threads.size.web_workers, threads.size.web_threads) == (1, workers.n)
+    assert threads.processes == 3  # gunicorn's master, its one worker, Redis
+    assert workers.processes == 2 + workers.n
+
+
+def test_no_thread_count_helps_past_one_process_cpu():
+    past = one_process_limit(PLAN, SYNC_THREADS) * 1.1
+
+    assert predict(PLAN, SYNC_THREADS, past, long_run(past)).n is None
+
+
+def test_the_event_loop_needs_one_process_until_its_cpu_fills():
+    limit = one_process_limit(PLAN, ASYNCIO)
+
+    for rate in (1.0, 8.0, limit / 4):
+        assert predict(PLAN, ASYNCIO, rate, long_run(rate)).n == 1
+    crowded = limit * 1.2
+    assert predict(PLAN, ASYNCIO, crowded, long_run(crowded)).n > 1
+
+
+def test_celery_needs_more_senders_than_rate_x_delay_and_one_web_process():
+    for rate in (1.0, 2.0, 4.0, 8.0):
+        found = predict(PLAN, CELERY, rate, long_run(rate))
+
+        assert found.n > rate * PLAN.delay_s
+        assert found.web_workers == 1
+        assert found.outcome.email_p95_ms <= PLAN.target.email_p95_ms
+        if found.n > 1:
+            below = outcome(PLAN, CELERY, long_run(rate), found.n - 1)
+            assert below.email_p95_ms > PLAN.target.email_p95_ms
+        # Its processes: gunicorn's master and worker, Redis, Celery's main and children, push.
+        assert found.processes == 2 + 1 + (1 + found.n) + 1
+
+
+def test_the_plan_measures_the_predicted_size_and_one_below_never_below_one():
+    predictions = {
+        (f.name, rate): Prediction(f, rate, n) for f in FAMILIES for rate, n in ((1.0, 1), (2.0, 3))
+    }
+    plan = replace(CostPlan(), rates=(1.0, 2.0))
+
+    points = plan.points(predictions)
+    chosen = replace(plan, sizes=(2,)).points(predictions)
+
+    assert {(p.rate, p.n, p.role) for p in points} == {
+        (1.0, 1, "predicted"),
+        (2.0, 2, "one below"),
+        (2.0, 3, "predicted"),
+    }
+    assert len(points) == 3 * len(FAMILIES)
+    assert {p.n for p in chosen} == {2}
+    quick_plan = replace(CostPlan(), **quick())
+    full = sum(map(plan.estimate_s, points))
+    assert sum(map(quick_plan.estimate_s, points)) < full / 2
+    assert f"About {math.ceil(full / 60)} minutes" in plan.announcement(points, 1.0)

@@ -1,12 +1,16 @@
 """The cost of meeting one target (`make bench-cost`): the model's sizes, the search for the
-smallest, the plan. No server is started."""
+smallest, the plan, and the memory of a process tree. No server is started."""
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import subprocess
+import sys
 from dataclasses import replace
 
+import psutil
 import pytest
 
 from loadtests.analysis.cost_model import (
@@ -20,6 +24,7 @@ from loadtests.analysis.cost_model import (
 from loadtests.analysis.cost_plan import FAMILIES, CostPlan, family_named, quick
 from loadtests.analysis.model import fifo_waits, md1_wait_s
 from loadtests.analysis.results import percentile
+from loadtests.load.footprint import pss_kb, tree_memory
 from loadtests.load.journey import poisson_arrivals
 
 PLAN = replace(CostPlan(), model_visitors=4000)  # a long run, short enough for a test
@@ -148,3 +153,28 @@ def test_the_plan_measures_the_predicted_size_and_one_below_never_below_one():
     full = sum(map(plan.estimate_s, points))
     assert sum(map(quick_plan.estimate_s, points)) < full / 2
     assert f"About {math.ceil(full / 60)} minutes" in plan.announcement(points, 1.0)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="Linux's PSS")
+def test_pss_is_summed_over_a_process_tree_and_counts_shared_pages_once():
+    waits = "import sys; print('ready', flush=True); sys.stdin.read()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", waits], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline() == "ready\n"  # started: its memory stays put now
+        me = os.getpid()
+        tree = tree_memory(me)
+        mine, its = pss_kb(me) / 1024, pss_kb(child.pid) / 1024
+        family = [psutil.Process(me), *psutil.Process(me).children(recursive=True)]
+        rss_mb = sum(p.memory_info().rss for p in family) / 2**20
+
+        assert tree.processes == len(family) >= 2
+        assert tree.leader_pss_mb == pytest.approx(mine, rel=0.05)
+        assert tree.pss_mb == pytest.approx(mine + its, rel=0.05)
+        assert its > 1
+        assert tree.pss_mb < rss_mb  # the interpreter's shared pages count once, not twice
+        assert tree_memory(child.pid).processes == 1
+    finally:
+        child.kill()
+        child.communicate()

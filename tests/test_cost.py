@@ -1,5 +1,5 @@
 """The cost of meeting one target (`make bench-cost`): the model's sizes, the search for the
-smallest, the plan, and the memory of a process tree. No server is started."""
+smallest, the plan, the verdicts, and the memory of a process tree. No server is started."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pandas as pd
 import psutil
 import pytest
 
@@ -21,7 +22,8 @@ from loadtests.analysis.cost_model import (
     predict,
     smallest_size,
 )
-from loadtests.analysis.cost_plan import FAMILIES, CostPlan, family_named, quick
+from loadtests.analysis.cost_plan import FAMILIES, CostPlan, Target, family_named, quick
+from loadtests.analysis.cost_summary import held, needed
 from loadtests.analysis.model import fifo_waits, md1_wait_s
 from loadtests.analysis.results import percentile
 from loadtests.load.footprint import pss_kb, tree_memory
@@ -153,6 +155,54 @@ def test_the_plan_measures_the_predicted_size_and_one_below_never_below_one():
     full = sum(map(plan.estimate_s, points))
     assert sum(map(quick_plan.estimate_s, points)) < full / 2
     assert f"About {math.ceil(full / 60)} minutes" in plan.announcement(points, 1.0)
+
+
+def test_the_target_holds_only_when_every_p95_is_within_it_and_nothing_is_lost():
+    plan = replace(CostPlan(), target=Target(100, 1000, 5000))
+    good = {
+        "home_p95_ms": 40.0,
+        "post_p95_ms": 520.0,
+        "email_p95_ms": 510.0,
+        "home_unanswered": 0,
+        "post_failures": 0,
+    }
+
+    assert held(plan, good)
+    assert not held(plan, {**good, "home_p95_ms": 140.0})
+    assert not held(plan, {**good, "email_p95_ms": math.nan})  # nothing measured
+    assert not held(plan, {**good, "home_unanswered": 1})
+    assert not held(plan, {**good, "post_failures": 2})
+
+
+def test_the_smallest_measured_size_that_held_is_reported_beside_the_prediction():
+    rows = [
+        {"family": SYNC_WORKERS.name, "rate": 2.0, "n": 3, "held": False},
+        {"family": SYNC_WORKERS.name, "rate": 2.0, "n": 4, "held": True},
+        {"family": CELERY.name, "rate": 2.0, "n": 1, "held": True},
+        {"family": CELERY.name, "rate": 2.0, "n": 2, "held": True},
+        {"family": ASYNCIO.name, "rate": 2.0, "n": 1, "held": False},
+    ]
+    table = pd.DataFrame(rows).assign(
+        processes=6, pss_mb=100.0, web_cpu_ms_per_request=1.0, **_one_web_part()
+    )
+    predictions = {
+        (SYNC_WORKERS.name, 2.0): Prediction(SYNC_WORKERS, 2.0, 4),
+        (CELERY.name, 2.0): Prediction(CELERY, 2.0, 2),
+        (ASYNCIO.name, 2.0): Prediction(ASYNCIO, 2.0, 1),
+    }
+
+    result = needed(table, predictions).set_index("family")
+
+    assert result.loc[SYNC_WORKERS.name, "measured_n"] == 4
+    assert result.loc[SYNC_WORKERS.name, "verdict"] == "held; one below broke: as predicted"
+    assert result.loc[CELERY.name, "measured_n"] == 1
+    assert "cautious" in result.loc[CELERY.name, "verdict"]
+    assert math.isnan(result.loc[ASYNCIO.name, "measured_n"])
+    assert "more needed" in result.loc[ASYNCIO.name, "verdict"]
+
+
+def _one_web_part() -> dict[str, float]:
+    return {"web_processes": 2, "web_pss_mb": 60.0, "web_leader_pss_mb": 20.0}
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="Linux's PSS")

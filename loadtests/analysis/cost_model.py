@@ -217,6 +217,11 @@ def machine_limit(plan: CostPlan, family: Family, cores: int) -> float:
     """Visitors/s at which this family, with the generator and the provider beside it, keeps
     `cores` busy to `max_utilisation`: past it no size meets the target on this machine, and
     the model's sizes (which know no cores) assume a bigger one."""
+    return rate_filling_cores(plan, machine_cpu_per_visitor_s(plan, family), cores)
+
+
+def rate_filling_cores(plan: CostPlan, cpu_per_visitor_s: float, cores: int) -> float:
+    """Visitors/s that keep `cores` busy to `max_utilisation`, one visitor costing
+    `cpu_per_visitor_s` beside the homepage probe (a page and a generator's request each)."""
     probes = plan.probe_rate * (plan.page_s + plan.generator_cpu_s)
-    usable = plan.max_utilisation * cores - probes
-    return max(0.0, usable) / machine_cpu_per_visitor_s(plan, family)
+    return max(0.0, plan.max_utilisation * cores - probes) / cpu_per_visitor_s

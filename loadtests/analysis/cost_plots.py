@@ -28,11 +28,12 @@ def cost_of_target(needed: pd.DataFrame, target: str) -> Figure:
     size measured held it: at least that much."""
     apply_style()
     fig, axes = plt.subplots(1, 2, figsize=(16, 8.5), sharex=True)
-    for k, (name, rows) in enumerate(needed.groupby("family", sort=False)):
+    families = needed.groupby("family", sort=False)
+    for k, (name, rows) in enumerate(families):
         family = family_named(name)
         colour, rows = colour_of(family.hand_off), rows.sort_values("rate")
         # Dodged a little sideways, so families of the same cost do not hide each other.
-        rows = rows.assign(rate=rows["rate"] * DODGE ** (k - 2))
+        rows = rows.assign(rate=rows["rate"] * DODGE ** (k - (len(families) - 1) / 2))
         held = rows[rows["measured_n"].notna()]
         short = rows[rows["measured_n"].isna()]
         for ax, (measured, predicted, _) in zip(axes, PANELS, strict=True):
@@ -87,9 +88,14 @@ def _finding(needed: pd.DataFrame) -> str:
     if top.empty:
         return "The cost of meeting one target, per way of growing each hand-off"
     most, least = top.loc[top["pss_mb"].idxmax()], top.loc[top["pss_mb"].idxmin()]
+    finding = (
+        f"One target at {most['rate']:g} visitors/s: {most['family']} needs "
+        f"{most['pss_mb']:.0f} MB in {most['processes']:.0f} processes"
+    )
+    if most["family"] == least["family"]:
+        return finding
     ratio = most["pss_mb"] / least["pss_mb"] if least["pss_mb"] > 0 else math.nan
     return (
-        f"One target at {most['rate']:g} visitors/s: {most['family']} needs "
-        f"{most['pss_mb']:.0f} MB in {most['processes']:.0f} processes, {least['family']} "
-        f"{least['pss_mb']:.0f} MB in {least['processes']:.0f} ({ratio:.1f}x less)"
+        f"{finding},\n{least['family']} {least['pss_mb']:.0f} MB in "
+        f"{least['processes']:.0f} ({ratio:.1f}x less)"
     )

@@ -198,7 +198,7 @@ def test_the_smallest_measured_size_that_held_is_reported_beside_the_prediction(
     assert result.loc[CELERY.name, "measured_n"] == 1
     assert "cautious" in result.loc[CELERY.name, "verdict"]
     assert math.isnan(result.loc[ASYNCIO.name, "measured_n"])
-    assert "more needed" in result.loc[ASYNCIO.name, "verdict"]
+    assert "missed, and every size tried above it" in result.loc[ASYNCIO.name, "verdict"]
 
 
 def _one_web_part() -> dict[str, float]:

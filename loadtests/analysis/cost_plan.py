@@ -168,6 +168,9 @@ class CostPlan:
     email_wait_s: float = 20.0
     # () measures each family at its predicted size and one below; else exactly these sizes.
     sizes: tuple[int, ...] = ()
+    # Where a size measured (other than one below the prediction) misses the target, the run
+    # tries one size up, then another, at most this many times.
+    max_climb: int = 2
     # The model's givens, seconds. A cheap page's time (results/cpu_per_request.csv: the
     # homepage, ~1 ms); what a POST that sends adds to the provider's delay (the SMTP talk and
     # the page: `make bench-open`'s replay measured ~10 ms); the Celery POST's own CPU (~3 ms).
@@ -224,7 +227,12 @@ class CostPlan:
             f"The cost of one target ({self.target.describe()}): {len(points)} configurations, "
             f"{', '.join(f.name for f in self.families)} at "
             f"{', '.join(f'{r:g}' for r in self.rates)} visitors/s, each at "
-            + ("the size the model predicts and one below" if not self.sizes else "those sizes")
+            + (
+                "the size the model predicts and one below (and up to "
+                f"{self.max_climb} sizes up where the predicted one misses)"
+                if not self.sizes
+                else "those sizes"
+            )
             + f"; provider delay {self.delay_s:g} s, the same Poisson schedule (seed "
             f"{self.seed}) for every hand-off at a rate, {self.warmup_s:g} s warm-up and "
             f"{self.window_s:g} s window each. About {minutes} minutes (the model took "

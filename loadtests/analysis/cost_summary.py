@@ -146,7 +146,7 @@ def needed(
                 "rate": rate,
                 "predicted_n": prediction.n,
                 "measured_n": int(chosen["n"]) if len(good) else math.nan,
-                "verdict": _verdict(at, below),
+                "verdict": _verdict(at, below, good),
                 "predicted_processes": prediction.processes,
                 "processes": int(chosen["processes"]),
                 "predicted_pss_mb": predicted_mb(prediction, weights),
@@ -157,11 +157,13 @@ def needed(
     return pd.DataFrame(rows)
 
 
-def _verdict(at: pd.DataFrame, below: pd.DataFrame) -> str:
+def _verdict(at: pd.DataFrame, below: pd.DataFrame, good: pd.DataFrame) -> str:
     if at.empty:
         return "not measured at the predicted size"
     if not bool(at["held"].iloc[0]):
-        return "predicted size missed: more needed"
+        if len(good):
+            return f"predicted size missed; {int(good['n'].iloc[0])} held"
+        return "predicted size missed, and every size tried above it"
     if below.empty:
         return "held; nothing smaller to try"
     if bool(below["held"].iloc[0]):

@@ -157,6 +157,14 @@ def run(plan: CostPlan, base: Settings) -> pd.DataFrame | None:
         row = measure(base, plan, point)
         print("  " + point_line(row))
         rows.append(row)
+        # A predicted size that missed: one size up at a time until one holds, so the table
+        # says what it did take.
+        climbed = 0
+        while point.role != "one below" and not row["held"] and climbed < plan.max_climb:
+            point, climbed = replace(point, n=point.n + 1), climbed + 1
+            row = measure(base, plan, point)
+            print("  " + point_line(row))
+            rows.append(row)
     table = pd.DataFrame(rows)
     needed = cost_summary.needed(table, found)
     record = run_record(

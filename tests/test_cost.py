@@ -3,6 +3,7 @@ smallest, the plan, the verdicts, and the memory of a process tree. No server is
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
@@ -14,6 +15,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from loadtests.analysis.cost_limits import beyond_sizes, predictions_frame, predictions_from
 from loadtests.analysis.cost_model import (
     Prediction,
     Schedule,
@@ -228,3 +230,31 @@ def test_pss_is_summed_over_a_process_tree_and_counts_shared_pages_once():
     finally:
         child.kill()
         child.communicate()
+
+
+def test_a_stored_plan_reads_back_as_the_plan_that_ran():
+    plan = replace(CostPlan(), families=(SYNC_WORKERS, CELERY), rates=(2.0, 4.0), sizes=(3,))
+
+    stored = json.loads(json.dumps(plan.record()))  # as summary.json holds it
+
+    assert CostPlan.from_record(stored) == replace(plan, out=CostPlan().out)
+
+
+def test_the_models_sizes_past_the_rates_measured_read_back_from_their_table(tmp_path):
+    beyond = {
+        (SYNC_WORKERS.name, 128.0): Prediction(SYNC_WORKERS, 128.0, 12),
+        (SYNC_THREADS.name, 128.0): Prediction(SYNC_THREADS, 128.0, None),
+        (CELERY.name, 128.0): Prediction(CELERY, 128.0, 9, web_workers=2),
+    }
+    predictions_frame(beyond).to_csv(tmp_path / "beyond.csv", index=False)
+
+    back = predictions_from(pd.read_csv(tmp_path / "beyond.csv"))
+
+    assert {k: (p.n, p.web_workers, p.processes) for k, p in back.items()} == {
+        k: (p.n, p.web_workers, p.processes) for k, p in beyond.items()
+    }
+    sizes = beyond_sizes(
+        replace(CostPlan(), families=(SYNC_WORKERS, SYNC_THREADS, CELERY)), 2, back
+    )
+    assert list(sizes["n"].isna()) == [False, True, False]
+    assert sizes["past_machine"].all()  # 2 cores serve under 100 a second

@@ -4,6 +4,7 @@ the arrival rates, and how long each configuration is measured."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -197,6 +198,18 @@ class CostPlan:
             "target": vars(self.target),
             **{k: v for k, v in vars(self).items() if k not in skip},
         }
+
+    @classmethod
+    def from_record(cls, stored: Mapping[str, object]) -> CostPlan:
+        """The plan a run stored with its results (`record()`, read back from JSON): what the
+        publishers state its conditions from."""
+        known = {f.name for f in fields(cls)} - {"families", "target"}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+        return cls(
+            families=tuple(family_named(name) for name in stored["families"]),
+            target=Target(**stored["target"]),
+            **{k: v for k, v in values.items() if k in known},
+        )
 
     def points(self, predictions: dict[tuple[str, float], object]) -> list[CostPoint]:
         """Rate by rate, every family at its predicted size and one below (`sizes`: those)."""

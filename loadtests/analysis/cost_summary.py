@@ -1,6 +1,6 @@
 """Summarising `make bench-cost`: what each configuration cost (processes, PSS, CPU per
-request), whether the target held, the smallest size that held beside the predicted one, and
-where the machine's cores run out."""
+request), whether the target held, and the smallest size that held beside the predicted one.
+Where the machine's cores run out: `cost_limits`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from loadtests.analysis.cost_model import (
-    Prediction,
-    Schedule,
-    machine_cpu_per_visitor_s,
-    machine_limit,
-    one_process_limit,
-    outcome,
-    rate_filling_cores,
-)
+from loadtests.analysis.cost_model import Prediction, Schedule, outcome
 from loadtests.analysis.cost_plan import CostPlan, CostPoint
 from loadtests.analysis.results import unanswered
 
@@ -169,69 +161,3 @@ def _verdict(at: pd.DataFrame, below: pd.DataFrame, good: pd.DataFrame) -> str:
     if bool(below["held"].iloc[0]):
         return "held, and so did one below: the model is cautious here"
     return "held; one below broke: as predicted"
-
-
-def limits_text(
-    plan: CostPlan,
-    cores: int,
-    beyond: Mapping[tuple[str, float], Prediction],
-    measured: pd.DataFrame | None = None,
-) -> str:
-    """Where this machine's cores run out per family, and the model's sizes past the rates
-    measured (it knows no cores). With `measured`, this run's CPU per visitor beside the
-    planning figure, and each size's memory at what this run's processes weighed."""
-    lines = [
-        f"Where this {cores}-core machine becomes the limit: one visitor's CPU (web tier, "
-        "worker, provider, generator; planning figure"
-        + (" / this run's)" if measured is not None else ")")
-        + f", and the rate that keeps the cores {plan.max_utilisation:.0%} busy:"
-    ]
-    for family in plan.families:
-        planned = 1000 * machine_cpu_per_visitor_s(plan, family)
-        limit = f"~{machine_limit(plan, family, cores):.0f}"
-        if measured is None:
-            text = f"  {family.name}: ~{planned:.0f} ms -> {limit} visitors/s"
-        else:
-            seen = _measured_cpu_ms(plan, measured[measured["family"] == family.name])
-            reach = rate_filling_cores(plan, seen / 1000, cores)
-            text = f"  {family.name}: ~{planned:.0f} / {seen:.0f} ms -> {limit} / ~{reach:.0f}"
-            text += " visitors/s"
-        if family.grows != "web_workers" or family.kind == "cpu":
-            text += f"; its one web process's CPU at ~{one_process_limit(plan, family):.0f}/s"
-        lines.append(text)
-    weights = per_process_mb(measured) if measured is not None else {}
-    rates = sorted({rate for _, rate in beyond})
-    lines.append(
-        "Past the rates measured, the model (which knows no cores) predicts, at "
-        f"{', '.join(f'{r:g}' for r in rates)} visitors/s"
-        + (" (memory: each process at what this run measured):" if weights else ":")
-    )
-    for family in plan.families:
-        cells = [_size_cell(beyond[(family.name, rate)], weights) for rate in rates]
-        past = [f"{r:g}" for r in rates if r > machine_limit(plan, family, cores)]
-        note = f"; more than this machine at {', '.join(past)}/s" if past else ""
-        lines.append(f"  {family.name}: {', '.join(cells)}{note}")
-    if any(p.n is None for p in beyond.values()):
-        lines.append("  (-: no size will do; threads share one process's CPU: grow processes)")
-    return "\n".join(lines)
-
-
-def _measured_cpu_ms(plan: CostPlan, rows: pd.DataFrame) -> float:
-    """One visitor's CPU as this run measured it: three web requests, the worker's send, the
-    provider's receipt (each part's idle upkeep spread over the run's requests, so an upper
-    bound), and the generator's three requests at the planning figure (what the run measured
-    for the generator includes its start-up)."""
-    worker = rows.get("worker_cpu_ms_per_email", pd.Series(0.0, index=rows.index)).fillna(0.0)
-    site = 3 * rows["web_cpu_ms_per_request"] + worker + rows["provider_cpu_ms_per_email"]
-    return float(site.median()) + 3000 * plan.generator_cpu_s
-
-
-def _size_cell(
-    prediction: Prediction, weights: Mapping[tuple[str, str], tuple[float, float]]
-) -> str:
-    if prediction.n is None:
-        return "-"
-    mb = predicted_mb(prediction, weights) if weights else math.nan
-    return f"{prediction.n} ({prediction.processes} processes" + (
-        f", ~{mb:.0f} MB)" if not math.isnan(mb) else ")"
-    )

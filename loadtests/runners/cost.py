@@ -10,7 +10,9 @@ size and one below, to show where it breaks. Per configuration: its processes, t
 (PSS summed over every process it needs: web tier, Redis, Celery worker and children, push;
 not the provider, the rates API or the load generator), the CPU per request of the web tier and
 per email of the worker, and the three p95s. Writes `results/cost/summary.csv` (+ `.json`,
-`needed.csv`, `cost.png`, raw requests and deliveries per configuration).
+`needed.csv`, `beyond.csv`: the model's sizes past the rates measured, `cost.png`, raw requests
+and deliveries per configuration); `make bench-cost` then publishes them
+(`loadtests/publishing/cost_sections.py`).
 
     python -m loadtests.runners.cost                          # the reference, results/cost/
     python -m loadtests.runners.cost --quick                  # two rates, short windows
@@ -31,7 +33,7 @@ import pandas as pd
 
 from lab_settings import Settings
 from lab_stack.stack import PROJECT_ROOT, open_stack
-from loadtests.analysis import cost_plots, cost_summary
+from loadtests.analysis import cost_limits, cost_plots, cost_summary
 from loadtests.analysis.cost_model import Prediction, Schedule, predict_all
 from loadtests.analysis.cost_plan import FAMILIES, CostPlan, CostPoint, quick
 from loadtests.analysis.open_summary import OpenPoint, summarise
@@ -146,7 +148,7 @@ def run(plan: CostPlan, base: Settings) -> pd.DataFrame | None:
     cores = os.cpu_count() or 1
     print(f"The model's smallest sizes ({plan.target.describe()}):")
     print(text_table(cost_tables.predicted(found)))
-    print(cost_summary.limits_text(plan, cores, beyond))
+    print(cost_limits.limits_text(plan, cores, beyond))
     points = plan.points(found)
     print(plan.announcement(points, model_s))
     if plan.predict_only:
@@ -176,15 +178,19 @@ def run(plan: CostPlan, base: Settings) -> pd.DataFrame | None:
     )
     write_table(table, plan.out / "summary.csv", record)
     write_table(needed, plan.out / "needed.csv", record)
+    # Stored, so that its page states where the cores run out without running the model again.
+    write_table(cost_limits.predictions_frame(beyond), plan.out / "beyond.csv", record)
     figure = save(cost_plots.cost_of_target(needed, plan.target.describe()), plan.out / "cost.png")
     print(f"\nEvery configuration ({plan.target.describe()}):")
     print(text_table(cost_tables.configurations(table)))
     print("\nThe smallest size that held, beside the model's:")
     print(text_table(cost_tables.needed(needed)))
-    print(cost_summary.limits_text(plan, cores, beyond, measured=table))
+    print(cost_limits.limits_text(plan, cores, beyond, measured=table))
     minutes = (time.time() - started) / 60
     where = os.path.relpath(plan.out, Path.cwd())
-    print(f"Wrote {where}/summary.csv, needed.csv and {figure.name} ({minutes:.1f} min).")
+    print(
+        f"Wrote {where}/summary.csv, needed.csv, beyond.csv and {figure.name} ({minutes:.1f} min)."
+    )
     return table
 
 

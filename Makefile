@@ -89,6 +89,8 @@ bench-open-agreement: redis  ## do both generators measure the same? sync at rho
 
 bench-cost: redis  ## one target at 1-8 visitors/s: each hand-off's smallest size, predicted then measured, its processes and memory (~45 min)
 	$(BIN)/python -m loadtests.runners.cost
+	$(BIN)/python -m loadtests.publishing.cost_sections
+	$(BIN)/python -m loadtests.publishing.pages
 
 bench-capacity: redis  ## where each part breaks: the web process's homepage rate, the email worker's backlog (~10 min)
 	$(BIN)/python -m loadtests.runners.capacity

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from loadtests.publishing import cost_sections
+from loadtests.analysis.results import RESULTS_DIR
+from loadtests.publishing import cost_sections, pages
 from loadtests.publishing.records import DOCS_DIR, measured_on
 from tests.fake_cost_run import PLAN, write_fake_cost_run
 
@@ -78,13 +80,23 @@ def test_the_cost_section_says_where_the_cores_run_out_and_what_the_model_predic
     assert "-: no size will do" in section
 
 
-def test_without_its_run_the_section_says_so_and_there_is_no_sentence(tmp_path):
+def test_without_its_run_the_section_says_so_and_the_readme_says_nothing_of_it(tmp_path):
     """Decided, not tolerated by accident: until `make bench-cost` has written needed.csv, its
-    section says it has not run and there is no sentence for the README."""
+    section says it has not run and the README's answer holds no sentence about it."""
+    (tmp_path / "open").mkdir()
+    for name in ("summary.csv", "summary.json"):
+        shutil.copy(RESULTS_DIR / "open" / name, tmp_path / "open" / name)
+
     assert cost_sections.results_section(tmp_path) == cost_sections.NOT_MEASURED
     assert "`make bench-cost`" in cost_sections.NOT_MEASURED
     assert "![" not in cost_sections.NOT_MEASURED
     assert cost_sections.finding(tmp_path) == ""
+    without = pages.answer(tmp_path)
+    assert "bench-cost" not in without
+
+    write_fake_cost_run(tmp_path)
+
+    assert pages.answer(tmp_path) == without + "\n" + cost_sections.finding(tmp_path)
 
 
 def test_the_readme_sentence_gives_each_way_its_cost_at_the_highest_rate_sync_workers_held(

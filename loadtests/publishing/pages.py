@@ -20,7 +20,7 @@ from loadtests.analysis.open_summary import point_line as open_point_line
 from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
-from loadtests.publishing import bench_report, compare
+from loadtests.publishing import bench_report, compare, cost_sections
 from loadtests.publishing.article_claims import claims_section
 from loadtests.publishing.class_plan import class_plan_section
 from loadtests.publishing.records import commit_of, update_section
@@ -46,7 +46,8 @@ def _rates(rows: pd.DataFrame) -> str:
 
 
 def answer(results: Path = RESULTS_DIR) -> str:
-    """One sentence: the homepage under the same open arrivals, sync against the hand-offs."""
+    """One sentence: the homepage under the same open arrivals, sync against the hand-offs;
+    then, where `results/cost/` holds its run, one more: what meeting one target cost each."""
     open_csv = results / "open" / "summary.csv"
     runs = first_runs(pd.read_csv(open_csv))
     top = runs[runs["rho"] < 1]["rho"].max()
@@ -71,8 +72,14 @@ def answer(results: Path = RESULTS_DIR) -> str:
         f"over {others['window_s'].max():.0f} s, in which {_rates(others)} arrived a second. "
         "The sync "
         "app again on other schedules: `results/open/agreement/`. Every rate and every way of "
-        "handing the email off: [docs/results.md](docs/results.md).\n"
+        "handing the email off: [docs/results.md](docs/results.md).\n" + _then_more_workers(results)
     )
+
+
+def _then_more_workers(results: Path) -> str:
+    """The cost of meeting one target, in one sentence, once `make bench-cost` has run."""
+    sentence = cost_sections.finding(results)
+    return f"\n{sentence}" if sentence else ""
 
 
 def _sync_point_line(results: Path, visitors: int) -> str:

@@ -48,12 +48,12 @@ def test_the_cost_section_states_its_run_its_target_and_the_smallest_size_that_h
         "5 (5)",
         "5 workers x 1 thread",
         "7 (7)",
-        f"{sync['pss_mb']:.0f} ({sync['predicted_pss_mb']:.0f})",
+        f"{sync['pss_mb']:.0f} MB ({sync['predicted_pss_mb']:.0f} MB)",
         "1.60 ms",
         "held; one below broke: as predicted",
     ]
     threads = by_way[("4", "sync x WEB_THREADS")]  # no thread count tried held
-    assert threads[2:6] == ["none of 4-7 (5)", "1 worker x 7 threads", "3 (3)", "n/a (44)"]
+    assert threads[2:6] == ["none of 4-7 (5)", "1 worker x 7 threads", "3 (3)", "n/a (44 MB)"]
     celery = by_way[("4", "celery x CELERY_CONCURRENCY")]
     assert celery[3] == "1 worker x 1 thread; 3 email senders"
     assert by_way[("2", "asyncio x WEB_CONCURRENCY")][3] == "1 worker with an event loop"

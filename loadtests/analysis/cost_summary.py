@@ -161,3 +161,18 @@ def _verdict(at: pd.DataFrame, below: pd.DataFrame, good: pd.DataFrame) -> str:
     if bool(below["held"].iloc[0]):
         return "held, and so did one below: the model is cautious here"
     return "held; one below broke: as predicted"
+
+
+def held_configurations(needed: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """`needed`, each row with the settings of the configuration it names: the smallest size
+    that held, or, where none did, the largest tried (`n`); and the sizes tried (`tried`)."""
+    rows = []
+    settings = ("web_workers", "web_threads", "celery_concurrency", "per_process")
+    for need in needed.itertuples(index=False):
+        runs = table[(table["family"] == need.family) & (table["rate"] == need.rate)]
+        n = need.measured_n if pd.notna(need.measured_n) else runs["n"].max()
+        config = runs[runs["n"] == n].iloc[0]
+        sizes = sorted(int(size) for size in runs["n"].unique())
+        tried = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+        rows.append({**need._asdict(), **config[list(settings)], "n": int(n), "tried": tried})
+    return pd.DataFrame(rows)

@@ -25,9 +25,12 @@ from loadtests.analysis.cost_limits import (
     predictions_from,
     size_cell,
 )
-from loadtests.analysis.cost_plan import CostPlan, Family, family_named
+from loadtests.analysis.cost_plan import CostPlan, family_named
+from loadtests.analysis.cost_summary import held_configurations
 from loadtests.analysis.plots import save
 from loadtests.analysis.results import RESULTS_DIR
+from loadtests.publishing.cost_tables import needed as needed_table
+from loadtests.publishing.cost_tables import size_words
 from loadtests.publishing.records import commit_of, measured_on, update_section
 from loadtests.publishing.tables import markdown_table
 
@@ -75,86 +78,8 @@ class CostRun:
         return int(self.record["machine"]["cores"])
 
     def shown(self) -> pd.DataFrame:
-        """`needed`, each row with the configuration it names: the smallest size that held,
-        or, where none did, the largest tried (`n`), and the sizes tried (`tried`)."""
-        rows = []
-        for need in self.needed.itertuples(index=False):
-            runs = self.summary[
-                (self.summary["family"] == need.family) & (self.summary["rate"] == need.rate)
-            ]
-            n = need.measured_n if pd.notna(need.measured_n) else runs["n"].max()
-            config = runs[runs["n"] == n].iloc[0]
-            rows.append({**need._asdict(), **_settings(config), "n": int(n), "tried": _tried(runs)})
-        return pd.DataFrame(rows)
-
-
-def _settings(config: pd.Series) -> dict[str, object]:
-    keys = ("web_workers", "web_threads", "celery_concurrency", "per_process")
-    return {k: config[k] for k in keys}
-
-
-def _tried(runs: pd.DataFrame) -> str:
-    sizes = sorted(int(n) for n in runs["n"].unique())
-    return str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
-
-
-def plural(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
-
-
-def size_words(family: Family, count: str, web_workers: int) -> str:
-    """What a size (or a range of sizes, `4-7`) runs, in words: `5 workers`, `1 worker x 5
-    threads`, `3 email senders beside 1 web worker`."""
-    s = "" if count == "1" else "s"
-    if family.grows == "celery_concurrency":
-        return f"{count} email sender{s} beside {plural(web_workers, 'web worker')}"
-    if family.grows == "web_threads":
-        return f"{plural(web_workers, 'worker')} x {count} thread{s}"
-    return f"{count} worker{s}"
-
-
-def web_tier(family: Family, row: pd.Series) -> str:
-    """The web tier's processes and what each holds at once, and Celery's senders."""
-    count, inside = int(row["web_workers"]), row["per_process"]
-    workers = plural(count, "worker")
-    if "thread" in inside:
-        text = f"{workers} x {inside}"
-    elif inside == "event loop":
-        text = f"{workers} with an event loop{' each' if count > 1 else ''}"
-    else:
-        text = f"{workers} with {inside}"
-    if family.has_queue:
-        text += f"; {plural(int(row['celery_concurrency']), 'email sender')}"
-    return text
-
-
-def _mb(value: float) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.0f}"
-
-
-def needed_table(run: CostRun) -> pd.DataFrame:
-    """Per arrival rate and way of growing: the smallest size that held and what it cost, the
-    model's prediction in brackets."""
-    rows = []
-    for _, r in run.shown().iterrows():
-        family = family_named(r["family"])
-        held = pd.notna(r["measured_n"])
-        rows.append(
-            {
-                "visitors/s": f"{r['rate']:g}",
-                "way of growing": family.name,
-                "smallest size that held (predicted)": (
-                    f"{int(r['measured_n'])}" if held else f"none of {r['tried']}"
-                )
-                + f" ({int(r['predicted_n'])})",
-                "web tier (and email senders)": web_tier(family, r),
-                "processes (predicted)": f"{int(r['processes'])} ({int(r['predicted_processes'])})",
-                "PSS, MB (predicted)": f"{_mb(r['pss_mb'])} ({_mb(r['predicted_pss_mb'])})",
-                "web CPU per request": f"{r['web_cpu_ms_per_request']:.2f} ms",
-                "verdict": r["verdict"],
-            }
-        )
-    return pd.DataFrame(rows)
+        """The smallest size that held (or the largest tried) with its settings."""
+        return held_configurations(self.needed, self.summary)
 
 
 def limits_section(run: CostRun) -> str:
@@ -212,7 +137,7 @@ def cost_section(run: CostRun) -> str:
         "The smallest size that held, per arrival rate and way of growing; in brackets, the "
         "model's prediction (its processes, and its memory at what this run measured each "
         "process of that way to weigh):\n\n"
-        + markdown_table(needed_table(run))
+        + markdown_table(needed_table(run.shown()))
         + "\n\n![Processes and memory that met the target, measured and predicted, against "
         f"the arrival rate](results/{FIGURE.as_posix()})\n\n" + limits_section(run) + "\n"
     )

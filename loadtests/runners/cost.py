@@ -184,7 +184,7 @@ def run(plan: CostPlan, base: Settings) -> pd.DataFrame | None:
     print(f"\nEvery configuration ({plan.target.describe()}):")
     print(text_table(cost_tables.configurations(table)))
     print("\nThe smallest size that held, beside the model's:")
-    print(text_table(cost_tables.needed(needed)))
+    print(text_table(cost_tables.needed(cost_summary.held_configurations(needed, table))))
     print(cost_limits.limits_text(plan, cores, beyond, measured=table))
     minutes = (time.time() - started) / 60
     where = os.path.relpath(plan.out, Path.cwd())

@@ -114,8 +114,9 @@ def limits_section(run: CostRun) -> str:
         "the provider's receipt and the load generator's requests; past the rate that keeps "
         f"them {busy} busy no size meets the target here. *Planned*: the plan's figures, "
         "before the run; *measured*: this run's CPU per request (each part's idle upkeep "
-        "included, so an upper bound). Where one web process holds every request (threads, "
-        "greenlets, an event loop), its own CPU fills first: more threads stop helping there. "
+        "included, so an upper bound). Where the size grows inside one web process (threads, "
+        "greenlets, an event loop) or beside it (Celery's senders), that process's CPU fills "
+        "first, at the fourth column's rate: past it only more web processes help. "
         "The model knows no cores: past the rates measured it predicts the sizes on the right, "
         "as size (processes, memory at what this run measured each process to weigh):\n\n"
         + markdown_table(pd.DataFrame(rows))

@@ -20,7 +20,7 @@ CHECK_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 x86_64-apple-dar
                    aarch64-apple-darwin
 
 .PHONY: help setup doctor redis test test-busy test-fast lint format up down bench bench-quick bench-reference bench-open \
-        bench-open-agreement bench-regimes bench-shortcut bench-web-tier \
+        bench-open-agreement bench-regimes bench-shortcut bench-web-tier bench-cost \
         bench-celery-pool bench-api bench-reports bench-progress bench-cpu chaos soak run-once demo notebooks \
         notebooks-run \
         flower lock check-platforms clean
@@ -86,6 +86,11 @@ bench-open: redis  ## every hand-off under the same Poisson arrivals, rho 0.25-0
 
 bench-open-agreement: redis  ## do both generators measure the same? sync at rho 0.5, 0.9, 3 schedules each (~33 min)
 	$(BIN)/python -m loadtests.runners.open_arrivals --agreement
+
+bench-cost: redis  ## one target at 1-8 visitors/s: each hand-off's smallest size, predicted then measured, its processes and memory (~45 min)
+	$(BIN)/python -m loadtests.runners.cost
+	$(BIN)/python -m loadtests.publishing.cost_sections
+	$(BIN)/python -m loadtests.publishing.pages
 
 bench-capacity: redis  ## where each part breaks: the web process's homepage rate, the email worker's backlog (~10 min)
 	$(BIN)/python -m loadtests.runners.capacity

@@ -18,7 +18,14 @@ import yaml
 from lab_settings import DEVELOPMENT_SECRET_KEY, Settings, settings_markdown
 from loadtests.analysis.bench_plan import Plan
 from loadtests.analysis.open_arrivals_plan import OpenPlan, agreement
-from loadtests.publishing import article_claims, bench_report, compare, equal_load, pages
+from loadtests.publishing import (
+    article_claims,
+    bench_report,
+    compare,
+    cost_sections,
+    equal_load,
+    pages,
+)
 from loadtests.publishing.records import (
     DOCS_DIR,
     README,
@@ -327,6 +334,18 @@ def test_the_first_screen_and_the_install_section_are_what_the_code_computes():
     claims = article_claims.claims()
     assert list(claims["claim"]) == ["C1", "C2, C3", *(f"C{n}" for n in range(4, 11))]
     assert claims["verdict"].str.len().gt(0).all()
+
+
+def test_the_cost_section_is_the_committed_run_or_says_there_is_none():
+    """Decided: before `make bench-cost` has written results/cost/needed.csv, its section says
+    it has not run and the README's answer holds no sentence about it; after, both are the
+    run's."""
+    ran = (ROOT / "results" / "cost" / "needed.csv").exists()
+
+    assert generated_section("cost") + "\n" == cost_sections.results_section()
+    assert ("bench-cost" in generated_section("answer")) == ran
+    if not ran:
+        assert generated_section("cost") + "\n" == cost_sections.NOT_MEASURED
 
 
 def test_the_api_lookup_table_is_the_committed_run():

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import shutil
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -32,6 +35,7 @@ from loadtests.publishing.notebooks import (
     images,
     notebooks,
 )
+from tests.fake_cost_run import write_fake_cost_run
 
 matplotlib.use("Agg")
 
@@ -266,12 +270,87 @@ def test_a_figure_title_quotes_the_datas_times(reference, figure):
         assert a == pytest.approx(K * b, rel=0.1), (original, again)
 
 
+def _accepts_its_answer_and_refuses_another(name: str) -> None:
+    answer = exercises.EXERCISES[name].answer()
+    assert exercises.check(name, answer), name
+    assert not exercises.check(name, answer * 1.5 + 1), name
+
+
 def test_every_exercise_accepts_its_answer_and_refuses_another(capsys):
-    for name, exercise in exercises.EXERCISES.items():
-        answer = exercise.answer()
-        assert exercises.check(name, answer), name
-        assert not exercises.check(name, answer * 1.5 + 1), name
+    """From the committed results/: sync_workers needs `make bench-cost`'s run there."""
+    for name in exercises.EXERCISES:
+        _accepts_its_answer_and_refuses_another(name)
     assert "not yet (too high)" in capsys.readouterr().out
+
+
+@pytest.fixture
+def cost_run(tmp_path: Path, monkeypatch) -> Path:
+    """A made-up `make bench-cost` run, and the sync_workers exercise reading it."""
+    folder = write_fake_cost_run(tmp_path)
+    exercise = replace(
+        exercises.EXERCISES["sync_workers"], answer=partial(exercises._sync_workers, tmp_path)
+    )
+    monkeypatch.setitem(exercises.EXERCISES, "sync_workers", exercise)
+    return folder
+
+
+def test_the_sync_workers_exercise_states_the_runs_givens_and_takes_what_held(cost_run, capsys):
+    question = exercises.EXERCISES["sync_workers"].question
+    plan = exercises.COST_PLAN
+    hold_s = plan.delay_s + plan.post_extra_s
+    floor = math.floor(exercises.WORKERS_RATE * hold_s) + 1  # U = X S below 1 per worker
+
+    _accepts_its_answer_and_refuses_another("sync_workers")
+
+    assert exercises.WORKERS_RATE in plan.rates
+    assert f"{exercises.WORKERS_RATE:g} a second" in question
+    assert f"takes {plan.delay_s:g} s per email" in question
+    assert plan.target.describe() in question
+    assert exercises.EXERCISES["sync_workers"].answer() == 5  # the fake's fewest that held
+    assert exercises.check("sync_workers", 4) and exercises.check("sync_workers", 6)
+    # The utilisation law's floor is not enough: a p95 target needs workers to spare.
+    assert not exercises.check("sync_workers", floor)
+    assert "sync_workers: not yet (too low)" in capsys.readouterr().out
+
+
+def test_the_sync_workers_answer_is_what_held_not_what_the_model_said(cost_run):
+    needed = pd.read_csv(cost_run / "needed.csv")
+    at = (needed["family"] == "sync x WEB_CONCURRENCY") & (needed["rate"] == 4.0)
+    needed.loc[at, "measured_n"] = needed.loc[at, "predicted_n"] + 1  # the model one short
+    needed.to_csv(cost_run / "needed.csv", index=False)
+
+    assert exercises.EXERCISES["sync_workers"].answer() == needed.loc[at, "measured_n"].iloc[0]
+
+    needed.loc[at, "measured_n"] = float("nan")  # no size tried held: no answer to give
+    needed.to_csv(cost_run / "needed.csv", index=False)
+    with pytest.raises(ValueError, match="no sync worker count held"):
+        exercises.EXERCISES["sync_workers"].answer()
+
+
+def test_the_sync_workers_answer_refuses_a_run_with_other_givens(cost_run):
+    record = json.loads((cost_run / "needed.json").read_text())
+    record["plan"]["delay_s"] = 2.0
+    (cost_run / "needed.json").write_text(json.dumps(record))
+
+    with pytest.raises(ValueError, match="other givens"):
+        exercises.EXERCISES["sync_workers"].answer()
+
+
+def test_the_answers_notebook_reveals_what_check_accepts_for_sync_workers(cost_run, capsys):
+    """The answer's cell, run on the made-up run (its imports first): the working, then right."""
+    answers = nbformat.read(NOTEBOOKS_DIR / "07-answers.ipynb", as_version=4)
+    code = [cell.source for cell in answers.cells if cell.cell_type == "code"]
+    namespace: dict[str, object] = {}
+    exec(code[0], namespace)
+    namespace["RESULTS_DIR"] = cost_run.parent
+
+    exec(next(source for source in code if 'check("sync_workers"' in source), namespace)
+
+    shown = capsys.readouterr().out
+    assert "U = X S = 4/s x 0.51 s = 2.04 workers busy: at least 3" in shown
+    assert "4 workers (one below), each 51% busy:" in shown
+    assert "the model predicted 5; the fewest that held: 5" in shown
+    assert shown.rstrip().endswith("sync_workers: right.")
 
 
 def test_the_notebooks_read_a_students_run_when_told_to(tmp_path: Path, monkeypatch):

@@ -202,6 +202,19 @@ def md1_wait_s(arrival_rate: float, service_s: float) -> float:
     return float("inf") if rho >= 1 else rho * service_s / (2 * (1 - rho))
 
 
+def fifo_waits(arrivals: list[float], service_s: float, servers: int) -> list[float]:
+    """Each job's wait in one first-come, first-served queue of `servers` that each take
+    `service_s` per job (M/D/c under Poisson arrivals): the Celery worker's email queue. With a
+    fixed service time the server that frees first takes the next job in arrival order."""
+    free_at = [0.0] * servers
+    waits = []
+    for arrival in sorted(arrivals):
+        start = max(arrival, heapq.heappop(free_at))
+        waits.append(start - arrival)
+        heapq.heappush(free_at, start + service_s)
+    return waits
+
+
 def open_overload_slope(
     arrival_rate: float, delay_s: float, probe_rate: float, service_s: float
 ) -> float:

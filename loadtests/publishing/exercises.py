@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from loadtests.analysis.cost_plan import CostPlan, family_named
 from loadtests.analysis.model import (
     burst_wait_s,
     predict,
@@ -84,6 +85,27 @@ def _drain(results: Path = RESULTS_DIR) -> float:
     return float(soak["backlog_when_load_stopped"]) / per_s
 
 
+# The sync_workers exercise states `make bench-cost`'s own givens, at one of its rates.
+COST_PLAN = CostPlan()
+WORKERS_RATE = 4.0
+SYNC_WORKERS = family_named("sync x WEB_CONCURRENCY")
+
+
+def _sync_workers(results: Path = RESULTS_DIR) -> float:
+    """Measured, not modelled: the fewest sync workers that held the target at the question's
+    rate in the stored `make bench-cost` run, which must have had the question's givens."""
+    needed_csv = results / "cost" / "needed.csv"
+    stored = json.loads(needed_csv.with_suffix(".json").read_text())["plan"]
+    plan = CostPlan.from_record(stored)
+    if (plan.delay_s, plan.target) != (COST_PLAN.delay_s, COST_PLAN.target):
+        raise ValueError(f"{needed_csv}: measured with other givens than the question states")
+    needed = pd.read_csv(needed_csv)
+    row = needed[(needed["family"] == SYNC_WORKERS.name) & (needed["rate"] == WORKERS_RATE)]
+    if row["measured_n"].isna().all():  # not measured at that rate, or no size tried held
+        raise ValueError(f"{needed_csv}: no sync worker count held at {WORKERS_RATE:g}/s")
+    return float(row["measured_n"].iloc[0])
+
+
 EXERCISES = {
     "burst": Exercise(
         "6 visitors press send at the same instant; the provider takes 3 s; the sync app has one "
@@ -143,6 +165,19 @@ EXERCISES = {
         _drain,
         0.05,
         "s",
+    ),
+    "sync_workers": Exercise(
+        f"Visitors arrive at random (Poisson), {WORKERS_RATE:g} a second on average, each "
+        "sending the contact form once (the form, the POST, the thank-you page); the provider "
+        f"takes {COST_PLAN.delay_s:g} s per email, and each POST holds its worker that long and "
+        "a few milliseconds more; the homepage, "
+        f"{COST_PLAN.page_s * 1000:g} ms of work, is requested {COST_PLAN.probe_rate:g} times a "
+        "second besides; every gunicorn worker of the sync app has one thread. The target: "
+        f"{COST_PLAN.target.describe()}. How many workers does the sync app need, at least? "
+        "Predict it before you look at anything: `make bench-cost` measured it.",
+        _sync_workers,
+        0.2,  # about one worker either side: the model and one measured run can differ by one
+        "workers",
     ),
 }
 

@@ -22,7 +22,7 @@ from loadtests.analysis.open_summary import point_line as open_point_line
 from loadtests.analysis.plots import fmt_ms, fmt_pm
 from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
-from loadtests.publishing import bench_report, compare
+from loadtests.publishing import bench_report, compare, cost_sections
 from loadtests.publishing.article_claims import claims_section
 from loadtests.publishing.class_plan import class_plan_section
 from loadtests.publishing.records import commit_of, update_section
@@ -44,7 +44,8 @@ def code_of(record: dict[str, object]) -> str:
 
 def answer(results: Path = RESULTS_DIR) -> str:
     """One sentence: the homepage under the same open arrivals, sync against the hand-offs, each
-    figure with its 95% interval."""
+    figure with its 95% interval; then, where `results/cost/` holds its run, one more: what
+    meeting one target cost each."""
     open_csv = results / "open" / "summary.csv"
     points = open_estimates.load(results / "open")
     top = points["rho"].max()
@@ -70,12 +71,18 @@ def answer(results: Path = RESULTS_DIR) -> str:
         f"p95 anywhere from {fmt_ms(sync['window_p95_p10_ms'])} to "
         f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the lab's queueing model). "
         "How the estimates are made, and every rate and every way of handing the email off: "
-        "[docs/results.md](docs/results.md).\n"
+        "[docs/results.md](docs/results.md).\n" + _then_more_workers(results)
     )
 
 
 def _pm(row: pd.Series, name: str) -> str:
     return fmt_pm(row[f"{name}_ms"], row[f"{name}_low_ms"], row[f"{name}_high_ms"])
+
+
+def _then_more_workers(results: Path) -> str:
+    """The cost of meeting one target, in one sentence, once `make bench-cost` has run."""
+    sentence = cost_sections.finding(results)
+    return f"\n{sentence}" if sentence else ""
 
 
 def _sync_point_line(results: Path, visitors: int) -> str:

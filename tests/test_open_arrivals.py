@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,7 @@ from loadtests.analysis.model import (
     simulate,
     textbook_overload_slope,
 )
+from loadtests.analysis.open_arrivals_plan import OpenPlan
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR
 from loadtests.load.drive import OPEN_USERS, Load, generate
 from loadtests.load.journey import STILL_WAITING, poisson_arrivals
@@ -284,3 +286,33 @@ def test_service_times_are_read_back_from_when_one_worker_answered():
     post_s, cheap_s = queue_view.service_times(requests)
 
     assert post_s == pytest.approx(0.510) and cheap_s == pytest.approx(0.002)
+
+
+def test_runs_measured_again_take_their_place_and_the_record_says_why(tmp_path: Path):
+    sweep, again_dir = tmp_path / "open", tmp_path / "open" / "remeasured"
+    (sweep / "raw").mkdir(parents=True)
+    (again_dir / "raw").mkdir(parents=True)
+    rows = [
+        {"hand_off": h, "rho": 0.5, "generator": "locust", "seed": 1, "delay_s": 0.5, "v": 1.0}
+        for h in ("sync", "celery")
+    ]
+    pd.DataFrame(rows).to_csv(sweep / "summary.csv", index=False)
+    (sweep / "summary.json").write_text(json.dumps({"date": "then"}))
+    again = pd.DataFrame([{**rows[1], "v": 2.0}])
+    name = "celery-rho0.5-locust-s1"
+    for part in ("requests", "deliveries"):
+        (again_dir / "raw" / f"{name}.{part}.csv.gz").write_text(f"new {part}")
+        (sweep / "raw" / f"{name}.{part}.csv.gz").write_text(f"old {part}")
+    record = {"date": "now", "git_commit": "abc", "git_uncommitted_changes": False}
+    plan = replace(OpenPlan(), out=again_dir, into=sweep, why="a test suite ran beside it")
+
+    table, kept = open_arrivals.put_in_place(plan, again, {**record, "wall_time_s": 9.0})
+
+    assert list(table["v"]) == [1.0, 2.0]  # the celery run replaced, the sync run kept, in order
+    assert (sweep / "raw" / f"{name}.requests.csv.gz").read_text() == "new requests"
+    assert kept["measured_again"] == [
+        {"runs": [name], "why": "a test suite ran beside it", **record, "wall_time_s": 9.0}
+    ]
+    assert json.loads((sweep / "summary.json").read_text()) == kept
+    with pytest.raises(ValueError, match="no run to replace"):
+        open_arrivals.put_in_place(plan, again.assign(seed=7), {**record, "wall_time_s": 1.0})

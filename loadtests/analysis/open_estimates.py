@@ -109,6 +109,7 @@ class LongRun:
     mean_se_share: float
     window_mean_s: tuple[float, float]
     window_p95_s: tuple[float, float]
+    window_mean_avg_s: float  # what the plain mean over windows of this length estimates
 
 
 def long_run(
@@ -139,7 +140,7 @@ def long_run(
     batches = np.array_split(long, LONG_RUN_BATCHES)  # probes arrive evenly: equal time
     batch_means = np.array([b.mean() for b in batches])
     se_share = batch_means.std(ddof=1) / math.sqrt(len(batches)) / long.mean()
-    window_mean, window_p95 = window_spread(base, rate, warmup_s, window_s, windows)
+    window_mean, window_p95, window_avg = window_spread(base, rate, warmup_s, window_s, windows)
     return LongRun(
         mean_s=float(long.mean()),
         p50_s=percentile(long, 50),
@@ -147,6 +148,7 @@ def long_run(
         mean_se_share=float(se_share),
         window_mean_s=window_mean,
         window_p95_s=window_p95,
+        window_mean_avg_s=window_avg,
     )
 
 
@@ -155,9 +157,10 @@ Spread = tuple[float, float]
 
 def window_spread(
     base: Scenario, rate: float, warmup_s: float, window_s: float, windows: int = SPREAD_WINDOWS
-) -> tuple[Spread, Spread]:
+) -> tuple[Spread, Spread, float]:
     """Where one window of `window_s` after `warmup_s` lands, over `windows` schedules of the
-    model `base` at `rate`: the 10th and 90th percentiles of its homepage mean and p95 (s)."""
+    model `base` at `rate`: the 10th and 90th percentiles of its homepage mean and p95, and the
+    mean of its means (s)."""
     means, p95s = [], []
     for k in range(windows):
         seed = MODEL_SEED + 1 + k
@@ -168,6 +171,7 @@ def window_spread(
     return (
         (percentile(means, 10), percentile(means, 90)),
         (percentile(p95s, 10), percentile(p95s, 90)),
+        float(np.mean(means)),
     )
 
 
@@ -274,6 +278,7 @@ def _steady_state(point: pd.DataFrame, probe_rate: float) -> dict[str, object]:
             row[f"window_{stat}_p10_ms"] = spread[0] * 1000
             row[f"window_{stat}_p90_ms"] = spread[1] * 1000
     row["longrun_mean_se_share"] = model.mean_se_share
+    row["window_mean_avg_ms"] = model.window_mean_avg_s * 1000
     return row
 
 

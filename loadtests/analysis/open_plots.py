@@ -52,10 +52,25 @@ def open_arrivals(points: pd.DataFrame) -> Figure:
                 color=colour,
                 alpha=alpha,
                 capsize=4,
-                label=f"{hand_off} {stat}",
+                label=f"{hand_off} {stat}"
+                + (" (steady state)" if rows["method"].iloc[0].startswith("model") else ""),
             )
         mail.plot(x, rows["email_p50_ms"], "o-", color=colour, label=hand_off)
         if "longrun_p95_ms" in rows and rows["longrun_p95_ms"].notna().any():
+            measured = rows["windows_p95_ms"]
+            home.errorbar(
+                x,
+                measured,
+                yerr=[
+                    (measured - rows["windows_p95_low_ms"]).fillna(0).clip(lower=0),
+                    (rows["windows_p95_high_ms"] - measured).fillna(0),
+                ],
+                fmt="o",
+                mfc="white",
+                color=colour,
+                capsize=4,
+                label=f"{hand_off} p95, the windows measured",
+            )
             home.fill_between(
                 x,
                 rows["window_p95_p10_ms"],
@@ -86,7 +101,7 @@ def open_arrivals(points: pd.DataFrame) -> Figure:
     schedules = int(points["schedules"].min())
     home.set_title(
         "homepage p95 (solid) and mean (dotted), "
-        + (f"bars: 95% interval over {schedules} schedules" if schedules > 1 else "one schedule"),
+        + (f"bars: 95% intervals, {schedules} schedules" if schedules > 1 else "one schedule"),
         fontsize=13,
     )
     mail.set_title(f"email delay p50: the provider's {fmt_ms(delay_s * 1000)} for all", fontsize=13)
@@ -94,7 +109,7 @@ def open_arrivals(points: pd.DataFrame) -> Figure:
     mail.set_ylim(0, 1.5 * float(points["email_p50_ms"].max()))
     mail.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_ms(v)))
     for ax in (home, mail):
-        ax.set_xlabel("rho carried: visitors arrived/s x the POST's measured time")
+        ax.set_xlabel("rho carried: the rate offered x the POST's measured time")
     home.set_ylabel("homepage latency")
     mail.set_ylabel("submitted -> accepted by the provider")
     for ax in (home, mail):
@@ -141,17 +156,17 @@ def regimes_over_time(series: pd.DataFrame) -> Figure:
 
 
 def class_open_arrivals(points: pd.DataFrame) -> Figure:
-    """The class's figure of the open sweep below capacity: left, the homepage p95 of each app
-    with its 95% interval and the model's long run for sync; right, what a visitor who sends
-    the form waits for its thank-you page (the POST), where the sync queue shows. `points`:
-    `open_estimates.estimates`, the class's apps."""
+    """The class's figure of the open sweep below capacity: left, the homepage p95 each app's
+    windows measured, with its 95% interval, and the model's long run for sync; right, what a
+    visitor who sends the form waits for its thank-you page (the POST), where the sync queue
+    shows. `points`: `open_estimates.estimates`, the class's apps."""
     apply_style()
     points = points.sort_values("rho")
     fig, (home, post) = plt.subplots(1, 2, figsize=(CLASS_WIDTH_IN, 6), sharex=True, sharey=True)
     for hand_off, rows in points.groupby("hand_off", sort=False):
         colour = colour_of(hand_off)
         x = _carried(rows)
-        for ax, name in ((home, "home_p95"), (post, "post_p95")):
+        for ax, name in ((home, "windows_p95"), (post, "post_p95")):
             value = rows[f"{name}_ms"]
             bars = [value - rows[f"{name}_low_ms"], rows[f"{name}_high_ms"] - value]
             ax.errorbar(
@@ -170,12 +185,13 @@ def class_open_arrivals(points: pd.DataFrame) -> Figure:
             sync["longrun_p95_ms"],
             "x--",
             color=MODEL_COLOUR,
-            label="model of sync, run long",
+            label="model of sync, a long day",
         )
     top = sync.iloc[-1]
     fig.suptitle(
-        f"At rho {top['rho']:g} the sync homepage p95 is "
-        f"{fmt_pm(top['home_p95_ms'], top['home_p95_low_ms'], top['home_p95_high_ms'])},\nits "
+        f"At rho {top['rho']:g} the sync homepage p95 measured "
+        f"{fmt_pm(top['windows_p95_ms'], top['windows_p95_low_ms'], top['windows_p95_high_ms'])}"
+        ",\nits "
         f"POST p95 {fmt_ms(top['post_p95_ms'])}: both wait in the one worker's queue",
         fontsize=16,
         fontweight="bold",
@@ -186,7 +202,7 @@ def class_open_arrivals(points: pd.DataFrame) -> Figure:
     post.set_title("POST /contact p95 (sending the form)", fontsize=14)
     for ax in (home, post):
         log_ms_axis(ax)
-        ax.set_xlabel("rho: arrivals x the POST's time")
+        ax.set_xlabel("rho carried: the rate offered x the POST's time")
     home.set_ylabel("latency (log scale)")
     fig.legend(loc="lower center", ncols=4, frameon=False, fontsize=15)
     fig.tight_layout(rect=(0, 0.07, 1, 1))

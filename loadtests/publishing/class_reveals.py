@@ -21,7 +21,7 @@ from loadtests.analysis.model import (
 from loadtests.analysis.open_plots import SLOW_MS
 from loadtests.analysis.plots import fmt_ms, fmt_pm
 from loadtests.analysis.results import percentile
-from loadtests.publishing.equal_load import by_rho, estimate_cell
+from loadtests.publishing.equal_load import by_rho, measured_cell
 
 NEAR = 1.25  # a prediction within this factor of a value is "within a quarter" of it
 ARTICLE_S = 8.0  # the article's "~8 s" homepage at ~10 visitors
@@ -111,25 +111,26 @@ class Reveals:
                 reveal(
                     f"{name} homepage p95 at rho {rho:g}",
                     predicted,
-                    row["home_p95_ms"] / 1000,
-                    interval=(row["home_p95_low_ms"] / 1000, row["home_p95_high_ms"] / 1000),
+                    row["windows_p95_ms"] / 1000,
+                    interval=(row["windows_p95_low_ms"] / 1000, row["windows_p95_high_ms"] / 1000),
                 )
             )
         share = float(sync["home_over_100ms"])
         display(
             Markdown(
-                f"Sync mean {_pm(sync, 'home_mean')}, p95 {_pm(sync, 'home_p95')}: "
-                f"{_schedules_said(sync)} The textbook queue for this (M/D/1: random arrivals, a "
-                "fixed service time, one server) gives a mean of rho x service / (2 (1 - rho)) "
-                f"= {fmt_ms(sync['md1_mean_ms'])} at the rho the runs carried, "
-                f"{sync['true_rho']:.2f}; {MODEL}, run long, {fmt_ms(sync['longrun_mean_ms'])}. "
-                f"{JOURNEY_CAUSE} {share:.0%} of sync probes waited over {SLOW_MS:g} ms (median "
-                f"{fmt_ms(sync['home_p50_ms'])}): "
+                f"Sync mean {_pm(sync, 'windows_mean')}: {_schedules_said(sync)} The textbook "
+                "queue for this (M/D/1: random arrivals, a fixed service time, one server) gives "
+                f"a mean of rho x service / (2 (1 - rho)) = {fmt_ms(sync['md1_mean_ms'])} at the "
+                f"rho the runs carried, {sync['true_rho']:.2f}; {MODEL}, run for a long day, "
+                f"{fmt_ms(sync['longrun_mean_ms'])}. {JOURNEY_CAUSE} {share:.0%} of sync probes "
+                f"waited over {SLOW_MS:g} ms: "
                 f"{'most probes find' if share > 0.5 else 'a minority of probes find'} a line "
                 f"of POSTs. One {sync['window_s']:.0f} s window alone can show a p95 anywhere "
                 f"from {fmt_ms(sync['window_p95_p10_ms'])} to "
-                f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the model): a "
-                f"queue near capacity remembers its past. Data: {self.open.whose}."
+                f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the model), and "
+                "near capacity it usually reads low: the model, calibrated on these windows, "
+                f"expects a p95 of {_pm(sync, 'home_p95')} over a long day. A queue near "
+                f"capacity remembers its past. Data: {self.open.whose}."
             )
         )
 
@@ -138,12 +139,12 @@ class Reveals:
         a size the back row reads."""
         display(
             Markdown(
-                "Each cell: the homepage **p95 / mean**, each with its 95% interval over the "
-                "schedules. Rows: rho offered, the visitors a second, and the rho the runs "
-                "carried (visitors arrived x the POST's measured time)."
+                "Each cell: the homepage **p95 / mean** the windows measured, each with its 95% "
+                "interval over the schedules. Rows: rho offered, the visitors a second, and the "
+                "rho carried (the rate offered x the POST's measured time)."
             )
         )
-        table = by_rho(self.steady, estimate_cell).set_index(
+        table = by_rho(self.steady, measured_cell).set_index(
             "rho (visitors/s offered; rho carried)"
         )
         big = [{"selector": "th, td", "props": "font-size: 20px; padding: 4px 14px"}]
@@ -290,11 +291,10 @@ def _pm(row: pd.Series, name: str) -> str:
 
 
 def _schedules_said(row: pd.Series) -> str:
-    """How the point was estimated, in a sentence a class reads."""
+    """How the point was measured, in a sentence a class reads."""
     n = int(row["schedules"])
     if n == 1:
         return "one schedule of arrivals, so no interval (`make bench-open` runs three)."
     return (
-        f"the steady state over {n} schedules of arrivals, with its 95% interval "
-        "(docs/method.md says how)."
+        f"the mean over {n} schedules of arrivals, with its 95% interval (docs/method.md says how)."
     )

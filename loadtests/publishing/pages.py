@@ -56,21 +56,25 @@ def answer(results: Path = RESULTS_DIR) -> str:
         "**A slow call inside the request makes every other page wait; handed to a worker, it "
         f"does not.** With visitors arriving at random, {sync['offered_rate']:.2f} a second on "
         f"average, and an email provider that takes {sync['delay_s']:g} s, the sync app's "
-        f"homepage took {_pm(sync, 'home_p95')} for the slowest 5 in 100 loads (its p95; "
-        f"{_pm(sync, 'home_mean')} on average); with the email handed to Celery (a queue that a "
+        f"homepage took {_pm(sync, 'windows_p95')} for the slowest 5 in 100 loads (its p95; "
+        f"{_pm(sync, 'windows_mean')} on average), measured over {int(sync['schedules'])} "
+        f"windows of {sync['window_s']:.0f} s; with the email handed to Celery (a queue that a "
         f"separate worker process empties), {_pm(at.loc['celery'], 'home_p95')}; with asyncio "
         "(the app awaits the provider and serves other pages meanwhile), "
-        f"{_pm(at.loc['asyncio'], 'home_p95')}.\n\n"
+        f"{_pm(at.loc['asyncio'], 'home_p95')}. Windows that short read low this near the sync "
+        f"worker's capacity ({sync['true_rho']:.0%} of it in use): over a long day the lab's "
+        "queueing model, "
+        f"calibrated on those windows, puts the sync p95 at {_pm(sync, 'home_p95')} (mean "
+        f"{_pm(sync, 'home_mean')}).\n\n"
         "![The sync app's homepage climbs with the arrival rate; Celery's and asyncio's stay "
         "flat](results/plots/open_arrivals.png)\n\n"
         f"`make bench-open`, {record['date'][:10]}, {record['machine']['cores']} cores, "
-        f"{code_of(record)}. Each figure is a steady-state estimate from "
-        f"{int(sync['schedules'])} Poisson schedules of arrivals, the same for every app, with "
-        f"its 95% interval (\u00b1). Near capacity one short measurement is one draw from a wide "
-        f"range: a single {sync['window_s']:.0f} s window of the sync app at this rate shows a "
+        f"{code_of(record)}. Every app received the same {int(sync['schedules'])} Poisson "
+        "schedules of arrivals; \u00b1 is half the 95% interval. One window alone varies "
+        f"widely: a single {sync['window_s']:.0f} s window of the sync app at this rate shows a "
         f"p95 anywhere from {fmt_ms(sync['window_p95_p10_ms'])} to "
-        f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the lab's queueing model). "
-        "How the estimates are made, and every rate and every way of handing the email off: "
+        f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the model). How the "
+        "figures are made, and every rate and every way of handing the email off: "
         "[docs/results.md](docs/results.md).\n" + _then_more_workers(results)
     )
 
@@ -119,7 +123,7 @@ def _quick_spread(results: Path, sweep: OpenPlan, rho: float) -> str:
         probe_rate=sweep.probe_rate,
         service_s=ref["idle_ms"] / 1000,
     )
-    _mean, (low, high) = open_estimates.window_spread(base, sweep.rate(rho), warmup, window)
+    _mean, (low, high), _avg = open_estimates.window_spread(base, sweep.rate(rho), warmup, window)
     return (
         f"at rho {rho:g} the sweep measures the sync app once, for {window:.0f} s, and one window "
         f"that short shows a p95 anywhere from {fmt_ms(low * 1000)} to {fmt_ms(high * 1000)} (8 "

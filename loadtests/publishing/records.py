@@ -53,6 +53,22 @@ def machine_record(started: float, settings: Settings) -> dict[str, object]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    return {
+        "date": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_model": cpu,
+            "cores": os.cpu_count(),
+            "os": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "packages": {name: _installed_version(name) for name in PACKAGES},
+        "redis_server": redis_in_use(settings),
+        **code_record(),
+    }
+
+
+def code_record() -> dict[str, object]:
+    """The commit the code ran at, and which code files differed from it."""
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         cwd=PROJECT_ROOT,
@@ -79,15 +95,6 @@ def machine_record(started: float, settings: Settings) -> dict[str, object]:
         check=False,
     ).stdout.strip()
     return {
-        "date": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu_model": cpu,
-            "cores": os.cpu_count(),
-            "os": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "packages": {name: _installed_version(name) for name in PACKAGES},
-        "redis_server": redis_in_use(settings),
         "git_commit": commit or "unknown",
         "git_uncommitted_changes": bool(changed),
         # Which files: a reader can then tell a stray notebook from a changed runner.

@@ -15,6 +15,8 @@ runs for a fixed time and reports how fast the wait grows against (rate - capaci
     python -m loadtests.runners.open_arrivals --agreement      # both generators, 3 schedules
     python -m loadtests.runners.open_arrivals --replay         # the model again, from raw data
     python -m loadtests.runners.open_arrivals --hand-offs sync --rhos 0.5 --out /tmp/open
+    python -m loadtests.runners.open_arrivals --hand-offs celery --seeds 1 \
+        --into results/open --why "another process loaded the machine"  # runs measured again
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from loadtests.load.drive import (
 )
 from loadtests.load.journey import poisson_arrivals
 from loadtests.publishing import equal_load
-from loadtests.publishing.records import run_record, write_table
+from loadtests.publishing.records import code_record, run_record, write_table
 from loadtests.publishing.tables import text_table
 
 
@@ -152,12 +154,25 @@ def parse_args(argv: list[str] | None) -> OpenPlan:
     add("--rhos", nargs="+", type=float, help="arrival rates as fractions of 1/delay")
     add("--delay", type=float, dest="delay_s", help="the provider's delay, s")
     add("--out", type=Path, help="results folder")
+    add("--seeds", nargs="+", type=int, help="these schedules only (default: 1 to 3)")
+    add(
+        "--into",
+        type=Path,
+        help="measure these points again and put them in this sweep's results in place of "
+        "the runs they repeat; its record says which, when and --why",
+    )
+    add("--why", default="", help="with --into: why the runs had to be measured again")
     args = parser.parse_args(argv)
+    if args.into and not args.why:
+        parser.error("--into needs --why: the record says why runs were measured again")
     changes = quick() if args.quick else {}
     if args.agreement:
         changes.update(agreement())
     changes["replay_only"] = args.replay
-    for key in ("hand_offs", "rhos", "delay_s", "out"):
+    if args.into:
+        changes.update(into=args.into, why=args.why, overload_rho=None)
+        changes.setdefault("out", args.into / "remeasured")
+    for key in ("hand_offs", "rhos", "delay_s", "out", "seeds"):
         value = getattr(args, key)
         if value is not None:
             changes[key] = tuple(value) if isinstance(value, list) else value
@@ -184,11 +199,56 @@ def replay(plan: OpenPlan) -> pd.DataFrame:
             table.loc[i, key] = value
         print("  " + point_line(table.loc[i].to_dict()))
     record["model_replayed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    record["model_replayed_with"] = code_record()
     write_table(table, summary, record)
     print(f"Rewrote the model's columns of {os.path.relpath(summary, Path.cwd())}.")
     write_estimates(plan, table, record)
     _publish_if_reference(plan)
     return table
+
+
+def put_in_place(
+    plan: OpenPlan, again: pd.DataFrame, record: dict[str, object]
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """`again`'s runs (measured into `plan.out`) in place of the ones they repeat in the sweep
+    at `plan.into` (the same hand-off, rho, generator and schedule), their raw data with them;
+    the sweep's record keeps which runs, when, at which commit and why. Returns the sweep's
+    table and record."""
+    summary_csv = plan.into / "summary.csv"
+    table = pd.read_csv(summary_csv)
+    sweep = json.loads(summary_csv.with_suffix(".json").read_text())
+    key = ["hand_off", "rho", "generator", "seed"]
+    new = again.set_index(key)
+    have = set(table.set_index(key).index)
+    if missing := set(new.index) - have:
+        raise ValueError(f"{summary_csv} has no run to replace for {sorted(missing)}")
+    merged = pd.DataFrame(
+        [
+            {**row.to_dict(), **new.loc[tuple(row[key])].to_dict()}
+            if tuple(row[key]) in new.index
+            else row.to_dict()
+            for _, row in table.iterrows()
+        ]
+    )[table.columns]
+    names = [
+        OpenPoint(r.hand_off, r.rho, r.delay_s, r.generator, r.seed).name
+        for r in again.itertuples()
+    ]
+    for name in names:
+        for part in ("requests", "deliveries"):
+            raw = f"{name}.{part}.csv.gz"
+            shutil.copy(plan.out / "raw" / raw, plan.into / "raw" / raw)
+    sweep.setdefault("measured_again", []).append(
+        {
+            "runs": names,
+            "why": plan.why,
+            **{k: record[k] for k in ("date", "git_commit", "git_uncommitted_changes")},
+            "wall_time_s": record["wall_time_s"],
+        }
+    )
+    write_table(merged, summary_csv, sweep)
+    print(f"Put {len(names)} runs in place in {os.path.relpath(summary_csv, Path.cwd())}.")
+    return merged, sweep
 
 
 def write_estimates(plan: OpenPlan, table: pd.DataFrame, record: dict[str, object]) -> None:
@@ -248,6 +308,9 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
     write_table(table, plan.out / "summary.csv", record)
     minutes = (time.time() - started) / 60
     print(f"Wrote {os.path.relpath(plan.out / 'summary.csv', Path.cwd())} ({minutes:.1f} min).")
+    if plan.into is not None:
+        table, record = put_in_place(plan, table, record)
+        plan = replace(plan, out=plan.into)
     write_estimates(plan, table, record)
     _publish_if_reference(plan)
     return table

@@ -206,7 +206,7 @@ def _reference() -> dict[str, object]:
         "homepage": json.loads((RESULTS_DIR / "report_progress.json").read_text())["homepage"],
         "soak": pd.read_csv(RESULTS_DIR / "soak-sync+thread.csv"),
         "soak_record": json.loads((RESULTS_DIR / "soak-sync+thread.json").read_text()),
-        "open": pd.read_csv(RESULTS_DIR / "open" / "summary.csv"),
+        "open": pd.read_csv(RESULTS_DIR / "open" / "estimates.csv"),
         "series": pd.read_csv(RESULTS_DIR / "regimes" / "series.csv"),
     }
 
@@ -232,7 +232,7 @@ def _figures(d: dict[str, object], k: float) -> dict[str, object]:
         "report_progress": lambda: outcome_plots.report_progress(s(d["progress"]), homepage),
         "soak_timeline": lambda: timelines.soak_timeline(soak, "sync+thread", record),
         "class_open_arrivals": lambda: open_plots.class_open_arrivals(
-            s(d["open"][d["open"]["rho"] < 1])
+            s(d["open"][d["open"]["hand_off"].isin(["sync", "celery", "asyncio"])])
         ),
         "regimes_over_time": lambda: open_plots.regimes_over_time(s(d["series"])),
     }
@@ -375,7 +375,7 @@ def test_the_class_says_whose_data_it_shows_and_reads_a_students_sweep(tmp_path,
     """With `LAB_RUN` naming a run that has an open sweep, the class reads it and says so; the
     measurements that run lacks stay the reference's, named as such."""
     (tmp_path / "open").mkdir()
-    for name in ("summary.csv", "summary.json"):
+    for name in ("summary.csv", "summary.json", "estimates.csv", "estimates.json"):
         (tmp_path / "open" / name).write_text((RESULTS_DIR / "open" / name).read_text())
     monkeypatch.setenv("LAB_RUN", str(tmp_path))
     monkeypatch.setenv("LAB_INSTRUCTOR", "1")  # the reveals, which say whose data they read

@@ -82,7 +82,13 @@ class OpenPlan:
         return (
             f"Open arrivals: {len(self.points())} points ({', '.join(self.hand_offs)} at rho "
             f"{', '.join(f'{r:g}' for r in self.rhos)}"
-            + (f", {self.schedules} schedules each" if self.schedules > 1 else "")
+            + (
+                f", schedule {', '.join(map(str, self.seeds))}"
+                if self.seeds
+                else f", {self.schedules} schedules each"
+                if self.schedules > 1
+                else ""
+            )
             + (f", overload {self.overload_rho:g}" if self.overload_rho else "")
             + f"); provider delay {self.delay_s:g} s, so rho 1 is {1 / self.delay_s:g} "
             f"arrivals/s. About {self.total_estimate_s() / 60:.0f} minutes (the windows, "

@@ -48,6 +48,7 @@ SPREAD_WINDOWS = 40
 # sweep's own (seeds 1, 2, 3, ...).
 MODEL_SEED = 10_000
 
+LEVEL = 0.95  # every interval's confidence level
 # The 97.5th percentile of Student's t with `df` degrees of freedom (two-sided 95%); beyond the
 # table, the normal's 1.96 is within 2%.
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306}

@@ -10,6 +10,7 @@ from matplotlib.ticker import FuncFormatter
 
 from lab_hand_offs import colour_of
 from loadtests.analysis import queue_view
+from loadtests.analysis.open_estimates import LEVEL
 from loadtests.analysis.plots import (
     MODEL_COLOUR,
     apply_style,
@@ -93,15 +94,20 @@ def open_arrivals(points: pd.DataFrame) -> Figure:
     slow = top[top["home_p95_ms"] > SLOW_MS]["hand_off"].tolist()
     fig.suptitle(
         f"The same arrivals for every hand-off: a homepage p95 over {SLOW_MS:g} ms at rho "
-        f"{top['rho'].iloc[0]:g} for {', '.join(slow) or 'none'} ({worst['hand_off']}: "
-        f"{fmt_pm(worst['home_p95_ms'], worst['home_p95_low_ms'], worst['home_p95_high_ms'])})",
+        f"{top['rho'].iloc[0]:g} for {', '.join(slow) or 'none'} ({worst['hand_off']}"
+        + (", steady state" if worst["method"].startswith("model") else "")
+        + f": {fmt_pm(worst['home_p95_ms'], worst['home_p95_low_ms'], worst['home_p95_high_ms'])})",
         fontsize=16,
         fontweight="bold",
     )
     schedules = int(points["schedules"].min())
     home.set_title(
         "homepage p95 (solid) and mean (dotted), "
-        + (f"bars: 95% intervals, {schedules} schedules" if schedules > 1 else "one schedule"),
+        + (
+            f"bars: {LEVEL:.0%} intervals, {schedules} schedules"
+            if schedules > 1
+            else "one schedule"
+        ),
         fontsize=13,
     )
     mail.set_title(f"email delay p50: the provider's {fmt_ms(delay_s * 1000)} for all", fontsize=13)
@@ -189,7 +195,7 @@ def class_open_arrivals(points: pd.DataFrame) -> Figure:
         )
     top = sync.iloc[-1]
     fig.suptitle(
-        f"At rho {top['rho']:g} the sync homepage p95 measured "
+        f"At rho {top['rho']:g} offered the sync homepage p95 measured "
         f"{fmt_pm(top['windows_p95_ms'], top['windows_p95_low_ms'], top['windows_p95_high_ms'])}"
         ",\nits "
         f"POST p95 {fmt_ms(top['post_p95_ms'])}: both wait in the one worker's queue",
@@ -197,8 +203,8 @@ def class_open_arrivals(points: pd.DataFrame) -> Figure:
         fontweight="bold",
     )
     schedules = int(points["schedules"].min())
-    bars = f"bars: 95% interval, {schedules} schedules" if schedules > 1 else "one schedule"
-    home.set_title(f"homepage p95 (a probe; {bars})", fontsize=14)
+    bars = f"bars: {LEVEL:.0%}, {schedules} schedules" if schedules > 1 else "one schedule"
+    home.set_title(f"homepage p95 ({bars})", fontsize=14)
     post.set_title("POST /contact p95 (sending the form)", fontsize=14)
     for ax in (home, post):
         log_ms_axis(ax)

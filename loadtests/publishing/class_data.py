@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -66,7 +67,7 @@ class ClassData(Givens, Reveals):
     email: Source  # the Celery email worker below and above its capacity
     instructor: bool = False  # True: every reveal shows without a prediction
 
-    @property
+    @cached_property
     def steady(self) -> pd.DataFrame:
         """The open sweep's points below capacity, for the three apps: each an estimate over
         its schedules with its interval (`open_estimates`)."""

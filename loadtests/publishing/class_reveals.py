@@ -130,7 +130,7 @@ class Reveals:
                 f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the model), and "
                 "near capacity it usually reads low: the model, calibrated on these windows, "
                 f"expects a p95 of {_pm(sync, 'home_p95')} over a long day. A queue near "
-                f"capacity remembers its past. Data: {self.open.whose}."
+                f"capacity is slow to forget a busy stretch. Data: {self.open.whose}."
             )
         )
 

@@ -38,6 +38,7 @@ def open_section(table: pd.DataFrame, points: pd.DataFrame, record: dict[str, ob
         measured_on(record)
         + f"; {record['wall_time_s'] / 60:.0f} minutes"
         + _estimated_at(record)
+        + _measured_again(record)
         + ". Provider delay "
         f"{delay:g} s, so the sync worker's capacity is {1 / delay:g} visitors/s; web tier 1 "
         f"worker x 1 thread for every hand-off; the homepage probe {plan['probe_rate']:g}/s on "
@@ -76,6 +77,15 @@ def _estimated_at(record: dict[str, object]) -> str:
         return ""
     dirty = " with uncommitted changes" if again["git_uncommitted_changes"] else ""
     return f" (the model and the estimates computed at commit {again['git_commit']}{dirty})"
+
+
+def _measured_again(record: dict[str, object]) -> str:
+    """Which runs were measured again after the sweep, when and why (its record keeps them)."""
+    return "".join(
+        f". {len(again['runs'])} runs measured again on {again['date'][:16].replace('T', ' ')} "
+        f"at commit {again['git_commit']} (`results/open/remeasured/`): {again['why']}"
+        for again in record.get("measured_again", [])
+    )
 
 
 def _schedules(n: int) -> str:
@@ -234,9 +244,10 @@ def _overload_text(overload: pd.DataFrame) -> str:
         f"{r['predicted_growth_s_per_s']:.2f} for the journey, where a visitor's POST joins the "
         "queue only once its form GET is served, so the POSTs of visitors still waiting for "
         "their form are not yet ahead of a probe (about 1 - 1/sqrt(rho)); a single queue of "
-        f"whole jobs would grow by rho - 1 = {r['textbook_growth_s_per_s']:.2f}. Its homepage "
-        f"p95 {fmt_ms(r['home_p95_ms'])}. The other hand-offs' worst homepage p95 there: "
-        f"{worst_other}."
+        "whole jobs (each visitor's three requests as one) would grow by rate x job - 1 = "
+        f"{r['textbook_growth_s_per_s']:.2f}. One schedule, so no interval: the slope of one "
+        f"window that started with an empty queue. Its homepage p95 {fmt_ms(r['home_p95_ms'])}. "
+        f"The other hand-offs' worst homepage p95 there: {worst_other}."
     )
 
 

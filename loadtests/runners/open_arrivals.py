@@ -303,7 +303,7 @@ def run(plan: OpenPlan, base: Settings) -> pd.DataFrame:
         started,
         bench_settings(base, provider_delay_s=plan.delay_s),
         wall_time_s=round(time.time() - started, 1),
-        plan={k: v for k, v in vars(plan).items() if k not in ("out", "replay_only")},
+        plan={k: v for k, v in vars(plan).items() if k not in ("out", "replay_only", "into")},
     )
     write_table(table, plan.out / "summary.csv", record)
     minutes = (time.time() - started) / 60

@@ -300,11 +300,16 @@ def _expected() -> dict[int, dict[str, object]]:
                 sync["window_s"],
                 sync["window_p95_p10_ms"] / 1000,
                 sync["window_p95_p90_ms"] / 1000,
+                sync["offered_rate"],
+                sync["post_service_ms"] / 1000,
+                sync["delay_s"],
+                sync["warmup_s"],
                 8,  # schedules in 10: the spread's 10th to 90th percentile
                 10,
             ],
             "true": {
                 "most probes find": sync["home_over_100ms"] > 0.5,
+                "most windows read low": sync["window_p95_p90_ms"] < sync["longrun_p95_ms"],
                 "the probe waits less than the textbook says": sync["longrun_mean_ms"] / 1000 < md1,
                 "over": True,
             },

@@ -34,7 +34,7 @@ from loadtests.analysis.open_arrivals_plan import OpenPlan
 from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR
 from loadtests.load.drive import OPEN_USERS, Load, generate
 from loadtests.load.journey import STILL_WAITING, poisson_arrivals
-from loadtests.runners import open_arrivals
+from loadtests.runners import open_arrivals, open_arrivals_again
 
 
 def test_poisson_arrivals_come_at_the_rate_with_memoryless_gaps():
@@ -306,7 +306,7 @@ def test_runs_measured_again_take_their_place_and_the_record_says_why(tmp_path: 
     record = {"date": "now", "git_commit": "abc", "git_uncommitted_changes": False}
     plan = replace(OpenPlan(), out=again_dir, into=sweep, why="a test suite ran beside it")
 
-    table, kept = open_arrivals.put_in_place(plan, again, {**record, "wall_time_s": 9.0})
+    table, kept = open_arrivals_again.put_in_place(plan, again, {**record, "wall_time_s": 9.0})
 
     assert list(table["v"]) == [1.0, 2.0]  # the celery run replaced, the sync run kept, in order
     assert (sweep / "raw" / f"{name}.requests.csv.gz").read_text() == "new requests"
@@ -315,4 +315,4 @@ def test_runs_measured_again_take_their_place_and_the_record_says_why(tmp_path: 
     ]
     assert json.loads((sweep / "summary.json").read_text()) == kept
     with pytest.raises(ValueError, match="no run to replace"):
-        open_arrivals.put_in_place(plan, again.assign(seed=7), {**record, "wall_time_s": 1.0})
+        open_arrivals_again.put_in_place(plan, again.assign(seed=7), {**record, "wall_time_s": 1.0})

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from loadtests.analysis import open_estimates
-from loadtests.analysis.open_estimates import Interval, estimates, long_run
+from loadtests.analysis.long_run import long_run
+from loadtests.analysis.open_estimates import Interval, estimates
 from loadtests.analysis.results import RESULTS_DIR
 
 

@@ -26,27 +26,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lab_hand_offs import hand_off as registered
-from loadtests.analysis.model import Scenario, md1_wait_s, simulate
-from loadtests.analysis.results import percentile
-from loadtests.load.journey import poisson_arrivals
-
-# The model's long run: at least this long, and this many relaxation times of the queue, which
-# keeps its own error (batch means) to a few percent up to rho 0.92.
-LONG_RUN_S = 100_000.0
-LONG_RUN_RELAXATIONS = 4_000
-LONG_RUN_WARMUP_S = 1_000.0
-LONG_RUN_BATCHES = 20
-SPREAD_WINDOWS = 40
-# Schedules the model draws for its long run and its window spread never coincide with the
-# sweep's own (seeds 1, 2, 3, ...).
-MODEL_SEED = 10_000
+from loadtests.analysis.long_run import LONG_RUN_RELAXATIONS, LONG_RUN_S, long_run
+from loadtests.analysis.model import md1_wait_s
+from loadtests.analysis.plots import fmt_ms
 
 LEVEL = 0.95  # every interval's confidence level
 # The 97.5th percentile of Student's t with `df` degrees of freedom (two-sided 95%); beyond the
@@ -60,6 +49,14 @@ def t975(df: int) -> float:
         return math.nan
     known = [d for d in _T975 if d <= df]
     return _T975[max(known)] if df <= 30 else 1.96
+
+
+def fmt_pm(value: float, low: float, high: float) -> str:
+    """An estimate and its 95% interval as a share of it: 1.6 s ±12%; without an interval (one
+    schedule), the value alone: whoever prints it says so."""
+    if math.isnan(low) or math.isnan(high) or not value:
+        return fmt_ms(value)
+    return f"{fmt_ms(value)} ±{(high - low) / 2 / value:.0%}"
 
 
 @dataclass(frozen=True)
@@ -97,83 +94,6 @@ class Interval:
     def half_share(self) -> float:
         """Half the interval's width over the value: 0.15 is +-15%."""
         return (self.high - self.low) / 2 / self.value if self.value else math.nan
-
-
-@dataclass(frozen=True)
-class LongRun:
-    """The model's steady state for one point: homepage mean and p95, the mean's relative
-    standard error from batch means, and the 10th-90th percentile of one window's mean and p95."""
-
-    mean_s: float
-    p50_s: float
-    p95_s: float
-    mean_se_share: float
-    window_mean_s: tuple[float, float]
-    window_p95_s: tuple[float, float]
-    window_mean_avg_s: float  # what the plain mean over windows of this length estimates
-
-
-def long_run(
-    rate: float,
-    post_s: float,
-    cheap_s: float,
-    probe_rate: float,
-    warmup_s: float,
-    window_s: float,
-    horizon_s: float = LONG_RUN_S,
-    windows: int = SPREAD_WINDOWS,
-) -> LongRun:
-    """The FIFO model of `model.simulate` fed a POST of `post_s` and every other page of
-    `cheap_s`, under Poisson arrivals at `rate`: once for `horizon_s`, and `windows` times on
-    the sweep's own plan (warm-up, window) to show how far one window strays."""
-    base = Scenario(
-        0,
-        max(0.0, post_s - cheap_s),
-        probe_rate=probe_rate,
-        service_s=cheap_s,
-        warmup_s=LONG_RUN_WARMUP_S,
-        window_s=horizon_s,
-    )
-    end = LONG_RUN_WARMUP_S + horizon_s
-    long = np.asarray(
-        simulate(replace(base, arrivals=tuple(poisson_arrivals(rate, end, MODEL_SEED))), 0)
-    )
-    batches = np.array_split(long, LONG_RUN_BATCHES)  # probes arrive evenly: equal time
-    batch_means = np.array([b.mean() for b in batches])
-    se_share = batch_means.std(ddof=1) / math.sqrt(len(batches)) / long.mean()
-    window_mean, window_p95, window_avg = window_spread(base, rate, warmup_s, window_s, windows)
-    return LongRun(
-        mean_s=float(long.mean()),
-        p50_s=percentile(long, 50),
-        p95_s=percentile(long, 95),
-        mean_se_share=float(se_share),
-        window_mean_s=window_mean,
-        window_p95_s=window_p95,
-        window_mean_avg_s=window_avg,
-    )
-
-
-Spread = tuple[float, float]
-
-
-def window_spread(
-    base: Scenario, rate: float, warmup_s: float, window_s: float, windows: int = SPREAD_WINDOWS
-) -> tuple[Spread, Spread, float]:
-    """Where one window of `window_s` after `warmup_s` lands, over `windows` schedules of the
-    model `base` at `rate`: the 10th and 90th percentiles of its homepage mean and p95, and the
-    mean of its means (s)."""
-    means, p95s = [], []
-    for k in range(windows):
-        seed = MODEL_SEED + 1 + k
-        arrivals = tuple(poisson_arrivals(rate, warmup_s + window_s, seed))
-        one = simulate(replace(base, arrivals=arrivals, warmup_s=warmup_s, window_s=window_s), seed)
-        means.append(float(np.mean(one)))
-        p95s.append(percentile(one, 95))
-    return (
-        (percentile(means, 10), percentile(means, 90)),
-        (percentile(p95s, 10), percentile(p95s, 90)),
-        float(np.mean(means)),
-    )
 
 
 def estimates(table: pd.DataFrame, probe_rate: float) -> pd.DataFrame:

@@ -10,12 +10,11 @@ from matplotlib.ticker import FuncFormatter
 
 from lab_hand_offs import colour_of
 from loadtests.analysis import queue_view
-from loadtests.analysis.open_estimates import LEVEL
+from loadtests.analysis.open_estimates import LEVEL, fmt_pm
 from loadtests.analysis.plots import (
     MODEL_COLOUR,
     apply_style,
     fmt_ms,
-    fmt_pm,
     log_ms_axis,
 )
 

@@ -70,14 +70,6 @@ def fmt_ms(value: float) -> str:
     return f"{value:.1f} ms"
 
 
-def fmt_pm(value: float, low: float, high: float) -> str:
-    """An estimate and its 95% interval as a share of it: 1.6 s ±12%; without an interval (one
-    schedule), the value alone: whoever prints it says so."""
-    if math.isnan(low) or math.isnan(high) or not value:
-        return fmt_ms(value)
-    return f"{fmt_ms(value)} ±{(high - low) / 2 / value:.0%}"
-
-
 def finish(fig: Figure, ax: plt.Axes, visitors: pd.Series | None = None) -> Figure:
     """Integer visitor ticks, and the legend under the plot where it hides no data."""
     if visitors is not None and len(visitors):

@@ -19,9 +19,9 @@ from loadtests.analysis.model import (
     textbook_overload_slope,
 )
 from loadtests.analysis.open_plots import SLOW_MS
-from loadtests.analysis.plots import fmt_ms, fmt_pm
+from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import percentile
-from loadtests.publishing.equal_load import by_rho, measured_cell
+from loadtests.publishing.open_section import by_rho, measured_cell, pm, schedules_said
 
 NEAR = 1.25  # a prediction within this factor of a value is "within a quarter" of it
 ARTICLE_S = 8.0  # the article's "~8 s" homepage at ~10 visitors
@@ -118,7 +118,7 @@ class Reveals:
         share = float(sync["home_over_100ms"])
         display(
             Markdown(
-                f"Sync mean {_pm(sync, 'windows_mean')}: {_schedules_said(sync)} The textbook "
+                f"Sync mean {pm(sync, 'windows_mean')}: {schedules_said(sync)} The textbook "
                 "queue for this (M/D/1: random arrivals, a fixed service time, one server) gives "
                 f"a mean of rho x service / (2 (1 - rho)) = {fmt_ms(sync['md1_mean_ms'])} at the "
                 f"rho the runs carried, {sync['true_rho']:.2f} ({sync['offered_rate']:.2f} "
@@ -138,7 +138,7 @@ class Reveals:
                     else ""
                 )
                 + ". The model, calibrated on these windows, expects a p95 of "
-                f"{_pm(sync, 'home_p95')} over a long day. Data: {self.open.whose}."
+                f"{pm(sync, 'home_p95')} over a long day. Data: {self.open.whose}."
             )
         )
 
@@ -292,18 +292,3 @@ class Reveals:
         fig = open_plots.class_worker_timeline(requests, plan.visitors)
         display(fig)
         plt.close(fig)
-
-
-def _pm(row: pd.Series, name: str) -> str:
-    return fmt_pm(row[f"{name}_ms"], row[f"{name}_low_ms"], row[f"{name}_high_ms"])
-
-
-def _schedules_said(row: pd.Series) -> str:
-    """How the point was measured, in a sentence a class reads."""
-    n = int(row["schedules"])
-    if n == 1:
-        return "one schedule of arrivals, so no interval (`make bench-open` runs three)."
-    return (
-        f"the mean over {n} windows, each on its own random schedule of arrivals; ± is half "
-        "its 95% interval, as a share of it."
-    )

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from loadtests.analysis import open_estimates
+from loadtests.analysis import long_run, open_estimates
 from loadtests.analysis.bench_plan import Plan
 from loadtests.analysis.model import Scenario
 from loadtests.analysis.open_arrivals_plan import OpenPlan, quick
+from loadtests.analysis.open_estimates import fmt_pm
 from loadtests.analysis.open_plots import first_runs
 from loadtests.analysis.open_summary import point_line as open_point_line
-from loadtests.analysis.plots import fmt_ms, fmt_pm
+from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import PROJECT_ROOT, RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing import bench_report, compare, cost_sections
@@ -123,7 +124,7 @@ def _quick_spread(results: Path, sweep: OpenPlan, rho: float) -> str:
         probe_rate=sweep.probe_rate,
         service_s=ref["idle_ms"] / 1000,
     )
-    _mean, (low, high), _avg = open_estimates.window_spread(base, sweep.rate(rho), warmup, window)
+    _mean, (low, high), _avg = long_run.window_spread(base, sweep.rate(rho), warmup, window)
     return (
         f"at rho {rho:g} the sweep measures the sync app once, for {window:.0f} s, and one window "
         f"that short shows a p95 anywhere from {fmt_ms(low * 1000)} to {fmt_ms(high * 1000)} (8 "

@@ -10,7 +10,8 @@ import pandas as pd
 
 from loadtests.analysis import open_estimates
 from loadtests.analysis.claims import article_verdict
-from loadtests.analysis.plots import fmt_ms, fmt_pm
+from loadtests.analysis.open_estimates import fmt_pm
+from loadtests.analysis.plots import fmt_ms
 from loadtests.analysis.results import RESULTS_DIR, load_summary
 from loadtests.analysis.summary import collapse_repeats
 from loadtests.publishing.tables import markdown_table

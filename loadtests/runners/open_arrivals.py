@@ -58,9 +58,10 @@ from loadtests.load.drive import (
     warm_up,
 )
 from loadtests.load.journey import poisson_arrivals
-from loadtests.publishing import equal_load
+from loadtests.publishing import equal_load, open_section
 from loadtests.publishing.records import code_record, run_record, write_table
 from loadtests.publishing.tables import text_table
+from loadtests.runners.open_arrivals_again import put_in_place
 
 
 def scratch_dir(base: Settings) -> Path:
@@ -207,50 +208,6 @@ def replay(plan: OpenPlan) -> pd.DataFrame:
     return table
 
 
-def put_in_place(
-    plan: OpenPlan, again: pd.DataFrame, record: dict[str, object]
-) -> tuple[pd.DataFrame, dict[str, object]]:
-    """`again`'s runs (measured into `plan.out`) in place of the ones they repeat in the sweep
-    at `plan.into` (the same hand-off, rho, generator and schedule), their raw data with them;
-    the sweep's record keeps which runs, when, at which commit and why. Returns the sweep's
-    table and record."""
-    summary_csv = plan.into / "summary.csv"
-    table = pd.read_csv(summary_csv)
-    sweep = json.loads(summary_csv.with_suffix(".json").read_text())
-    key = ["hand_off", "rho", "generator", "seed"]
-    new = again.set_index(key)
-    have = set(table.set_index(key).index)
-    if missing := set(new.index) - have:
-        raise ValueError(f"{summary_csv} has no run to replace for {sorted(missing)}")
-    merged = pd.DataFrame(
-        [
-            {**row.to_dict(), **new.loc[tuple(row[key])].to_dict()}
-            if tuple(row[key]) in new.index
-            else row.to_dict()
-            for _, row in table.iterrows()
-        ]
-    )[table.columns]
-    names = [
-        OpenPoint(r.hand_off, r.rho, r.delay_s, r.generator, r.seed).name
-        for r in again.itertuples()
-    ]
-    for name in names:
-        for part in ("requests", "deliveries"):
-            raw = f"{name}.{part}.csv.gz"
-            shutil.copy(plan.out / "raw" / raw, plan.into / "raw" / raw)
-    sweep.setdefault("measured_again", []).append(
-        {
-            "runs": names,
-            "why": plan.why,
-            **{k: record[k] for k in ("date", "git_commit", "git_uncommitted_changes")},
-            "wall_time_s": record["wall_time_s"],
-        }
-    )
-    write_table(merged, summary_csv, sweep)
-    print(f"Put {len(names)} runs in place in {os.path.relpath(summary_csv, Path.cwd())}.")
-    return merged, sweep
-
-
 def write_estimates(plan: OpenPlan, table: pd.DataFrame, record: dict[str, object]) -> None:
     """Each steady point as an estimate with its interval (`open_estimates`), beside the
     summary as `estimates.csv`, and printed."""
@@ -274,10 +231,10 @@ def estimates_text(points: pd.DataFrame) -> str:
             "`make bench-open` repeats every point)"
         )
         + " (`docs/method.md`, error bars):",
-        text_table(equal_load.by_rho(points, equal_load.estimate_cell)),
+        text_table(open_section.by_rho(points, open_section.estimate_cell)),
     ]
     for _, row in points[points["hand_off"].map(lambda h: registered(h).blocking)].iterrows():
-        lines.append(equal_load.window_spread_line(row))
+        lines.append(open_section.window_spread_line(row))
     return "\n".join(lines)
 
 

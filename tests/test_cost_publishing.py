@@ -84,7 +84,7 @@ def test_without_its_run_the_section_says_so_and_the_readme_says_nothing_of_it(t
     """Decided, not tolerated by accident: until `make bench-cost` has written needed.csv, its
     section says it has not run and the README's answer holds no sentence about it."""
     (tmp_path / "open").mkdir()
-    for name in ("summary.csv", "summary.json"):
+    for name in ("summary.csv", "summary.json", "estimates.csv", "estimates.json"):
         shutil.copy(RESULTS_DIR / "open" / name, tmp_path / "open" / name)
 
     assert cost_sections.results_section(tmp_path) == cost_sections.NOT_MEASURED

@@ -81,7 +81,7 @@ bench-reference: redis  ## regenerate the headline reference (results/, docs/): 
 	$(BIN)/python -m loadtests.publishing.hand_offs
 	$(BIN)/python -m loadtests.publishing.pages
 
-bench-open: redis  ## every hand-off under the same Poisson arrivals, rho 0.25-0.9 and 1.2 (~35 min)
+bench-open: redis  ## every hand-off under the same Poisson arrivals, rho 0.25-0.9 on 3 schedules each and 1.2 (~60 min)
 	$(BIN)/python -m loadtests.runners.open_arrivals
 
 bench-open-agreement: redis  ## do both generators measure the same? sync at rho 0.5, 0.9, 3 schedules each (~33 min)

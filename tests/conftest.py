@@ -67,9 +67,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     one of them, one after another, as each measures a queue it must have to itself (with the
     rest of its module, whose fixtures it shares); each other module's tests together on either,
     so a module's stacks start once. Beside a benchmark the other worker is lighter than
-    `make test-busy`'s CPU hog, which the benchmarks pass beside."""
+    `make test-busy`'s CPU hog, which the benchmarks pass beside. A benchmark that times no
+    queue (`bench(queue=False)`: it counts emails or runs) goes with its module instead."""
     module = {item: item.nodeid.split("::")[0] for item in items}
-    with_a_bench = {module[item] for item in items if item.get_closest_marker("bench")}
+    with_a_bench = {
+        module[item]
+        for item in items
+        if (bench := item.get_closest_marker("bench")) and bench.kwargs.get("queue", True)
+    }
     for item in items:
         group = "bench" if module[item] in with_a_bench else module[item]
         item.add_marker(pytest.mark.xdist_group(group))

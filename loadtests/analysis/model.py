@@ -51,12 +51,14 @@ class Scenario:
     window_s: float = 10.0
     spawn_s: float = 0.0  # 0: every visitor starts at once, as in the article
     service_s: float = 0.003  # a cheap request: the homepage, the form, the thank-you page
+    # How much longer than nominal a visitor's request may take (uniform 0..jitter_s): a few
+    # ms on an idle machine, tens of ms on a busy one.
+    jitter_s: float = 0.002
     # Open arrivals: when each visitor arrives (s), to make the journey once and leave; then
     # `visitors`, `think_s` and `spawn_s` play no part.
     arrivals: tuple[float, ...] | None = None
 
 
-JITTER_S = 0.002  # seconds; a visitor's request takes its nominal time plus up to this
 # Locust starts "all at once" visitors a fraction of a millisecond apart: every first GET is
 # queued before the first answer comes back.
 SPAWN_GAP_S = 0.00001
@@ -103,7 +105,7 @@ def simulate(scenario: Scenario, seed: int = 0, trace: list[Served] | None = Non
     def service(visitor: int, step: int) -> float:
         if visitor < 0:
             return s.service_s
-        return journey[step] + rng.uniform(0, JITTER_S)
+        return journey[step] + rng.uniform(0, s.jitter_s)
 
     while events:
         now, _, kind, visitor, step, slot = heapq.heappop(events)

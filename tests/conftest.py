@@ -78,6 +78,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = "bench" if module[item] in with_a_bench else module[item]
         item.add_marker(pytest.mark.xdist_group(group))
+    # Workers take groups in this order as they free up: the longest first (the benchmarks,
+    # then the other modules with a benchmark), so that none is handed out last to run alone.
+    slow = {module[item] for item in items if item.get_closest_marker("bench")}
+    items.sort(key=lambda item: (module[item] not in with_a_bench, module[item] not in slow))
 
 
 @pytest.hookimpl(trylast=True)  # after the session's stacks are stopped: their time counts too

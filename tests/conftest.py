@@ -14,6 +14,7 @@ import email
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +99,16 @@ def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
             "and pytest-xdist do not work together; install the pinned ones (make setup)",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """pyplot keeps every figure a test draws and does not save; a module's tests run in one
+    worker, and past 20 open figures matplotlib warns: close them after each test."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
 
 
 @pytest.hookimpl(trylast=True)  # after the session's stacks are stopped: their time counts too

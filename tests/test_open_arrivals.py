@@ -187,13 +187,15 @@ CONVOY = replace(CONVOY, minutes=5 * CONVOY.cycle_s / 60, bin_s=CONVOY.cycle_s)
 
 def kept_apart(p50_ms: dict[str, float], bins_ms: pd.DataFrame) -> bool:
     """The synchronized start's homepage p50 stays above the staggered one's, overall and in
-    three bins of four (`bins_ms`: a column per start, a row per bin after settling)."""
+    three quarters of the bins after settling (`bins_ms`: a column per start, a row per bin;
+    at the test's setting three bins, so every one)."""
     overall = p50_ms["synchronized"] > 1.2 * p50_ms["staggered"]
     return overall and (bins_ms["synchronized"] > bins_ms["staggered"]).mean() >= 0.75
 
 
 def modelled_regimes(plan: RegimePlan, jitter_s: float, seed: int) -> tuple[dict, pd.DataFrame]:
-    """One replay of both starts by the model, as `kept_apart` reads a measured run."""
+    """One replay of both starts by the model (one seed, every cheap request 3 ms), in the
+    shape `kept_apart` reads."""
     p50_ms, bins = {}, {}
     for start in STARTS:
         scenario = replace(plan.scenario(start, service_s=0.003), jitter_s=jitter_s)
@@ -207,17 +209,18 @@ def modelled_regimes(plan: RegimePlan, jitter_s: float, seed: int) -> tuple[dict
 
 def test_the_regimes_test_runs_a_setting_whose_convoy_a_busy_machine_rarely_splits():
     """The model, its requests wobbling by up to 100 ms (a busy machine; an idle one answers a
-    form in a few ms): over 40 seeds the reference's setting, run for five cycles too, splits its
-    convoy in a quarter of the runs or more, the test's setting in one run of ten or fewer; with an
-    idle machine's wobble neither splits."""
+    form in a few ms): over 40 seeds the reference's setting, run for five cycles too, loses its
+    convoy (the starts no longer `kept_apart`) in a quarter of the runs or more, the test's
+    setting in one run of ten or fewer; with an idle machine's wobble neither loses it."""
     reference = replace(CONVOY, delay_s=2.0, think_s=1.0)
     reference = replace(reference, bin_s=reference.cycle_s, minutes=5 * reference.cycle_s / 60)
 
-    def splits(plan: RegimePlan, jitter_s: float) -> int:
+    def lost(plan: RegimePlan, jitter_s: float) -> int:
         return sum(not kept_apart(*modelled_regimes(plan, jitter_s, seed)) for seed in range(40))
 
-    assert splits(CONVOY, 0.1) <= 4 < 10 <= splits(reference, 0.1)
-    assert splits(CONVOY, 0.002) == splits(reference, 0.002) == 0
+    assert lost(CONVOY, 0.1) <= 4
+    assert lost(reference, 0.1) >= 10
+    assert lost(CONVOY, 0.002) == lost(reference, 0.002) == 0
 
 
 def measure_regimes(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -245,7 +248,8 @@ def measure_regimes(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         (series["source"] == "measured") & (series["t_s"] >= summary["settle_s"].iloc[0])
     ]
     record = json.loads((out / "summary.json").read_text())
-    assert record["plan"]["visitors"] == CONVOY.visitors and record["cycle_s"] > 0
+    assert record["plan"]["delay_s"] == CONVOY.delay_s  # the record names the setting run
+    assert record["cycle_s"] == pytest.approx(CONVOY.cycle_s)
     return summary, settled.pivot(index="t_s", columns="start", values="p50_ms")
 
 

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,7 +35,7 @@ from loadtests.analysis.results import LOCAL_DIR, RESULTS_DIR, percentile
 from loadtests.load.drive import OPEN_USERS, Load, generate
 from loadtests.load.journey import STILL_WAITING, poisson_arrivals
 from loadtests.runners import open_arrivals, open_arrivals_again
-from loadtests.runners.regimes import STARTS, RegimePlan, per_bin
+from loadtests.runners.regimes import STARTS, RegimePlan, parse_args, per_bin, replayed
 
 
 def test_poisson_arrivals_come_at_the_rate_with_memoryless_gaps():
@@ -199,8 +198,7 @@ def modelled_regimes(plan: RegimePlan, jitter_s: float, seed: int) -> tuple[dict
     p50_ms, bins = {}, {}
     for start in STARTS:
         scenario = replace(plan.scenario(start, service_s=0.003), jitter_s=jitter_s)
-        latency_ms = np.array(simulate(scenario, seed)) * 1000
-        sent_s = np.arange(len(latency_ms)) / plan.probe_rate
+        sent_s, latency_ms = replayed(scenario, [seed])
         p50_ms[start] = percentile(latency_ms[sent_s >= plan.settle_s], 50)
         rows = per_bin(sent_s, latency_ms, plan.bin_s)
         bins[start] = {t: p50 for t, p50, _ in rows if t >= plan.settle_s}
@@ -221,6 +219,16 @@ def test_the_regimes_test_runs_a_setting_whose_convoy_a_busy_machine_rarely_spli
     assert lost(CONVOY, 0.1) <= 4
     assert lost(reference, 0.1) >= 10
     assert lost(CONVOY, 0.002) == lost(reference, 0.002) == 0
+
+
+def test_a_regimes_run_with_no_bin_after_settling_is_refused_before_it_starts(capsys):
+    """One minute with the default 60 s bins leaves no bin after the first two cycles: the
+    runner says so at once instead of failing on an empty series at the end."""
+    with pytest.raises(SystemExit):
+        parse_args(["--minutes", "1", "--visitors", "4", "--delay", "0.5"])
+    assert "no bin of 60 s starts after the first 4 s" in capsys.readouterr().err
+    shorter = parse_args(["--minutes", "1", "--visitors", "4", "--delay", "0.5", "--bin", "10"])
+    assert (shorter.bin_s, shorter.settle_s) == (10, pytest.approx(4.0, abs=0.1))
 
 
 def measure_regimes(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

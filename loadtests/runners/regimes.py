@@ -12,14 +12,16 @@ probe's p50 in every minute shows that neither level drifts toward the other, an
 replays both start schedules.
 
     python -m loadtests.runners.regimes                 # the reference, into results/regimes/
-    python -m loadtests.runners.regimes --minutes 1 --visitors 4 --delay 0.5 --out /tmp/regimes
+    python -m loadtests.runners.regimes --minutes 1 --visitors 4 --delay 0.5 --bin 10 --out /tmp/r
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -102,6 +104,15 @@ def per_bin(
     return rows
 
 
+def replayed(scenario: Scenario, seeds: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The model's homepage probes over `seeds`, pooled: when each was sent (s) and its latency
+    (ms). Probes arrive every 1/rate from 0 and the one worker serves them in arrival order, so
+    the k-th latency of a replay is the probe sent at k / rate."""
+    runs = [simulate(scenario, seed) for seed in seeds]
+    sent_s = np.concatenate([np.arange(len(run)) / scenario.probe_rate for run in runs])
+    return sent_s, np.concatenate(runs) * 1000
+
+
 def measure(settings: Settings, plan: RegimePlan, start: str) -> tuple[pd.DataFrame, dict, float]:
     """One closed-loop run; its requests, window metadata and the idle homepage time (s)."""
     SCRATCH.mkdir(parents=True, exist_ok=True)
@@ -138,15 +149,7 @@ def run(plan: RegimePlan, base: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
         requests.to_csv(plan.out / "raw" / f"{start}.requests.csv.gz", index=False)
         sent = probes(requests)
         measured = per_bin(sent["t_s"].to_numpy(), sent["latency_ms"].to_numpy(), plan.bin_s)
-        model_latencies = [
-            simulate(plan.scenario(start, idle_s), seed) for seed in range(plan.replications)
-        ]
-        # Probes arrive every 1/rate from 0 and the one worker serves them in arrival order,
-        # so the k-th latency of a replay is the probe sent at k / rate.
-        model_sent = np.concatenate(
-            [np.arange(len(run)) / plan.probe_rate for run in model_latencies]
-        )
-        model_ms = np.concatenate(model_latencies) * 1000
+        model_sent, model_ms = replayed(plan.scenario(start, idle_s), range(plan.replications))
         modelled = per_bin(model_sent, model_ms, plan.bin_s)
         for source, rows in (("measured", measured), ("model", modelled)):
             series += [(start, source, t, p50, n) for t, p50, n in rows]
@@ -209,7 +212,14 @@ def parse_args(argv: list[str] | None) -> RegimePlan:
     add("--out", type=Path, help="results folder (default results/regimes/)")
     args = parser.parse_args(argv)
     changes = {k: v for k, v in vars(args).items() if v is not None}
-    return replace(RegimePlan(), **changes)
+    plan = replace(RegimePlan(), **changes)
+    first_settled_bin_s = math.ceil(plan.settle_s / plan.bin_s) * plan.bin_s
+    if first_settled_bin_s >= 60 * plan.minutes:
+        parser.error(
+            f"no bin of {plan.bin_s:g} s starts after the first {plan.settle_s:.0f} s (two "
+            f"cycles) of {plan.minutes:g} minutes: run longer or pass a shorter --bin"
+        )
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,6 +222,16 @@ def test_the_homepage_title_says_idle_only_when_the_run_had_no_visitors_point():
     assert loaded_only.startswith("Sync homepage: ") and " visitors;" in loaded_only
 
 
+def test_a_model_of_one_point_is_drawn_as_a_marker_not_an_invisible_line():
+    """The quick bench's model has one point: a dotted line through it drew nothing while the
+    legend listed it."""
+    model = pd.DataFrame({"visitors": [4], "p50_ms": [9000.0]})
+    runs = load_summary()
+    figure = plots.homepage_latency(collapse_repeats(runs[runs.generator == "locust"]), model)
+    (line,) = [x for x in figure.axes[0].lines if x.get_label().startswith("queueing model")]
+    assert line.get_marker() not in (None, "None", "", " ")
+
+
 def _figures(d: dict[str, object], k: float) -> dict[str, object]:
     s = lambda f: scaled(f, k)  # noqa: E731
     visitors, delay = d["burst"]

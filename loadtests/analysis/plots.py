@@ -91,15 +91,8 @@ def per_app(ax: plt.Axes, frame: pd.DataFrame, series: tuple[tuple[str, str, flo
     for app, rows in frame.groupby("app", sort=False):
         for column, marker, alpha in series:
             what = column.removesuffix("_ms").replace("max", "slowest")
-            label = f"{app} {what}"
-            ax.plot(
-                rows["visitors"],
-                rows[column],
-                marker,
-                color=colour_of(app),
-                alpha=alpha,
-                label=label,
-            )
+            style = {"color": colour_of(app), "alpha": alpha, "label": f"{app} {what}"}
+            ax.plot(rows["visitors"], rows[column], marker, **style)
 
 
 def endpoint_rows(summary: pd.DataFrame, endpoint: str) -> pd.DataFrame:
@@ -157,14 +150,10 @@ def homepage_latency(summary: pd.DataFrame, model: pd.DataFrame | None = None) -
     per_app(ax, home, (("p50_ms", "o-", 1.0), ("p95_ms", "s--", 0.6)))
     spread(ax, home)
     if model is not None and len(model):
-        ax.plot(
-            model["visitors"],
-            model["p50_ms"],
-            ":",
-            color=MODEL_COLOUR,
-            linewidth=2.4,
-            label="queueing model p50 (sync)",
-        )
+        # A dotted line through one point draws nothing: a lone model point gets a marker.
+        marker = "x" if len(model) == 1 else None
+        style = {"color": MODEL_COLOUR, "linewidth": 2.4, "markersize": 12, "marker": marker}
+        ax.plot(model["visitors"], model["p50_ms"], ":", **style, label="queueing model p50 (sync)")
     annotate_article(ax)
     log_ms_axis(ax)
     ax.set_xlabel("visitors using the contact form (sustained load, steady state)")

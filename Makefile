@@ -96,7 +96,7 @@ bench-capacity: redis  ## where each part breaks: the web process's homepage rat
 	$(BIN)/python -m loadtests.runners.capacity
 	$(BIN)/python -m loadtests.publishing.equal_load
 
-bench-regimes: redis  ## the closed loop's two stable answers: staggered vs synchronized start, at once (~7 min)
+bench-regimes: redis  ## the closed loop's two stable answers: staggered vs synchronized start, at once (~12 min)
 	$(BIN)/python -m loadtests.runners.regimes
 
 bench-quick: redis  ## a one-minute bench into results/quick/ (short delay, 4 visitors, a burst)

@@ -96,6 +96,9 @@ class HandOff:
     # One request at a time per worker: the web tier is the single queue the model describes.
     blocking: bool = False
     colour: str = ""  # empty: the next colour of PALETTE no hand-off has taken
+    # What a first-time reader needs to know of a term its name brings in, said before the
+    # README's sentences that name the hand-off (e.g. what gevent does); empty: nothing new.
+    gloss: str = ""
 
     def __post_init__(self) -> None:
         if self.app not in APPS:
@@ -256,5 +259,6 @@ register(
         {"contact_hand_off": "request", "web_worker_class": "gevent"},
         kind="web tier",
         colour="#E69F00",
+        gloss="*gevent* lets one worker switch to another request while one waits on the network",
     )
 )

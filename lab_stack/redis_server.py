@@ -95,7 +95,8 @@ def not_found_message(command: str | None = None) -> str:
         else "the lab starts it itself, on its own port, with its data under var/"
     )
     return (
-        "No Redis server found: the lab needs one for the Celery app's queue and the rate limit.\n"
+        "No Redis server found: every app keeps its rate limits and its ledger of sent emails in\n"
+        "Redis, and the Celery app its queue.\n"
         f"Install one with:\n\n    {command}\n\n"
         f"and run the command again ({then}).\n"
         "Or point REDIS_URL at a Redis you already run."

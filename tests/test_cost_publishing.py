@@ -107,7 +107,11 @@ def test_the_readme_sentence_gives_each_way_its_cost_at_the_highest_rate_sync_wo
     sentence = cost_sections.finding(tmp_path)
 
     assert sentence.count("\n") == 1 and sentence.endswith(")).\n")  # one sentence, one line
-    assert sentence.startswith("**Then why not just run more sync workers?** To meet one target")
+    assert sentence.startswith("**Then why not just run more sync workers?** (A *worker* is ")
+    # Each word the sizes are given in is defined before the sentence uses it.
+    terms, _, sizes = sentence.partition(") To meet one target")
+    for defined in ("*worker*", "*thread*", "*gevent*", "*email senders*"):
+        assert defined in terms and defined.strip("*") in sizes
     assert f"({PLAN.target.describe()})" in sentence
     assert "4 a second on average, and a 0.5 s email provider" in sentence
     assert "the sync app needed 5 workers (7 processes, 116 MB of memory)" in sentence
@@ -119,6 +123,20 @@ def test_the_readme_sentence_gives_each_way_its_cost_at_the_highest_rate_sync_wo
     heading = "## The cost of meeting the same target (`make bench-cost`)"
     assert link and heading in (DOCS_DIR / "results.md").read_text()
     assert link.group(2) == re.sub(r"[^\w\- ]", "", heading[3:].lower()).replace(" ", "-")
+
+
+def test_a_size_when_nothing_smaller_was_tried_is_said_as_at_most(tmp_path):
+    """Where the smallest size tried held, it is the fewest known to hold, not the fewest that
+    do (the reference's Celery at 8/s: 4 and 5 tried, both held): the sentence says so."""
+    folder = write_fake_cost_run(tmp_path)
+    summary = pd.read_csv(folder / "summary.csv")
+    celery_2 = (summary["family"] == "celery x CELERY_CONCURRENCY") & (summary["rate"] == 4.0)
+    summary[~(celery_2 & (summary["n"] == 2))].to_csv(folder / "summary.csv", index=False)
+
+    sentence = cost_sections.finding(tmp_path)
+
+    assert "; the celery app at most 3 email senders beside 1 web worker (8 processes, " in sentence
+    assert "; fewer not tried)" in sentence and sentence.count("at most") == 1
 
 
 def test_the_readme_sentence_moves_to_a_lower_rate_where_the_sync_workers_missed(tmp_path):

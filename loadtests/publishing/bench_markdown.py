@@ -96,7 +96,8 @@ def render_report(
             markdown_table(headline_table(part, setup_part(model, setup))),
             "",
             f"Sustained{label}: POST /contact p50 / p95 (n), and the email's delay over every "
-            "accepted email (>=: a lower bound, some were still queued when the wait ended):",
+            "accepted email (>=: a lower bound, the percentile reaches emails still queued when "
+            "the wait ended):",
             "",
             markdown_table(headline_table(part[part["visitors"] > 0], None, "contact_post")),
             "",

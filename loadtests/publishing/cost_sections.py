@@ -152,7 +152,8 @@ def results_section(results: Path = RESULTS_DIR) -> str:
 
 def _costs(rows: pd.DataFrame, first: bool) -> str:
     """What one app needed, each way of growing it: `5 workers (7 processes, 116 MB)`, `or 1
-    worker x 5 threads (...)`, `and 1 worker x 4-7 threads did not meet it`."""
+    worker x 5 threads (...)`, `and 1 worker x 4-7 threads did not meet it`; `at most` where the
+    smallest size tried held (and a smaller one exists)."""
     text = ""
     for _, row in rows.iterrows():
         family, web_workers = family_named(row["family"]), int(row["web_workers"])
@@ -162,8 +163,11 @@ def _costs(rows: pd.DataFrame, first: bool) -> str:
             continue
         unit = "MB of memory" if first and not text else "MB"
         size = size_words(family, str(int(row["measured_n"])), web_workers)
-        text += f"{' or ' if text else ''}{size} ({int(row['processes'])} processes, "
-        text += f"{row['pss_mb']:.0f} {unit})"
+        # The smallest size tried held: it is the fewest known to hold, not the fewest that do.
+        fewer = 1 < row["measured_n"] == int(str(row["tried"]).split("-")[0])
+        text += f"{' or ' if text else ''}{'at most ' if fewer else ''}{size} "
+        text += f"({int(row['processes'])} processes, {row['pss_mb']:.0f} {unit}"
+        text += "; fewer not tried)" if fewer else ")"
     return text
 
 
@@ -172,6 +176,18 @@ def _app(name: str) -> str:
     if how.kind == "web tier":
         return f"the {how.app} app under {how.settings['web_worker_class']}"
     return f"the {name} app"
+
+
+def _terms(hand_offs: list[str]) -> str:
+    """The words the sentence sizes things in, defined before it uses them."""
+    said = [
+        "A *worker* is one of gunicorn's web processes, serving one request at a time, or one "
+        "per *thread* it runs",
+        *(registered(h).gloss for h in hand_offs if registered(h).gloss),
+    ]
+    if any(registered(h).has_queue for h in hand_offs):
+        said.append("Celery's *email senders* are the processes that empty its queue")
+    return f"({'; '.join(said)}.)"
 
 
 def finding(results: Path = RESULTS_DIR) -> str:
@@ -187,11 +203,12 @@ def finding(results: Path = RESULTS_DIR) -> str:
     apps = at["family"].map(lambda name: family_named(name).hand_off)
     first = family_named(SYNC_WORKERS).hand_off
     parts: list[str] = []
-    for hand_off in sorted(apps.unique(), key=lambda h: h != first):  # stable: else as run
+    named = sorted(apps.unique(), key=lambda h: h != first)  # stable: else as run
+    for hand_off in named:
         costs = _costs(at[apps == hand_off], first=not parts)
         parts.append(f"{_app(hand_off)}{'' if parts else ' needed'} {costs}")
     return (
-        "**Then why not just run more sync workers?** To meet one target "
+        f"**Then why not just run more sync workers?** {_terms(named)} To meet one target "
         f"({plan.target.describe()}) with visitors arriving at random, {rate:g} a second on "
         f"average, and a {plan.delay_s:g} s email provider, {'; '.join(parts)} "
         f"(`make bench-cost`, {record['date'][:10]}, {run.cores} cores, commit "

@@ -41,7 +41,7 @@ def regimes_section(summary: pd.DataFrame, record: dict[str, object]) -> str:
                 "p95": fmt_ms(r["p95_ms"]),
                 "model p50": fmt_ms(r["model_p50_ms"]),
                 "POSTs/s": f"{r['posts_per_s']:.2f}",
-                "probes (unanswered)": f"{r['probes']} ({r['unanswered']})",
+                "probes, whole window (unanswered)": f"{r['probes']} ({r['unanswered']})",
             }
         )
     return (

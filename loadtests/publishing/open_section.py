@@ -69,7 +69,7 @@ def _measured_again(record: dict[str, object]) -> str:
     """Which runs were measured again after the sweep, when and why (its record keeps them)."""
     return "".join(
         f". {len(again['runs'])} runs measured again on {again['date'][:16].replace('T', ' ')} "
-        f"at commit {again['git_commit']} (`results/open/remeasured/`): {again['why']}"
+        f"at commit {again['git_commit']} (`results/open/remeasured/`): {again['why'].rstrip('.')}"
         for again in record.get("measured_again", [])
     )
 
@@ -231,7 +231,8 @@ def _overload_text(overload: pd.DataFrame) -> str:
         f"{r['predicted_growth_s_per_s']:.2f} for the journey, where a visitor's POST joins the "
         "queue only once its form GET is served, so the POSTs of visitors still waiting for "
         "their form are not yet ahead of a probe (about 1 - 1/sqrt(rho)); a single queue of "
-        "whole jobs (each visitor's three requests as one) would grow by rate x job - 1 = "
+        "whole jobs (each visitor's three requests as one) would grow by the offered rate x "
+        "(the provider's delay plus three pages) - 1 = "
         f"{r['textbook_growth_s_per_s']:.2f}. One schedule, so no interval: the slope of one "
         f"window that started with an empty queue. Its homepage p95 {fmt_ms(r['home_p95_ms'])}. "
         f"The other hand-offs' worst homepage p95 there: {worst_other}."

@@ -53,6 +53,10 @@ def answer(results: Path = RESULTS_DIR) -> str:
     at = points[points["rho"] == top].set_index("hand_off")
     sync = at.loc["sync"]
     record = json.loads(open_csv.with_suffix(".json").read_text())
+    again = "".join(
+        f" ({len(a['runs'])} of its runs measured again at commit {a['git_commit']})"
+        for a in record.get("measured_again", [])
+    )
     return (
         "**A slow call inside the request makes every other page wait; handed to a worker, it "
         f"does not.** With visitors arriving at random, {sync['offered_rate']:.2f} a second on "
@@ -64,14 +68,15 @@ def answer(results: Path = RESULTS_DIR) -> str:
         "(the app awaits the provider and serves other pages meanwhile), "
         f"{_pm(at.loc['asyncio'], 'home_p95')}. Windows that short read low this near the sync "
         f"worker's capacity ({sync['true_rho']:.0%} of it in use): over a long day the lab's "
-        "queueing model, "
+        "queueing model (a simulation of the requests waiting in line for the sync worker), "
         f"calibrated on those windows, puts the sync p95 at {_pm(sync, 'home_p95')} (mean "
         f"{_pm(sync, 'home_mean')}).\n\n"
         "![The sync app's homepage climbs with the arrival rate; Celery's and asyncio's stay "
         "flat](results/plots/open_arrivals.png)\n\n"
         f"`make bench-open`, {record['date'][:10]}, {record['machine']['cores']} cores, "
-        f"{code_of(record)}. Every app received the same {int(sync['schedules'])} Poisson "
-        "schedules of arrivals; \u00b1 is half the 95% interval. One window alone varies "
+        f"{code_of(record)}{again}. Every app received the same {int(sync['schedules'])} "
+        "schedules of arrivals (random: *Poisson*, each arrival independent of the last); \u00b1 "
+        "is half the 95% interval. One window alone varies "
         f"widely: a single {sync['window_s']:.0f} s window of the sync app at this rate shows a "
         f"p95 anywhere from {fmt_ms(sync['window_p95_p10_ms'])} to "
         f"{fmt_ms(sync['window_p95_p90_ms'])} (8 schedules in 10, by the model). How the "

@@ -110,14 +110,14 @@ def test_the_readme_sentence_gives_each_way_its_cost_at_the_highest_rate_sync_wo
     assert sentence.startswith("**Then why not just run more sync workers?** (A *worker* is ")
     # Each word the sizes are given in is defined before the sentence uses it.
     terms, _, sizes = sentence.partition(") To meet one target")
-    for defined in ("*worker*", "*thread*", "*gevent*", "*email senders*"):
+    for defined in ("*worker*", "*thread*", "*gevent*", "*email senders*", "*processes*"):
         assert defined in terms and defined.strip("*") in sizes
     assert f"({PLAN.target.describe()})" in sentence
     assert "4 a second on average, and a 0.5 s email provider" in sentence
     assert "the sync app needed 5 workers (7 processes, 116 MB of memory)" in sentence
     assert "and 1 worker x 4-7 threads did not meet it; " in sentence
-    assert "; the sync app under gevent 1 worker (3 processes, " in sentence
-    assert "; the celery app 3 email senders beside 1 web worker (8 processes, " in sentence
+    assert "; the sync app under gevent needed 1 worker (3 processes, " in sentence
+    assert "; the celery app needed 3 email senders beside 1 web worker (8 processes, " in sentence
     assert "(`make bench-cost`, 2026-12-07, 2 cores, commit abc1234;" in sentence
     link = re.search(r"\]\((docs/results\.md)#([\w-]+)\)", sentence)
     heading = "## The cost of meeting the same target (`make bench-cost`)"
@@ -135,7 +135,9 @@ def test_a_size_when_nothing_smaller_was_tried_is_said_as_at_most(tmp_path):
 
     sentence = cost_sections.finding(tmp_path)
 
-    assert "; the celery app at most 3 email senders beside 1 web worker (8 processes, " in sentence
+    assert "; the celery app needed at most 3 email senders beside 1 web worker (8 processes, " in (
+        sentence
+    )
     assert "; fewer not tried)" in sentence and sentence.count("at most") == 1
 
 

@@ -160,7 +160,8 @@ def claims_section(results: Path = RESULTS_DIR) -> str:
     untraced = untraceable_runs(results)
     if untraced:
         text += (
-            "\nMeasured with uncommitted changes to files the record does not name, so the "
-            f"exact code they ran cannot be recovered: {', '.join(untraced)}.\n"
+            "\nSome runs behind this table ran on code with uncommitted changes their record "
+            "does not list, so the exact code they ran cannot be recovered: "
+            f"{', '.join(untraced)}.\n"
         )
     return text

@@ -187,6 +187,10 @@ def _terms(hand_offs: list[str]) -> str:
     ]
     if any(registered(h).has_queue for h in hand_offs):
         said.append("Celery's *email senders* are the processes that empty its queue")
+    said.append(
+        "*processes* counts all the site runs: gunicorn's master and workers, Redis, and "
+        "Celery's own where it has them"
+    )
     return f"({'; '.join(said)}.)"
 
 
@@ -206,7 +210,7 @@ def finding(results: Path = RESULTS_DIR) -> str:
     named = sorted(apps.unique(), key=lambda h: h != first)  # stable: else as run
     for hand_off in named:
         costs = _costs(at[apps == hand_off], first=not parts)
-        parts.append(f"{_app(hand_off)}{'' if parts else ' needed'} {costs}")
+        parts.append(f"{_app(hand_off)} needed {costs}")
     return (
         f"**Then why not just run more sync workers?** {_terms(named)} To meet one target "
         f"({plan.target.describe()}) with visitors arriving at random, {rate:g} a second on "

@@ -107,7 +107,7 @@ def test_the_readme_sentence_gives_each_way_its_cost_at_the_highest_rate_sync_wo
     sentence = cost_sections.finding(tmp_path)
 
     assert sentence.count("\n") == 1 and sentence.endswith(")).\n")  # one sentence, one line
-    assert sentence.startswith("**Then why not just run more sync workers?** (A *worker* is ")
+    assert sentence.startswith("**Then why not just run more sync workers?** (Here a *worker* is ")
     # Each word the sizes are given in is defined before the sentence uses it.
     terms, _, sizes = sentence.partition(") To meet one target")
     for defined in ("*worker*", "*thread*", "*gevent*", "*email senders*", "*processes*"):

@@ -181,17 +181,18 @@ def _app(name: str) -> str:
 def _terms(hand_offs: list[str]) -> str:
     """The words the sentence sizes things in, defined before it uses them."""
     said = [
-        "A *worker* is one of gunicorn's web processes, serving one request at a time, or one "
-        "per *thread* it runs",
+        "here a *worker* is one of gunicorn's web processes, serving one request at a time, or "
+        "one per *thread* it runs",
         *(registered(h).gloss for h in hand_offs if registered(h).gloss),
     ]
     if any(registered(h).has_queue for h in hand_offs):
-        said.append("Celery's *email senders* are the processes that empty its queue")
+        said.append("Celery's own workers, which empty its queue, are its *email senders*")
     said.append(
-        "*processes* counts all the site runs: gunicorn's master and workers, Redis, and "
-        "Celery's own where it has them"
+        "*processes* counts every process the site runs: gunicorn's workers and the master "
+        "process that starts them, Redis, and Celery's where it has them"
     )
-    return f"({'; '.join(said)}.)"
+    text = "; ".join(said)
+    return f"({text[0].upper()}{text[1:]}.)"
 
 
 def finding(results: Path = RESULTS_DIR) -> str:

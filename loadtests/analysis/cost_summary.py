@@ -165,7 +165,8 @@ def _verdict(at: pd.DataFrame, below: pd.DataFrame, good: pd.DataFrame) -> str:
 
 def held_configurations(needed: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """`needed`, each row with the settings of the configuration it names: the smallest size
-    that held, or, where none did, the largest tried (`n`); and the sizes tried (`tried`)."""
+    that held, or, where none did, the largest tried (`n`); the sizes tried (`tried`, for a
+    reader: `4-7`) and the smallest of them (`least_tried`)."""
     rows = []
     settings = ("web_workers", "web_threads", "celery_concurrency", "per_process")
     for need in needed.itertuples(index=False):
@@ -174,5 +175,13 @@ def held_configurations(needed: pd.DataFrame, table: pd.DataFrame) -> pd.DataFra
         config = runs[runs["n"] == n].iloc[0]
         sizes = sorted(int(size) for size in runs["n"].unique())
         tried = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
-        rows.append({**need._asdict(), **config[list(settings)], "n": int(n), "tried": tried})
+        rows.append(
+            {
+                **need._asdict(),
+                **config[list(settings)],
+                "n": int(n),
+                "tried": tried,
+                "least_tried": sizes[0],
+            }
+        )
     return pd.DataFrame(rows)

@@ -164,7 +164,7 @@ def _costs(rows: pd.DataFrame, first: bool) -> str:
         unit = "MB of memory" if first and not text else "MB"
         size = size_words(family, str(int(row["measured_n"])), web_workers)
         # The smallest size tried held: it is the fewest known to hold, not the fewest that do.
-        fewer = 1 < row["measured_n"] == int(str(row["tried"]).split("-")[0])
+        fewer = 1 < row["measured_n"] == row["least_tried"]
         text += f"{' or ' if text else ''}{'at most ' if fewer else ''}{size} "
         text += f"({int(row['processes'])} processes, {row['pss_mb']:.0f} {unit}"
         text += "; fewer not tried)" if fewer else ")"
@@ -180,12 +180,13 @@ def _app(name: str) -> str:
 
 def _terms(hand_offs: list[str]) -> str:
     """The words the sentence sizes things in, defined before it uses them."""
+    hows = [registered(h) for h in hand_offs]
     said = [
         "here a *worker* is one of gunicorn's web processes, serving one request at a time, or "
         "one per *thread* it runs",
-        *(registered(h).gloss for h in hand_offs if registered(h).gloss),
+        *(how.gloss for how in hows if how.gloss),
     ]
-    if any(registered(h).has_queue for h in hand_offs):
+    if any(how.has_queue for how in hows):
         said.append("Celery's own workers, which empty its queue, are its *email senders*")
     said.append(
         "*processes* counts every process the site runs: gunicorn's workers and the master "

@@ -132,10 +132,24 @@ def ephemeral_start() -> int:
         return IANA_EPHEMERAL_START
 
 
+def port_candidates() -> range:
+    """The ports `free_port` picks from. Each pytest-xdist worker (and what it starts, which
+    inherits its environment) gets its own share: `_handed_out` is one process's memory, and
+    two workers could otherwise both be handed a port neither had bound yet; the second server
+    to bind it then fails, while the first answers in its place (seen: another stack's push
+    service answered a Celery app's health check, and every POST /contact got a 404)."""
+    ports = range(LOWEST_PORT, max(LOWEST_PORT + 1000, ephemeral_start()))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        return ports[int(worker[2:]) :: int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))]
+    return ports
+
+
 def free_port() -> int:
     """A loopback port nobody listens on, below the ephemeral range, so no outgoing connection
-    takes it before the server that gets it binds it; never the same twice in one process."""
-    candidates = range(LOWEST_PORT, max(LOWEST_PORT + 1000, ephemeral_start()))
+    takes it before the server that gets it binds it; never the same twice in one process,
+    never one another pytest worker may be handed (`port_candidates`)."""
+    candidates = port_candidates()
     with _handing_out:
         while True:
             port = random.choice(candidates)

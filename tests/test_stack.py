@@ -15,7 +15,7 @@ import pytest
 from lab_hand_offs import folder_name, names
 from lab_settings import Settings
 from lab_stack.__main__ import up_stack
-from lab_stack.processes import LOWEST_PORT, ephemeral_start, free_port
+from lab_stack.processes import LOWEST_PORT, ephemeral_start, free_port, port_candidates
 from lab_stack.stack import PROJECT_ROOT, Stack, open_stack
 from loadtests.publishing import hand_offs, lesson
 from tests.conftest import settings_for_tests
@@ -109,6 +109,20 @@ def test_free_ports_lie_below_the_range_outgoing_connections_take_theirs_from():
 
     assert len(set(ports)) == len(ports)
     assert all(LOWEST_PORT <= port < ephemeral_start() for port in ports)
+
+
+def test_two_pytest_workers_are_never_handed_the_same_port(monkeypatch):
+    """Each worker remembers only the ports it handed out: the workers pick from shares that do
+    not overlap, and together cover every port a lone process would pick from."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    shares = []
+    for worker in ("gw0", "gw1"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        shares.append(set(port_candidates()))
+        assert {free_port() for _ in range(50)} <= shares[-1]
+    monkeypatch.delenv("PYTEST_XDIST_WORKER")
+    assert not shares[0] & shares[1]
+    assert shares[0] | shares[1] == set(port_candidates())
 
 
 def test_make_up_starts_the_beat_of_an_app_with_a_queue():
